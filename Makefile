@@ -1,0 +1,89 @@
+# Event-ingestion service: one hand-written Makefile.
+# make            build everything          make test    install, build, run all tests
+# make run        start the whole pipeline  make bench   benchmarks (bench/README.md)
+# make SANITIZE=1 build with ASan/UBSan into build-asan/
+
+CC      ?= gcc
+CFLAGS  ?= -O2 -g
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
+PKGS     = jansson rdkafka libcurl openssl zlib
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread -Ishared $(WARN) $(CFLAGS) \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lfcgi -pthread
+LDFLAGS ?=
+
+ifeq ($(SANITIZE),1)
+B        = build-asan
+ALL_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS    += -fsanitize=address,undefined
+else
+B        = build
+endif
+
+LIB_SRC   = $(wildcard shared/*.c)
+LIB_OBJ   = $(LIB_SRC:%.c=$(B)/%.o)
+HANDLERS  = $(patsubst handlers/%.c,$(B)/bin/%,$(wildcard handlers/*.c))
+CONSUMER  = $(if $(wildcard consumer/*.c),$(B)/bin/consumer)
+TOOLS     = $(patsubst tools/%.c,$(B)/bin/%,$(wildcard tools/*.c))
+UNIT      = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+BINS      = $(HANDLERS) $(CONSUMER) $(TOOLS)
+
+.SECONDARY:
+.PHONY: all deps run test test-unit test-integration test-asan bench clean style-check
+all: $(BINS) $(UNIT)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/libsvc.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(B)/bin/%: $(B)/handlers/%.o $(B)/libsvc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/bin/consumer: $(patsubst %.c,$(B)/%.o,$(wildcard consumer/*.c)) $(B)/libsvc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/bin/%: $(B)/tools/%.o $(B)/libsvc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: $(B)/tests/unit/%.o $(B)/libsvc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(LIB_OBJ:.o=.d) $(wildcard $(B)/*/*.d $(B)/tests/unit/*.d)
+
+# Debian packages the build, the run and the tests need; installed only when missing.
+deps:
+	@tools/install-deps
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@tools/run
+
+# Unit tests, then the integration scripts (TESTS=0004 picks one), all under ASan/UBSan
+# as well; ends with the line "N passed, N failed".
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory SANITIZE=1 all
+	@tests/run $(TESTS)
+
+test-asan: deps
+	@$(MAKE) --no-print-directory SANITIZE=1 all
+	@SVC_BUILD=build-asan tests/run $(TESTS)
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bench/run $(if $(QUICK),--quick)
+
+style-check:
+	clang-format --dry-run --Werror shared/*.[ch] handlers/*.c consumer/*.c tools/*.c tests/unit/*.[ch]
+
+clean:
+	rm -rf build build-asan var/test-*
+
+-include $(wildcard */*.mk)

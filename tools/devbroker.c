@@ -1,0 +1,136 @@
+/* devbroker.c - the development Kafka broker: librdkafka's mock cluster on loopback.
+ *
+ * A real Kafka-protocol server for `make run` and the tests, kept in memory (about 5 MB
+ * per partition, older messages are dropped): never a place to keep data.
+ *
+ *   devbroker [-p partitions] [-b brokers] [-f bootstrap-file] [-t topic[:partitions]]...
+ *
+ * Creates the service's topics (names from the same settings as the handlers) and any
+ * -t topic, prints "bootstrap=<host:port,...>" on stdout (and into -f), and runs until
+ * SIGTERM or SIGINT. */
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define MAX_EXTRA_TOPICS 32
+
+static volatile sig_atomic_t run = 1;
+
+static void stop(int sig) {
+        (void)sig;
+        run = 0;
+}
+
+static int create_topic(rd_kafka_mock_cluster_t *mcluster, const char *spec,
+                        int default_partitions) {
+        char name[256];
+        const char *colon = strrchr(spec, ':');
+        int partitions = default_partitions;
+        rd_kafka_resp_err_t err;
+
+        snprintf(name, sizeof(name), "%.*s",
+                 (int)(colon ? (size_t)(colon - spec) : strlen(spec)), spec);
+        if (colon && (partitions = atoi(colon + 1)) < 1) {
+                fprintf(stderr, "devbroker: bad partition count in %s\n", spec);
+                return -1;
+        }
+        err = rd_kafka_mock_topic_create(mcluster, name, partitions, 1);
+        if (err) {
+                fprintf(stderr, "devbroker: topic %s: %s\n", name, rd_kafka_err2str(err));
+                return -1;
+        }
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        const char *extra[MAX_EXTRA_TOPICS], *bootstrap_file = NULL;
+        int extra_cnt = 0, partitions = 4, brokers = 1, opt, ret = 1;
+        char errstr[512];
+        svc_config_t cfg;
+        rd_kafka_conf_t *conf;
+        rd_kafka_t *rk = NULL;
+        rd_kafka_mock_cluster_t *mcluster = NULL;
+        const char *bootstraps;
+        struct sigaction sa = {.sa_handler = stop};
+
+        while ((opt = getopt(argc, argv, "p:b:f:t:")) != -1) {
+                switch (opt) {
+                case 'p': partitions = atoi(optarg); break;
+                case 'b': brokers = atoi(optarg); break;
+                case 'f': bootstrap_file = optarg; break;
+                case 't':
+                        if (extra_cnt == MAX_EXTRA_TOPICS) {
+                                fprintf(stderr, "devbroker: too many -t\n");
+                                return 1;
+                        }
+                        extra[extra_cnt++] = optarg;
+                        break;
+                default:
+                        fprintf(stderr, "usage: %s [-p partitions] [-b brokers] "
+                                        "[-f bootstrap-file] [-t topic[:partitions]]...\n",
+                                argv[0]);
+                        return 1;
+                }
+        }
+        if (partitions < 1 || brokers < 1) {
+                fprintf(stderr, "devbroker: -p and -b must be at least 1\n");
+                return 1;
+        }
+        if (svc_config_load(&cfg, errstr, sizeof(errstr)) == -1) {
+                fprintf(stderr, "devbroker: %s\n", errstr);
+                return 1;
+        }
+
+        /* The mock cluster lives inside a client instance that only hosts it. */
+        conf = rd_kafka_conf_new();
+        rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
+        if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)))) {
+                fprintf(stderr, "devbroker: %s\n", errstr);
+                rd_kafka_conf_destroy(conf);
+                goto out;
+        }
+        conf = NULL; /* now owned by rk */
+        if (!(mcluster = rd_kafka_mock_cluster_new(rk, brokers))) {
+                fprintf(stderr, "devbroker: cannot create the mock cluster\n");
+                goto out;
+        }
+        const char *topics[] = {cfg.collect_raw_topic, cfg.collect_out_topic,
+                                cfg.collect_dlq_topic, cfg.conversion_topic,
+                                cfg.click_topic};
+        for (size_t i = 0; i < sizeof(topics) / sizeof(*topics); i++)
+                if (create_topic(mcluster, topics[i], partitions) == -1)
+                        goto out;
+        for (int i = 0; i < extra_cnt; i++)
+                if (create_topic(mcluster, extra[i], partitions) == -1)
+                        goto out;
+
+        bootstraps = rd_kafka_mock_cluster_bootstraps(mcluster);
+        if (bootstrap_file) {
+                FILE *fp = fopen(bootstrap_file, "w");
+                if (!fp || fprintf(fp, "%s\n", bootstraps) < 0 || fclose(fp) != 0) {
+                        perror(bootstrap_file);
+                        goto out;
+                }
+        }
+        printf("bootstrap=%s\n", bootstraps);
+        fflush(stdout);
+
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        while (run)
+                pause();
+        ret = 0;
+out:
+        if (mcluster)
+                rd_kafka_mock_cluster_destroy(mcluster);
+        if (rk)
+                rd_kafka_destroy(rk);
+        svc_config_close(&cfg);
+        return ret;
+}
