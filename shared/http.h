@@ -1,0 +1,85 @@
+/* http.h - request/response glue on libfcgi: one handler function serves FastCGI
+ * (a pool of threads under spawn-fcgi) and CGI (one request, fcgiwrap or direct). */
+#ifndef SVC_HTTP_H
+#define SVC_HTTP_H
+#include <jansson.h>
+#include <stddef.h>
+
+#include "config.h"
+
+typedef struct svc_req svc_req_t; /* opaque; one request, valid during the handler call */
+
+/* Called once per request; its return value is ignored (respond with svc_http_send*). */
+typedef void (svc_http_handler_fn)(svc_req_t *req, void *opaque);
+
+/**
+ * @brief Serves requests until there are no more: in CGI mode exactly one; under
+ *        FastCGI with `threads` threads until SIGTERM/SIGINT, after which the listening
+ *        socket is shut down and requests in progress are finished (the drain).
+ *        Every error response is persisted to cfg->error_log.
+ * @returns 0 after a clean end, -1 when the listening socket failed.
+ */
+int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads,
+                   svc_http_handler_fn *fn, void *opaque);
+
+/** @brief 1 when the process serves a single CGI request. */
+int svc_http_is_cgi(void);
+
+/** @brief CGI variable of the request (e.g. "REQUEST_METHOD", "HTTP_USER_AGENT"), or NULL. */
+const char *svc_http_param(svc_req_t *req, const char *name);
+const char *svc_http_method(svc_req_t *req);      /* never NULL */
+const char *svc_http_path(svc_req_t *req);        /* URI path without query, never NULL */
+const char *svc_http_request_id(svc_req_t *req);  /* sane incoming X-Request-Id, or new */
+const char *svc_http_client_ip(svc_req_t *req);   /* REMOTE_ADDR, never NULL */
+const char *svc_http_endpoint(svc_req_t *req);
+
+/**
+ * @brief Copies the URL-decoded query parameter `name` into buf.
+ * @returns its length, -1 when absent, -2 when longer than buf_size - 1.
+ */
+int svc_http_query_param(svc_req_t *req, const char *name, char *buf, size_t buf_size);
+
+/** @brief 1 when the Content-Type's media type (before ';') is `type`, case-insensitive. */
+int svc_http_content_type_is(svc_req_t *req, const char *type);
+
+typedef enum {
+        SVC_BODY_OK = 0,
+        SVC_BODY_TOO_LARGE,    /* over max (also after gzip decompression): 413 */
+        SVC_BODY_BAD_ENCODING, /* unknown Content-Encoding or broken gzip: 400 */
+        SVC_BODY_TRUNCATED,    /* fewer bytes than Content-Length: 400 */
+} svc_body_err_t;
+
+/**
+ * @brief Reads the whole body, at most max bytes (decompressed when
+ *        Content-Encoding: gzip). *body is NUL-terminated, owned by the request
+ *        (freed after the handler returns).
+ */
+svc_body_err_t svc_http_read_body(svc_req_t *req, size_t max, char **body, size_t *len,
+                                  char *errstr, size_t errstr_size);
+
+/** @brief Adds a response header (name and value copied); at most 16 per request. */
+void svc_http_add_header(svc_req_t *req, const char *name, const char *value);
+
+/** @brief Sends status, headers and a body. Only the first send of a request counts. */
+void svc_http_send(svc_req_t *req, int status, const char *content_type,
+                   const char *body, size_t len);
+
+/** @brief Sends `obj` as JSON (compact) and releases it (steals the reference). */
+void svc_http_send_json(svc_req_t *req, int status, json_t *obj);
+
+/**
+ * @brief Sends {"status":"error","message":...} and persists it to ERROR_LOG.
+ *        `message` is shown to the client: never put a secret or internal path in it.
+ */
+void svc_http_send_error(svc_req_t *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/** @brief Like svc_http_send_error, with extra members merged into the error object
+ *         (stolen); used for per-event or per-row details. */
+void svc_http_send_error_details(svc_req_t *req, int status, const char *message,
+                                 json_t *extra);
+
+/** @brief Compares the Authorization bearer token with `token` in constant time.
+ *  @returns 1 when they match. */
+int svc_http_bearer_ok(svc_req_t *req, const char *token);
+#endif

@@ -1,0 +1,70 @@
+/* kafka.h - the producer every handler shares: acks=all, idempotent, waits for delivery
+ * reports (never for flush's poll loop), or the dev store in dev mode. */
+#ifndef SVC_KAFKA_H
+#define SVC_KAFKA_H
+#include <stddef.h>
+
+#include "config.h"
+
+typedef struct svc_kafka svc_kafka_t;             /* opaque; thread-safe */
+typedef struct svc_kafka_batch svc_kafka_batch_t; /* opaque; one thread at a time */
+
+#define SVC_KAFKA_F_PER_REQUEST 0x1 /* CGI: small queues, no linger, least start-up work */
+
+/**
+ * @brief Creates the producer of a process (or, in dev mode, a writer to DEV_STORE with
+ *        the same API). A background thread serves delivery reports.
+ * @returns the handle, or NULL with errstr (bad RDKAFKA_* property, ...).
+ */
+svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
+                           size_t errstr_size) __attribute__((warn_unused_result));
+
+/** @brief 1 when events go to the dev store instead of Kafka. */
+int svc_kafka_is_dev(const svc_kafka_t *kp);
+
+/**
+ * @brief Produces one message and waits for its delivery report, at most timeout_ms.
+ * @returns 0 once acknowledged (acks=all), -1 with errstr on failure or time-out.
+ */
+int svc_kafka_produce_wait(svc_kafka_t *kp, const char *topic, const char *key,
+                           size_t key_len, const char *val, size_t val_len,
+                           int timeout_ms, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
+/**
+ * @brief Starts a batch: many messages in flight, one wait at the end.
+ * @returns the batch, or NULL when out of memory.
+ */
+svc_kafka_batch_t *svc_kafka_batch_new(svc_kafka_t *kp);
+
+/**
+ * @brief Queues one message (payloads are copied). Blocks while the local queue is
+ *        full, so memory stays bounded however many messages a batch has.
+ * @returns 0, or -1 with errstr (the message was not queued).
+ */
+int svc_kafka_batch_produce(svc_kafka_batch_t *kb, const char *topic, const char *key,
+                            size_t key_len, const char *val, size_t val_len,
+                            char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
+/**
+ * @brief Waits until every queued message is acknowledged or failed, at most
+ *        timeout_ms in all. *acked_cnt: messages acknowledged so far.
+ * @returns 0 when all were acknowledged, -1 with errstr (first failure, or time-out).
+ */
+int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cnt,
+                         char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
+/** @brief Releases the batch; messages still in flight finish on their own. NULL ok. */
+void svc_kafka_batch_destroy(svc_kafka_batch_t *kb);
+
+/**
+ * @brief Asks the cluster for its metadata (one broker round trip), for /health.
+ * @returns 0 when a broker answered within timeout_ms, -1 with errstr. 0 in dev mode.
+ */
+int svc_kafka_ping(svc_kafka_t *kp, int timeout_ms, char *errstr, size_t errstr_size);
+
+/** @brief Waits up to timeout_ms for messages in flight, then frees everything. NULL ok. */
+void svc_kafka_destroy(svc_kafka_t *kp, int timeout_ms);
+#endif
