@@ -1,0 +1,79 @@
+/* collect.c - the /collect payload checks (spec section 3), shared with the consumer. */
+#include "collect.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int svc_collect_check_event(const json_t *event, char *errstr, size_t errstr_size) {
+        const json_t *type, *time, *user;
+
+        if (!json_is_object(event)) {
+                snprintf(errstr, errstr_size, "event is not an object");
+                return -1;
+        }
+        type = json_object_get(event, "event_type");
+        time = json_object_get(event, "event_time");
+        user = json_object_get(event, "user_id");
+        if (!json_is_string(type) || json_string_length(type) == 0) {
+                snprintf(errstr, errstr_size, "event_type must be a non-empty string");
+                return -1;
+        }
+        if (json_string_length(type) > SVC_COLLECT_MAX_EVENT_TYPE) {
+                snprintf(errstr, errstr_size, "event_type is longer than %d bytes",
+                         SVC_COLLECT_MAX_EVENT_TYPE);
+                return -1;
+        }
+        if (!json_is_integer(time) || json_integer_value(time) <= 0) {
+                snprintf(errstr, errstr_size,
+                         "event_time must be a positive integer (epoch milliseconds)");
+                return -1;
+        }
+        if (!json_is_string(user) || json_string_length(user) == 0) {
+                snprintf(errstr, errstr_size, "user_id must be a non-empty string");
+                return -1;
+        }
+        return 0;
+}
+
+int svc_collect_check_payload(const json_t *payload, json_t **errors, char *errstr,
+                              size_t errstr_size) {
+        const json_t *events, *ctx, *event;
+        json_t *errs = NULL;
+        size_t i;
+
+        *errors = NULL;
+        if (!json_is_object(payload)) {
+                snprintf(errstr, errstr_size, "the body must be a JSON object");
+                return -1;
+        }
+        events = json_object_get(payload, "events");
+        if (!json_is_array(events) || json_array_size(events) == 0) {
+                snprintf(errstr, errstr_size, "events must be a non-empty array");
+                return -1;
+        }
+        if (json_array_size(events) > SVC_COLLECT_MAX_EVENTS) {
+                snprintf(errstr, errstr_size, "events has %zu entries, at most %d are allowed",
+                         json_array_size(events), SVC_COLLECT_MAX_EVENTS);
+                return -1;
+        }
+        ctx = json_object_get(payload, "ctx");
+        if (ctx && !json_is_object(ctx) && !json_is_null(ctx)) {
+                snprintf(errstr, errstr_size, "ctx must be an object");
+                return -1;
+        }
+        json_array_foreach(events, i, event) {
+                char why[160];
+                if (svc_collect_check_event(event, why, sizeof(why)) == 0)
+                        continue;
+                if (!errs && !(errs = json_array()))
+                        break;
+                json_array_append_new(errs, json_pack("{s:i, s:s}", "index", (json_int_t)i,
+                                                      "message", why));
+        }
+        if (!errs)
+                return 0;
+        snprintf(errstr, errstr_size, "%zu of %zu events are invalid", json_array_size(errs),
+                 json_array_size(events));
+        *errors = errs;
+        return -1;
+}

@@ -1,0 +1,26 @@
+/* collect.h - the /collect payload checks, shared by the handler and the consumer. */
+#ifndef SVC_COLLECT_H
+#define SVC_COLLECT_H
+#include <jansson.h>
+#include <stddef.h>
+
+#define SVC_COLLECT_MAX_EVENTS 1000
+#define SVC_COLLECT_MAX_EVENT_TYPE 128
+
+/**
+ * @brief Checks one event: an object with a non-empty string event_type (<= 128 bytes),
+ *        an integer event_time > 0 and a non-empty string user_id.
+ * @returns 0, or -1 with the reason in errstr.
+ */
+int svc_collect_check_event(const json_t *event, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Checks the envelope: an object whose `events` is a non-empty array of at most
+ *        1000 events that all pass svc_collect_check_event(), and `ctx`, when present,
+ *        an object.
+ * @returns 0; or -1 with errstr and, when individual events failed, *errors set to a new
+ *          array of {"index": i, "message": ...} (the caller owns it).
+ */
+int svc_collect_check_payload(const json_t *payload, json_t **errors, char *errstr,
+                              size_t errstr_size);
+#endif
