@@ -1,0 +1,502 @@
+/* http.c - request/response glue on libfcgi, for FastCGI pools and single CGI requests.
+ * The only file that includes libfcgi. */
+#include "http.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "log.h"
+
+#define HTTP_MAX_HEADERS 16
+#define HTTP_MAX_THREADS 256
+
+struct svc_req {
+        FCGX_Request fcgx;             /* FastCGI mode only */
+        int is_cgi;
+        const char *endpoint;
+        const svc_config_t *cfg;
+        char request_id[65];
+        char *path;                    /* owned */
+        char *body;                    /* owned, NUL-terminated */
+        int sent;                      /* a response went out */
+        int status;
+        char *headers[HTTP_MAX_HEADERS]; /* "Name: value", owned */
+        int header_cnt;
+};
+
+static int cgi_mode = -1;
+
+int svc_http_is_cgi(void) {
+        if (cgi_mode == -1)
+                cgi_mode = FCGX_IsCGI();
+        return cgi_mode;
+}
+
+const char *svc_http_param(svc_req_t *req, const char *name) {
+        return req->is_cgi ? getenv(name) : FCGX_GetParam(name, req->fcgx.envp);
+}
+
+const char *svc_http_method(svc_req_t *req) {
+        const char *m = svc_http_param(req, "REQUEST_METHOD");
+        return m ? m : "GET";
+}
+
+const char *svc_http_path(svc_req_t *req) {
+        return req->path;
+}
+
+const char *svc_http_request_id(svc_req_t *req) {
+        return req->request_id;
+}
+
+const char *svc_http_client_ip(svc_req_t *req) {
+        const char *ip = svc_http_param(req, "REMOTE_ADDR");
+        return ip ? ip : "";
+}
+
+const char *svc_http_endpoint(svc_req_t *req) {
+        return req->endpoint;
+}
+
+/* An incoming id is kept when it is a sane token: 1-64 of [A-Za-z0-9._-]. */
+static int is_sane_request_id(const char *id) {
+        size_t n = id ? strlen(id) : 0;
+        if (n == 0 || n > 64)
+                return 0;
+        return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                          "0123456789._-") == n;
+}
+
+static void new_request_id(char *buf) {
+        unsigned char rnd[16];
+        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+                /* Never expected; fall back to something unique enough per process. */
+                static unsigned long counter;
+                snprintf(buf, 33, "%08x%08lx%016lx", (unsigned)getpid(),
+                         __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED),
+                         (unsigned long)time(NULL));
+                return;
+        }
+        for (int i = 0; i < 16; i++)
+                sprintf(buf + 2 * i, "%02x", rnd[i]);
+}
+
+static char *request_path(svc_req_t *req) {
+        const char *p = svc_http_param(req, "DOCUMENT_URI");
+        const char *uri, *q;
+
+        if (p && *p)
+                return strdup(p);
+        if ((uri = svc_http_param(req, "REQUEST_URI")) && *uri) {
+                q = strchr(uri, '?');
+                return strndup(uri, q ? (size_t)(q - uri) : strlen(uri));
+        }
+        if ((p = svc_http_param(req, "SCRIPT_NAME")) && *p) {
+                const char *info = svc_http_param(req, "PATH_INFO");
+                char *s;
+                if (asprintf(&s, "%s%s", p, info ? info : "") < 0)
+                        return NULL;
+                return s;
+        }
+        return strdup("/");
+}
+
+static int hexval(int c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        c |= 0x20;
+        return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int svc_http_query_param(svc_req_t *req, const char *name, char *buf, size_t buf_size) {
+        const char *q = svc_http_param(req, "QUERY_STRING");
+        size_t name_len = strlen(name);
+
+        while (q && *q) {
+                const char *end = q + strcspn(q, "&");
+                if ((size_t)(end - q) >= name_len && !strncmp(q, name, name_len) &&
+                    (q[name_len] == '=' || q + name_len == end)) {
+                        const char *v = q + name_len + (q[name_len] == '=');
+                        size_t n = 0;
+                        for (; v < end; v++) {
+                                int c = (unsigned char)*v;
+                                if (c == '+')
+                                        c = ' ';
+                                else if (c == '%' && end - v >= 3 && hexval(v[1]) >= 0 &&
+                                         hexval(v[2]) >= 0) {
+                                        c = hexval(v[1]) * 16 + hexval(v[2]);
+                                        v += 2;
+                                }
+                                if (n + 1 >= buf_size)
+                                        return -2;
+                                buf[n++] = (char)c;
+                        }
+                        buf[n] = '\0';
+                        return (int)n;
+                }
+                q = *end ? end + 1 : end;
+        }
+        return -1;
+}
+
+int svc_http_content_type_is(svc_req_t *req, const char *type) {
+        const char *ct = svc_http_param(req, "CONTENT_TYPE");
+        size_t n = strlen(type);
+        if (!ct)
+                return 0;
+        while (*ct == ' ')
+                ct++;
+        return !strncasecmp(ct, type, n) && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* Reads up to n bytes of the raw body; returns the count read. */
+static size_t read_raw(svc_req_t *req, char *buf, size_t n) {
+        size_t got = 0;
+        while (got < n) {
+                size_t want = n - got > (1 << 20) ? (1 << 20) : n - got;
+                size_t r;
+                if (req->is_cgi)
+                        r = fread(buf + got, 1, want, stdin);
+                else {
+                        int ri = FCGX_GetStr(buf + got, (int)want, req->fcgx.in);
+                        r = ri > 0 ? (size_t)ri : 0;
+                }
+                if (r == 0)
+                        break;
+                got += r;
+        }
+        return got;
+}
+
+/* Inflates a gzip body into a new buffer of at most max bytes. */
+static svc_body_err_t gunzip(const char *in, size_t in_len, size_t max, char **out,
+                             size_t *out_len, char *errstr, size_t errstr_size) {
+        z_stream zs = {0};
+        size_t cap = in_len * 4 + 1024 < max + 1 ? in_len * 4 + 1024 : max + 1;
+        char *buf = malloc(cap + 1);
+        svc_body_err_t err = SVC_BODY_BAD_ENCODING;
+        int rc;
+
+        if (!buf || inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+                free(buf);
+                snprintf(errstr, errstr_size, "out of memory");
+                return SVC_BODY_BAD_ENCODING;
+        }
+        zs.next_in = (Bytef *)in;
+        zs.avail_in = (uInt)in_len;
+        do {
+                if (zs.total_out == cap) {
+                        char *n;
+                        if (cap > max) { /* one byte past the bound proves it is too large */
+                                err = SVC_BODY_TOO_LARGE;
+                                snprintf(errstr, errstr_size,
+                                         "the decompressed body is larger than %zu bytes", max);
+                                goto fail;
+                        }
+                        cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+                        if (!(n = realloc(buf, cap + 1)))
+                                goto fail;
+                        buf = n;
+                }
+                zs.next_out = (Bytef *)buf + zs.total_out;
+                zs.avail_out = (uInt)(cap - zs.total_out);
+                rc = inflate(&zs, Z_NO_FLUSH);
+        } while (rc == Z_OK || (rc == Z_BUF_ERROR && zs.avail_out == 0));
+        if (rc != Z_STREAM_END) {
+                snprintf(errstr, errstr_size, "the gzip body is corrupt or truncated");
+                goto fail;
+        }
+        if (zs.total_out > max) {
+                err = SVC_BODY_TOO_LARGE;
+                snprintf(errstr, errstr_size, "the decompressed body is larger than %zu bytes",
+                         max);
+                goto fail;
+        }
+        buf[zs.total_out] = '\0';
+        *out = buf;
+        *out_len = zs.total_out;
+        inflateEnd(&zs);
+        return SVC_BODY_OK;
+fail:
+        inflateEnd(&zs);
+        free(buf);
+        return err;
+}
+
+svc_body_err_t svc_http_read_body(svc_req_t *req, size_t max, char **body, size_t *len,
+                                  char *errstr, size_t errstr_size) {
+        const char *cl = svc_http_param(req, "CONTENT_LENGTH");
+        const char *ce = svc_http_param(req, "HTTP_CONTENT_ENCODING");
+        int gzip = 0;
+        char *raw, *end;
+        unsigned long long want = 0;
+        size_t got;
+
+        if (ce && *ce) {
+                if (!strcasecmp(ce, "gzip") || !strcasecmp(ce, "x-gzip"))
+                        gzip = 1;
+                else if (strcasecmp(ce, "identity")) {
+                        snprintf(errstr, errstr_size, "unsupported Content-Encoding (use gzip)");
+                        return SVC_BODY_BAD_ENCODING;
+                }
+        }
+        if (cl && *cl) {
+                errno = 0;
+                want = strtoull(cl, &end, 10);
+                if (errno || *end || *cl == '-') {
+                        snprintf(errstr, errstr_size, "invalid Content-Length");
+                        return SVC_BODY_TRUNCATED;
+                }
+        }
+        if (want > max) {
+                snprintf(errstr, errstr_size, "the body is larger than %zu bytes", max);
+                return SVC_BODY_TOO_LARGE;
+        }
+        if (!(raw = malloc((size_t)want + 1))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return SVC_BODY_TOO_LARGE;
+        }
+        got = read_raw(req, raw, (size_t)want);
+        if (got < want) {
+                free(raw);
+                snprintf(errstr, errstr_size, "the body ended after %zu of %llu bytes", got,
+                         want);
+                return SVC_BODY_TRUNCATED;
+        }
+        raw[got] = '\0';
+        if (gzip) {
+                char *plain = NULL;
+                svc_body_err_t err = gunzip(raw, got, max, &plain, &got, errstr, errstr_size);
+                free(raw);
+                if (err != SVC_BODY_OK)
+                        return err;
+                raw = plain;
+        }
+        free(req->body);
+        req->body = raw;
+        *body = raw;
+        *len = got;
+        return SVC_BODY_OK;
+}
+
+void svc_http_add_header(svc_req_t *req, const char *name, const char *value) {
+        char *h;
+        if (req->header_cnt == HTTP_MAX_HEADERS || asprintf(&h, "%s: %s", name, value) < 0)
+                return;
+        /* Header values come from our code; still, never let one split a line. */
+        for (char *p = h; *p; p++)
+                if (*p == '\r' || *p == '\n')
+                        *p = ' ';
+        req->headers[req->header_cnt++] = h;
+}
+
+static const char *reason_phrase(int status) {
+        switch (status) {
+        case 200: return "OK";
+        case 204: return "No Content";
+        case 400: return "Bad Request";
+        case 401: return "Unauthorized";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 411: return "Length Required";
+        case 413: return "Payload Too Large";
+        case 415: return "Unsupported Media Type";
+        case 422: return "Unprocessable Entity";
+        case 500: return "Internal Server Error";
+        case 502: return "Bad Gateway";
+        case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
+        default: return "Status";
+        }
+}
+
+static void put(svc_req_t *req, const char *s, size_t n) {
+        if (req->is_cgi)
+                fwrite(s, 1, n, stdout);
+        else
+                FCGX_PutStr(s, (int)n, req->fcgx.out);
+}
+
+void svc_http_send(svc_req_t *req, int status, const char *content_type,
+                   const char *body, size_t len) {
+        char head[512];
+        int n;
+
+        if (req->sent)
+                return;
+        req->sent = 1;
+        req->status = status;
+        n = snprintf(head, sizeof(head),
+                     "Status: %d %s\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n"
+                     "Content-Length: %zu\r\nCache-Control: no-store\r\n",
+                     status, reason_phrase(status), content_type, req->request_id, len);
+        put(req, head, (size_t)n);
+        for (int i = 0; i < req->header_cnt; i++) {
+                put(req, req->headers[i], strlen(req->headers[i]));
+                put(req, "\r\n", 2);
+        }
+        put(req, "\r\n", 2);
+        if (len)
+                put(req, body, len);
+        if (req->is_cgi)
+                fflush(stdout);
+}
+
+void svc_http_send_json(svc_req_t *req, int status, json_t *obj) {
+        char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+        json_decref(obj);
+        if (!text) {
+                static const char oom[] =
+                    "{\"status\":\"error\",\"message\":\"internal error\"}";
+                svc_http_send(req, 500, "application/json; charset=utf-8", oom,
+                              sizeof(oom) - 1);
+                return;
+        }
+        svc_http_send(req, status, "application/json; charset=utf-8", text, strlen(text));
+        free(text);
+}
+
+void svc_http_send_error_details(svc_req_t *req, int status, const char *message,
+                                 json_t *extra) {
+        json_t *obj = json_pack("{s:s, s:s}", "status", "error", "message", message);
+        if (obj && extra)
+                json_object_update(obj, extra);
+        json_decref(extra);
+        if (req->cfg && !req->sent)
+                svc_log_persist_error(req->cfg->error_log, req->endpoint, req->request_id,
+                                      status, message, 0, NULL);
+        svc_log(status >= 500 ? SVC_LOG_ERROR : SVC_LOG_INFO, req->request_id,
+                req->endpoint, "%d %s", status, message);
+        svc_http_send_json(req, status, obj);
+}
+
+void svc_http_send_error(svc_req_t *req, int status, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        svc_http_send_error_details(req, status, msg, NULL);
+}
+
+int svc_http_bearer_ok(svc_req_t *req, const char *token) {
+        const char *auth = svc_http_param(req, "HTTP_AUTHORIZATION");
+        size_t tlen = strlen(token), alen;
+        unsigned char diff = 0;
+
+        if (!auth || strncasecmp(auth, "Bearer ", 7))
+                return 0;
+        auth += 7;
+        alen = strlen(auth);
+        /* Time depends only on the length of the presented token, never on the secret. */
+        for (size_t i = 0; i < alen; i++)
+                diff |= (unsigned char)(auth[i] ^ (i < tlen ? token[i] : 0));
+        return diff == 0 && alen == tlen;
+}
+
+/* Runs one request through the handler and releases what it allocated. */
+static void handle(svc_req_t *req, svc_http_handler_fn *fn, void *opaque) {
+        const char *id = svc_http_param(req, "HTTP_X_REQUEST_ID");
+
+        if (is_sane_request_id(id))
+                snprintf(req->request_id, sizeof(req->request_id), "%s", id);
+        else
+                new_request_id(req->request_id);
+        if (!(req->path = request_path(req)))
+                svc_http_send_error(req, 500, "internal error");
+        else
+                fn(req, opaque);
+        if (!req->sent)
+                svc_http_send_error(req, 500, "the handler gave no answer");
+        free(req->path);
+        free(req->body);
+        for (int i = 0; i < req->header_cnt; i++)
+                free(req->headers[i]);
+        req->path = req->body = NULL;
+        req->header_cnt = 0;
+        req->sent = 0;
+}
+
+struct pool {
+        const char *endpoint;
+        const svc_config_t *cfg;
+        svc_http_handler_fn *fn;
+        void *opaque;
+        volatile int stopping;
+};
+
+static void *worker(void *arg) {
+        struct pool *pool = arg;
+        svc_req_t *req = calloc(1, sizeof(*req));
+
+        if (!req || FCGX_InitRequest(&req->fcgx, 0, 0) != 0) {
+                free(req);
+                return NULL;
+        }
+        req->endpoint = pool->endpoint;
+        req->cfg = pool->cfg;
+        while (!pool->stopping && FCGX_Accept_r(&req->fcgx) >= 0) {
+                handle(req, pool->fn, pool->opaque);
+                FCGX_Finish_r(&req->fcgx);
+        }
+        FCGX_Free(&req->fcgx, 1);
+        free(req);
+        return NULL;
+}
+
+int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads,
+                   svc_http_handler_fn *fn, void *opaque) {
+        pthread_t tids[HTTP_MAX_THREADS];
+        struct pool pool = {endpoint, cfg, fn, opaque, 0};
+        sigset_t stop_sigs, old;
+        int started = 0, sig;
+
+        signal(SIGPIPE, SIG_IGN); /* a client that went away is not a reason to die */
+        if (svc_http_is_cgi()) {
+                svc_req_t req = {.is_cgi = 1, .endpoint = endpoint, .cfg = cfg};
+                handle(&req, fn, opaque);
+                return 0;
+        }
+        if (FCGX_Init() != 0)
+                return -1;
+        if (threads < 1)
+                threads = 1;
+        if (threads > HTTP_MAX_THREADS)
+                threads = HTTP_MAX_THREADS;
+
+        /* Workers never see SIGTERM/SIGINT: this thread waits for them with sigwait(),
+         * because libfcgi's own handler only sets a flag that blocked accepts ignore. */
+        sigemptyset(&stop_sigs);
+        sigaddset(&stop_sigs, SIGTERM);
+        sigaddset(&stop_sigs, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &stop_sigs, &old);
+        for (; started < threads; started++)
+                if (pthread_create(&tids[started], NULL, worker, &pool) != 0)
+                        break;
+        if (started == 0)
+                return -1;
+        svc_log(SVC_LOG_INFO, NULL, endpoint, "serving FastCGI with %d threads", started);
+
+        sigwait(&stop_sigs, &sig);
+        svc_log(SVC_LOG_INFO, NULL, endpoint, "%s: draining", strsignal(sig));
+        pool.stopping = 1;
+        /* Wakes every thread blocked in accept(); a request being served completes. */
+        shutdown(0, SHUT_RDWR);
+        for (int i = 0; i < started; i++)
+                pthread_join(tids[i], NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return 0;
+}

@@ -1,0 +1,329 @@
+/* kafka.c - the handlers' producer on librdkafka (the only file that includes it besides
+ * the consumer and the dev broker), or the dev store when Kafka is not configured. */
+#include "kafka.h"
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define DEV_FLUSH_BYTES (64 * 1024) /* dev store: append in chunks of whole lines */
+
+struct svc_kafka {
+        rd_kafka_t *rk;          /* NULL in dev mode */
+        char *dev_store;         /* dev mode: DEV_STORE path */
+        pthread_t poller;        /* serves delivery reports */
+        volatile int run;
+        int timeout_ms;          /* KAFKA_TIMEOUT_MS, also the local message timeout */
+};
+
+struct svc_kafka_batch {
+        svc_kafka_t *kp;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        size_t queued, acked, failed;
+        int refcnt;              /* the caller's reference + one per message in flight */
+        char first_err[256];
+        char *dev_buf;           /* dev mode: lines not yet appended */
+        size_t dev_len, dev_size;
+};
+
+int svc_kafka_is_dev(const svc_kafka_t *kp) {
+        return kp->rk == NULL;
+}
+
+static void batch_unref_locked(svc_kafka_batch_t *kb) {
+        int last = --kb->refcnt == 0;
+        pthread_mutex_unlock(&kb->lock);
+        if (last) {
+                pthread_mutex_destroy(&kb->lock);
+                pthread_cond_destroy(&kb->cond);
+                free(kb->dev_buf);
+                free(kb);
+        }
+}
+
+/* Runs on the poller thread, once per message, with its final outcome. */
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
+        svc_kafka_batch_t *kb = rkm->_private;
+        (void)rk;
+        (void)opaque;
+        pthread_mutex_lock(&kb->lock);
+        if (rkm->err) {
+                if (kb->failed++ == 0)
+                        snprintf(kb->first_err, sizeof(kb->first_err), "%s: %s",
+                                 rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err));
+        } else {
+                kb->acked++;
+        }
+        pthread_cond_broadcast(&kb->cond);
+        batch_unref_locked(kb);
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+        (void)rk;
+        svc_log(level <= 3 ? SVC_LOG_ERROR : SVC_LOG_WARN, NULL, "kafka", "%s: %s", fac, buf);
+}
+
+static void *poll_loop(void *arg) {
+        svc_kafka_t *kp = arg;
+        while (kp->run)
+                rd_kafka_poll(kp->rk, 100 /* ms; wakes at once on a report */);
+        return NULL;
+}
+
+static int set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+               size_t errstr_size) {
+        if (rd_kafka_conf_set(conf, name, value, errstr, errstr_size) == RD_KAFKA_CONF_OK)
+                return 0;
+        return -1;
+}
+
+svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
+                           size_t errstr_size) {
+        svc_kafka_t *kp = calloc(1, sizeof(*kp));
+        rd_kafka_conf_t *conf = NULL;
+        char timeout[16];
+        int per_request = flags & SVC_KAFKA_F_PER_REQUEST;
+
+        if (!kp) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        kp->timeout_ms = cfg->kafka_timeout_ms;
+        if (cfg->dev_mode) {
+                if (!(kp->dev_store = strdup(cfg->dev_store)))
+                        goto fail;
+                return kp;
+        }
+
+        conf = rd_kafka_conf_new();
+        snprintf(timeout, sizeof(timeout), "%d", cfg->kafka_timeout_ms);
+        if (set(conf, "bootstrap.servers", cfg->kafka_url, errstr, errstr_size) ||
+            set(conf, "acks", "all", errstr, errstr_size) ||
+            set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+            /* a message not delivered by the time the client gave up on it fails too */
+            set(conf, "message.timeout.ms", timeout, errstr, errstr_size) ||
+            set(conf, "socket.connection.setup.timeout.ms", timeout, errstr, errstr_size) ||
+            set(conf, "linger.ms", per_request ? "0" : "2", errstr, errstr_size) ||
+            set(conf, "queue.buffering.max.messages", per_request ? "10000" : "100000",
+                errstr, errstr_size) ||
+            set(conf, "log_level", "4", errstr, errstr_size))
+                goto fail;
+        for (char **p = cfg->rdkafka; p && *p; p++) {
+                char name[128];
+                const char *eq = strchr(*p, '=');
+                snprintf(name, sizeof(name), "%.*s", (int)(eq - *p), *p);
+                if (set(conf, name, eq + 1, errstr, errstr_size) == -1)
+                        goto fail; /* errstr names the property, never its value */
+        }
+        rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+        rd_kafka_conf_set_log_cb(conf, log_cb);
+        if (!(kp->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
+                goto fail;
+        conf = NULL; /* now owned, and freed, by the rd_kafka_t instance */
+        kp->run = 1;
+        if (pthread_create(&kp->poller, NULL, poll_loop, kp) != 0) {
+                snprintf(errstr, errstr_size, "cannot start the delivery thread");
+                kp->run = 0;
+                goto fail;
+        }
+        return kp;
+fail:
+        if (conf)
+                rd_kafka_conf_destroy(conf);
+        if (kp->rk)
+                rd_kafka_destroy(kp->rk);
+        free(kp->dev_store);
+        free(kp);
+        return NULL;
+}
+
+svc_kafka_batch_t *svc_kafka_batch_new(svc_kafka_t *kp) {
+        svc_kafka_batch_t *kb = calloc(1, sizeof(*kb));
+        if (!kb)
+                return NULL;
+        kb->kp = kp;
+        kb->refcnt = 1;
+        pthread_mutex_init(&kb->lock, NULL);
+        pthread_cond_init(&kb->cond, NULL);
+        return kb;
+}
+
+static int dev_flush(svc_kafka_batch_t *kb, char *errstr, size_t errstr_size) {
+        if (kb->dev_len == 0)
+                return 0;
+        if (svc_log_append_line(kb->kp->dev_store, kb->dev_buf, kb->dev_len, errstr,
+                                errstr_size) == -1)
+                return -1;
+        kb->acked += kb->queued - kb->acked; /* appended: as good as acknowledged */
+        kb->dev_len = 0;
+        return 0;
+}
+
+/* Dev store line: {"topic":"...","key":"...","value":<the record>} */
+static int dev_produce(svc_kafka_batch_t *kb, const char *topic, const char *key,
+                       size_t key_len, const char *val, size_t val_len, char *errstr,
+                       size_t errstr_size) {
+        json_t *t = json_string(topic), *k = json_stringn(key, key_len);
+        char *ts = t ? json_dumps(t, JSON_ENCODE_ANY) : NULL;
+        char *ks = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
+        size_t need;
+        int ret = -1;
+
+        json_decref(t);
+        json_decref(k);
+        if (!ts || !ks) {
+                snprintf(errstr, errstr_size, "topic or key is not valid UTF-8");
+                goto out;
+        }
+        need = strlen(ts) + strlen(ks) + val_len + 40;
+        if (kb->dev_len + need > kb->dev_size) {
+                size_t size = (kb->dev_len + need) * 2;
+                char *n = realloc(kb->dev_buf, size);
+                if (!n) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        goto out;
+                }
+                kb->dev_buf = n;
+                kb->dev_size = size;
+        }
+        kb->dev_len += (size_t)sprintf(kb->dev_buf + kb->dev_len,
+                                       "{\"topic\":%s,\"key\":%s,\"value\":", ts, ks);
+        memcpy(kb->dev_buf + kb->dev_len, val, val_len);
+        kb->dev_len += val_len;
+        memcpy(kb->dev_buf + kb->dev_len, "}\n", 2);
+        kb->dev_len += 2;
+        kb->queued++;
+        ret = kb->dev_len >= DEV_FLUSH_BYTES ? dev_flush(kb, errstr, errstr_size) : 0;
+out:
+        free(ts);
+        free(ks);
+        return ret;
+}
+
+int svc_kafka_batch_produce(svc_kafka_batch_t *kb, const char *topic, const char *key,
+                            size_t key_len, const char *val, size_t val_len,
+                            char *errstr, size_t errstr_size) {
+        rd_kafka_resp_err_t err;
+
+        if (!kb->kp->rk)
+                return dev_produce(kb, topic, key, key_len, val, val_len, errstr,
+                                   errstr_size);
+        pthread_mutex_lock(&kb->lock);
+        kb->refcnt++; /* released by dr_msg_cb */
+        kb->queued++;
+        pthread_mutex_unlock(&kb->lock);
+        /* F_BLOCK: wait while the local queue is full instead of failing, which keeps
+         * memory flat for a million-row file. */
+        err = rd_kafka_producev(kb->kp->rk, RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_KEY(key, key_len),
+                                RD_KAFKA_V_VALUE((void *)val, val_len),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
+                                RD_KAFKA_V_OPAQUE(kb), RD_KAFKA_V_END);
+        if (err) {
+                snprintf(errstr, errstr_size, "cannot queue a message for %s: %s", topic,
+                         rd_kafka_err2str(err));
+                pthread_mutex_lock(&kb->lock);
+                kb->queued--;
+                batch_unref_locked(kb);
+                return -1;
+        }
+        return 0;
+}
+
+int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cnt,
+                         char *errstr, size_t errstr_size) {
+        struct timespec deadline;
+        int ret = 0;
+
+        if (!kb->kp->rk) {
+                ret = dev_flush(kb, errstr, errstr_size);
+                *acked_cnt = kb->acked;
+                return ret;
+        }
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+                deadline.tv_sec++;
+                deadline.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&kb->lock);
+        while (kb->acked + kb->failed < kb->queued && ret == 0)
+                ret = pthread_cond_timedwait(&kb->cond, &kb->lock, &deadline) ? -1 : 0;
+        *acked_cnt = kb->acked;
+        if (kb->failed) {
+                snprintf(errstr, errstr_size, "%zu of %zu messages failed (first: %s)",
+                         kb->failed, kb->queued, kb->first_err);
+                ret = -1;
+        } else if (kb->acked < kb->queued) {
+                snprintf(errstr, errstr_size,
+                         "Kafka acknowledged %zu of %zu messages within %d ms", kb->acked,
+                         kb->queued, timeout_ms);
+                ret = -1;
+        }
+        pthread_mutex_unlock(&kb->lock);
+        return ret;
+}
+
+void svc_kafka_batch_destroy(svc_kafka_batch_t *kb) {
+        if (!kb)
+                return;
+        pthread_mutex_lock(&kb->lock);
+        batch_unref_locked(kb);
+}
+
+int svc_kafka_produce_wait(svc_kafka_t *kp, const char *topic, const char *key,
+                           size_t key_len, const char *val, size_t val_len,
+                           int timeout_ms, char *errstr, size_t errstr_size) {
+        svc_kafka_batch_t *kb = svc_kafka_batch_new(kp);
+        size_t acked;
+        int ret = -1;
+
+        if (!kb) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        if (svc_kafka_batch_produce(kb, topic, key, key_len, val, val_len, errstr,
+                                    errstr_size) == 0)
+                ret = svc_kafka_batch_wait(kb, timeout_ms, &acked, errstr, errstr_size);
+        svc_kafka_batch_destroy(kb);
+        return ret;
+}
+
+int svc_kafka_ping(svc_kafka_t *kp, int timeout_ms, char *errstr, size_t errstr_size) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err;
+
+        if (!kp->rk)
+                return 0;
+        err = rd_kafka_metadata(kp->rk, 0, NULL, &md, timeout_ms);
+        if (err) {
+                snprintf(errstr, errstr_size, "%s", rd_kafka_err2str(err));
+                return -1;
+        }
+        rd_kafka_metadata_destroy(md);
+        return 0;
+}
+
+void svc_kafka_destroy(svc_kafka_t *kp, int timeout_ms) {
+        if (!kp)
+                return;
+        if (kp->rk) {
+                rd_kafka_resp_err_t err = rd_kafka_flush(kp->rk, timeout_ms);
+                if (err)
+                        svc_log(SVC_LOG_WARN, NULL, "kafka", "%d messages not delivered at exit: %s",
+                                rd_kafka_outq_len(kp->rk), rd_kafka_err2str(err));
+                kp->run = 0;
+                pthread_join(kp->poller, NULL);
+                rd_kafka_destroy(kp->rk);
+        }
+        free(kp->dev_store);
+        free(kp);
+}
