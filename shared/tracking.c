@@ -1,0 +1,370 @@
+/* tracking.c - header mapping, row checks, mapping table, event_id and event JSON. */
+#include "tracking.h"
+
+#include <arpa/inet.h>
+#include <openssl/evp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *col_names[SVC_TRACKING_COL_CNT] = {
+    "DATE", "REF_NUMBER", "IP", "USER_AGENT", "USER_FP", "URL", "SOURCE",
+};
+
+const char *svc_tracking_col_name(svc_tracking_col_t col) {
+        return col < SVC_TRACKING_COL_CNT ? col_names[col] : "?";
+}
+
+int svc_tracking_map_header(const struct svc_field *fields, size_t field_cnt,
+                            svc_tracking_header_t *hdr, char *errstr, size_t errstr_size) {
+        int found[SVC_TRACKING_COL_CNT] = {0};
+        char missing[160] = "";
+        size_t n = 0;
+
+        hdr->field_cnt = field_cnt;
+        for (size_t i = 0; i < field_cnt; i++) {
+                const char *p = fields[i].ptr;
+                size_t len = fields[i].len;
+                while (len && (*p == ' ' || *p == '\t')) {
+                        p++;
+                        len--;
+                }
+                while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+                        len--;
+                for (int c = 0; c < SVC_TRACKING_COL_CNT; c++) {
+                        if (strlen(col_names[c]) != len || strncasecmp(p, col_names[c], len))
+                                continue;
+                        if (found[c]) {
+                                snprintf(errstr, errstr_size,
+                                         "the header names column %s twice", col_names[c]);
+                                return -1;
+                        }
+                        found[c] = 1;
+                        hdr->idx[c] = i;
+                }
+        }
+        for (int c = 0; c < SVC_TRACKING_COL_CNT; c++) {
+                if (found[c])
+                        continue;
+                n++;
+                if (missing[0])
+                        strncat(missing, ", ", sizeof(missing) - strlen(missing) - 1);
+                strncat(missing, col_names[c], sizeof(missing) - strlen(missing) - 1);
+        }
+        if (n == 0)
+                return 0;
+        snprintf(errstr, errstr_size,
+                 "the CSV header lacks the required column%s %s (required: DATE, "
+                 "REF_NUMBER, IP, USER_AGENT, USER_FP, URL, SOURCE)",
+                 n > 1 ? "s" : "", missing);
+        return -1;
+}
+
+int svc_tracking_is_date(const char *s, size_t len) {
+        static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        int y, m, d, dim;
+
+        if (len != 10 || s[4] != '-' || s[7] != '-')
+                return 0;
+        for (int i = 0; i < 10; i++)
+                if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+                        return 0;
+        y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+        m = (s[5] - '0') * 10 + (s[6] - '0');
+        d = (s[8] - '0') * 10 + (s[9] - '0');
+        if (y < 1 || m < 1 || m > 12 || d < 1)
+                return 0;
+        dim = mdays[m - 1];
+        if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+                dim = 29;
+        return d <= dim;
+}
+
+/* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
+static int is_utf8(const char *str, size_t len) {
+        const unsigned char *s = (const unsigned char *)str, *end = s + len;
+        while (s < end) {
+                unsigned char c = *s;
+                size_t n;
+                unsigned cp;
+                if (c < 0x80) {
+                        s++;
+                        continue;
+                }
+                if (c >= 0xC2 && c <= 0xDF) {
+                        n = 1;
+                        cp = c & 0x1F;
+                } else if (c >= 0xE0 && c <= 0xEF) {
+                        n = 2;
+                        cp = c & 0x0F;
+                } else if (c >= 0xF0 && c <= 0xF4) {
+                        n = 3;
+                        cp = c & 0x07;
+                } else
+                        return 0;
+                if ((size_t)(end - s) <= n)
+                        return 0;
+                for (size_t i = 1; i <= n; i++) {
+                        if ((s[i] & 0xC0) != 0x80)
+                                return 0;
+                        cp = (cp << 6) | (s[i] & 0x3F);
+                }
+                if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+                    (cp >= 0xD800 && cp <= 0xDFFF))
+                        return 0;
+                s += n + 1;
+        }
+        return 1;
+}
+
+static int is_ip(const char *s, size_t len) {
+        char buf[INET6_ADDRSTRLEN + 1];
+        unsigned char addr[sizeof(struct in6_addr)];
+
+        if (len == 0 || len >= sizeof(buf) || memchr(s, '\0', len))
+                return 0;
+        memcpy(buf, s, len);
+        buf[len] = '\0';
+        return inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1;
+}
+
+/* http:// or https:// (any case), a non-empty host, no spaces or control characters. */
+static int is_http_url(const char *s, size_t len) {
+        size_t skip;
+
+        if (len >= 7 && strncasecmp(s, "http://", 7) == 0)
+                skip = 7;
+        else if (len >= 8 && strncasecmp(s, "https://", 8) == 0)
+                skip = 8;
+        else
+                return 0;
+        if (skip == len || s[skip] == '/' || s[skip] == '?' || s[skip] == '#')
+                return 0;
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+                        return 0;
+        return 1;
+}
+
+static int field_is(const struct svc_field *f, const char *s) {
+        return f->len == strlen(s) && memcmp(f->ptr, s, f->len) == 0;
+}
+
+svc_tracking_check_t svc_tracking_check_row(const svc_tracking_header_t *hdr,
+                                            const struct svc_field *fields,
+                                            size_t field_cnt, int a,
+                                            const char *date_filter,
+                                            svc_tracking_row_t *row, const char **field,
+                                            char *errstr, size_t errstr_size) {
+        static const char *conversion_types[] = {NULL, "VIEW", "APPLY_START", "APPLY"};
+        const struct svc_field *v = row->v;
+
+        for (int c = 0; c < SVC_TRACKING_COL_CNT; c++) {
+                if (hdr->idx[c] >= field_cnt) {
+                        *field = col_names[c];
+                        snprintf(errstr, errstr_size,
+                                 "the row has %zu fields but the header has %zu, so %s is "
+                                 "missing",
+                                 field_cnt, hdr->field_cnt, col_names[c]);
+                        return SVC_TRACKING_INVALID;
+                }
+                row->v[c] = fields[hdr->idx[c]];
+        }
+        *field = col_names[SVC_TRACKING_DATE];
+        if (!svc_tracking_is_date(v[SVC_TRACKING_DATE].ptr, v[SVC_TRACKING_DATE].len)) {
+                snprintf(errstr, errstr_size, "DATE must be a calendar date as YYYY-MM-DD");
+                return SVC_TRACKING_INVALID;
+        }
+        if (date_filter && !field_is(&v[SVC_TRACKING_DATE], date_filter))
+                return SVC_TRACKING_SKIPPED;
+        for (int c = 0; c < SVC_TRACKING_COL_CNT; c++) {
+                if (!is_utf8(v[c].ptr, v[c].len) || memchr(v[c].ptr, '\0', v[c].len)) {
+                        *field = col_names[c];
+                        snprintf(errstr, errstr_size,
+                                 "%s is not valid UTF-8 text (or holds a NUL byte)",
+                                 col_names[c]);
+                        return SVC_TRACKING_INVALID;
+                }
+        }
+        *field = col_names[SVC_TRACKING_REF_NUMBER];
+        if (v[SVC_TRACKING_REF_NUMBER].len == 0) {
+                snprintf(errstr, errstr_size, "REF_NUMBER must not be empty");
+                return SVC_TRACKING_INVALID;
+        }
+        *field = col_names[SVC_TRACKING_IP];
+        if (!is_ip(v[SVC_TRACKING_IP].ptr, v[SVC_TRACKING_IP].len)) {
+                snprintf(errstr, errstr_size, "IP must be an IPv4 or IPv6 address");
+                return SVC_TRACKING_INVALID;
+        }
+        *field = col_names[SVC_TRACKING_USER_FP];
+        if (v[SVC_TRACKING_USER_FP].len == 0) {
+                snprintf(errstr, errstr_size, "USER_FP must not be empty");
+                return SVC_TRACKING_INVALID;
+        }
+        *field = col_names[SVC_TRACKING_URL];
+        if (!is_http_url(v[SVC_TRACKING_URL].ptr, v[SVC_TRACKING_URL].len)) {
+                snprintf(errstr, errstr_size,
+                         "URL must be an http:// or https:// URL with a host and no spaces");
+                return SVC_TRACKING_INVALID;
+        }
+        *field = col_names[SVC_TRACKING_SOURCE];
+        if (field_is(&v[SVC_TRACKING_SOURCE], "LINK_TRACKING")) {
+                row->is_click = 1;
+                row->a = 0;
+                row->event_type = "CLICK";
+                row->conversion_type = NULL;
+        } else if (field_is(&v[SVC_TRACKING_SOURCE], "COOKIE")) {
+                if (a < 1 || a > 3) {
+                        *field = "query_param_a";
+                        snprintf(errstr, errstr_size,
+                                 "a COOKIE row needs query_param_a (1, 2 or 3) in the "
+                                 "request");
+                        return SVC_TRACKING_INVALID;
+                }
+                row->is_click = 0;
+                row->a = a;
+                row->event_type = "CONVERSION";
+                row->conversion_type = conversion_types[a];
+        } else {
+                snprintf(errstr, errstr_size, "SOURCE must be COOKIE or LINK_TRACKING");
+                return SVC_TRACKING_INVALID;
+        }
+        *field = NULL;
+        return SVC_TRACKING_VALID;
+}
+
+static int digest_part(EVP_MD_CTX *md, const char *p, size_t len) {
+        unsigned char be[8];
+        uint64_t n = len;
+        for (int i = 7; i >= 0; i--, n >>= 8)
+                be[i] = (unsigned char)(n & 0xff);
+        return EVP_DigestUpdate(md, be, sizeof(be)) == 1 &&
+               EVP_DigestUpdate(md, p, len) == 1;
+}
+
+int svc_tracking_event_id(const svc_tracking_row_t *row, char hex[65]) {
+        static const char digits[] = "0123456789abcdef";
+        /* The version tag lets a later scheme never collide with this one. */
+        static const char tag[] = "svc-tracking-event-v1";
+        unsigned char dig[EVP_MAX_MD_SIZE];
+        unsigned int dig_len = 0;
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+                 digest_part(md, tag, sizeof(tag) - 1);
+
+        for (int c = 0; ok && c < SVC_TRACKING_COL_CNT; c++)
+                ok = digest_part(md, row->v[c].ptr, row->v[c].len);
+        if (ok && !row->is_click) {
+                char a = (char)('0' + row->a);
+                ok = digest_part(md, &a, 1);
+        }
+        ok = ok && EVP_DigestFinal_ex(md, dig, &dig_len) == 1 && dig_len == 32;
+        EVP_MD_CTX_free(md);
+        if (!ok)
+                return -1;
+        for (unsigned i = 0; i < 32; i++) {
+                hex[2 * i] = digits[dig[i] >> 4];
+                hex[2 * i + 1] = digits[dig[i] & 15];
+        }
+        hex[64] = '\0';
+        return 0;
+}
+
+static int buf_reserve(svc_tracking_buf_t *buf, size_t more) {
+        if (buf->len + more <= buf->size)
+                return 0;
+        size_t size = buf->size ? buf->size : 1024;
+        while (size < buf->len + more)
+                size *= 2;
+        char *p = realloc(buf->ptr, size);
+        if (!p)
+                return -1;
+        buf->ptr = p;
+        buf->size = size;
+        return 0;
+}
+
+static int buf_raw(svc_tracking_buf_t *buf, const char *s, size_t len) {
+        if (buf_reserve(buf, len + 1))
+                return -1;
+        memcpy(buf->ptr + buf->len, s, len);
+        buf->len += len;
+        buf->ptr[buf->len] = '\0';
+        return 0;
+}
+
+/* A JSON string (values are valid UTF-8: checked before), or null when s is NULL. */
+static int buf_str(svc_tracking_buf_t *buf, const char *s, size_t len) {
+        static const char digits[] = "0123456789abcdef";
+        char *o;
+
+        if (!s)
+                return buf_raw(buf, "null", 4);
+        if (buf_reserve(buf, len * 6 + 3))
+                return -1;
+        o = buf->ptr + buf->len;
+        *o++ = '"';
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c == '"' || c == '\\') {
+                        *o++ = '\\';
+                        *o++ = (char)c;
+                } else if (c < 0x20 || c == 0x7f) {
+                        *o++ = '\\';
+                        *o++ = 'u';
+                        *o++ = '0';
+                        *o++ = '0';
+                        *o++ = digits[c >> 4];
+                        *o++ = digits[c & 15];
+                } else
+                        *o++ = (char)c;
+        }
+        *o++ = '"';
+        *o = '\0';
+        buf->len = (size_t)(o - buf->ptr);
+        return 0;
+}
+
+static int buf_member(svc_tracking_buf_t *buf, const char *name, const char *s, size_t len) {
+        return buf_raw(buf, ",\"", 2) || buf_raw(buf, name, strlen(name)) ||
+               buf_raw(buf, "\":", 2) || buf_str(buf, s, len);
+}
+
+static int buf_cmember(svc_tracking_buf_t *buf, const char *name, const char *s) {
+        return buf_member(buf, name, s, s ? strlen(s) : 0);
+}
+
+int svc_tracking_event_json(const svc_tracking_row_t *row, const char *reason,
+                            const char *ingested_at, const char *request_id,
+                            svc_tracking_buf_t *buf) {
+        static const char *names[SVC_TRACKING_COL_CNT] = {
+            "date", "ref_number", "ip", "user_agent", "user_fp", "url", "source",
+        };
+        char id[65];
+
+        if (svc_tracking_event_id(row, id))
+                return -1;
+        buf->len = 0;
+        if (buf_raw(buf, "{\"event_id\":", 12) || buf_str(buf, id, 64) ||
+            buf_cmember(buf, "event_type", row->event_type) ||
+            buf_cmember(buf, "conversion_type", row->conversion_type))
+                return -1;
+        for (int c = 0; c < SVC_TRACKING_COL_CNT; c++)
+                if (buf_member(buf, names[c], row->v[c].ptr, row->v[c].len))
+                        return -1;
+        if (buf_cmember(buf, "reason", reason) ||
+            buf_cmember(buf, "ingested_at", ingested_at) ||
+            buf_cmember(buf, "request_id", request_id) || buf_raw(buf, "}", 1))
+                return -1;
+        return 0;
+}
+
+void svc_tracking_buf_free(svc_tracking_buf_t *buf) {
+        if (!buf)
+                return;
+        free(buf->ptr);
+        buf->ptr = NULL;
+        buf->len = buf->size = 0;
+}
