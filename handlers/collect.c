@@ -1,0 +1,126 @@
+/* collect.c - POST /collect: a JSON batch of product events, produced as one raw
+ * message to COLLECT_RAW_TOPIC and answered once Kafka has acknowledged it. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+#include "collect.h"
+
+#define COLLECT_MAX_BODY (1024 * 1024) /* spec: 1 MiB, after gzip decompression too */
+
+/* CORS for browser trackers: "*", or the Origin when it is in the allowed list. */
+static void add_cors(svc_req_t *req, const char *allowed) {
+        const char *origin = svc_http_param(req, "HTTP_ORIGIN");
+
+        if (!strcmp(allowed, "*")) {
+                svc_http_add_header(req, "Access-Control-Allow-Origin", "*");
+                return;
+        }
+        svc_http_add_header(req, "Vary", "Origin");
+        if (!origin || !*origin || strchr(origin, ','))
+                return;
+        for (const char *p = allowed; *p;) {
+                size_t n = strcspn(p, ",");
+                while (*p == ' ' && n)
+                        p++, n--;
+                if (n == strlen(origin) && !strncmp(p, origin, n)) {
+                        svc_http_add_header(req, "Access-Control-Allow-Origin", origin);
+                        return;
+                }
+                p += n + (p[n] == ',');
+        }
+}
+
+static json_t *raw_record(svc_req_t *req, json_t *payload) {
+        struct timespec now;
+        const char *ua = svc_http_param(req, "HTTP_USER_AGENT");
+
+        clock_gettime(CLOCK_REALTIME, &now);
+        return json_pack("{s:s, s:I, s:s, s:s, s:O}", "request_id", svc_http_request_id(req),
+                         "received_at",
+                         (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+                         "client_ip", svc_http_client_ip(req), "user_agent", ua ? ua : "",
+                         "payload", payload);
+}
+
+static void collect(svc_req_t *req, void *opaque) {
+        svc_app_t *app = opaque;
+        const char *method = svc_http_method(req);
+        char errstr[512], *body, *text = NULL;
+        json_t *payload = NULL, *errors = NULL, *record = NULL;
+        json_error_t jerr;
+        size_t len;
+
+        add_cors(req, app->cfg.cors_origins);
+        if (!strcmp(method, "OPTIONS")) {
+                svc_http_add_header(req, "Access-Control-Allow-Methods", "POST, OPTIONS");
+                svc_http_add_header(req, "Access-Control-Allow-Headers", "Content-Type");
+                svc_http_add_header(req, "Access-Control-Max-Age", "86400");
+                svc_http_send(req, 204, "text/plain", "", 0);
+                return;
+        }
+        if (strcmp(method, "POST")) {
+                svc_http_add_header(req, "Allow", "POST, OPTIONS");
+                svc_http_send_error(req, 405, "use POST to send events to /collect");
+                return;
+        }
+        /* text/plain is what navigator.sendBeacon sends. */
+        if (!svc_http_content_type_is(req, "application/json") &&
+            !svc_http_content_type_is(req, "text/plain")) {
+                svc_http_send_error(req, 415,
+                                    "Content-Type must be application/json (or text/plain "
+                                    "carrying JSON)");
+                return;
+        }
+        switch (svc_http_read_body(req, COLLECT_MAX_BODY, &body, &len, errstr,
+                                   sizeof(errstr))) {
+        case SVC_BODY_OK: break;
+        case SVC_BODY_TOO_LARGE: svc_http_send_error(req, 413, "%s", errstr); return;
+        default: svc_http_send_error(req, 400, "%s", errstr); return;
+        }
+        if (!(payload = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr))) {
+                svc_http_send_error(req, 400, "malformed JSON at line %d, column %d: %s",
+                                    jerr.line, jerr.column, jerr.text);
+                goto out;
+        }
+        if (svc_collect_check_payload(payload, &errors, errstr, sizeof(errstr)) == -1) {
+                svc_http_send_error_details(
+                    req, 422, errstr, errors ? json_pack("{s:o}", "errors", errors) : NULL);
+                goto out;
+        }
+        if (!(record = raw_record(req, payload)) ||
+            !(text = json_dumps(record, JSON_COMPACT))) {
+                svc_http_send_error(req, 500, "internal error");
+                goto out;
+        }
+        if (svc_kafka_produce_wait(app->kp, app->cfg.collect_raw_topic,
+                                   svc_http_request_id(req),
+                                   strlen(svc_http_request_id(req)), text, strlen(text),
+                                   app->cfg.kafka_timeout_ms, errstr, sizeof(errstr)) == -1) {
+                svc_http_send_error(req, 503,
+                                    "Kafka did not acknowledge the events; nothing was "
+                                    "accepted, send them again (%s)", errstr);
+                goto out;
+        }
+        svc_http_send_json(req, 200,
+                           json_pack("{s:s, s:I, s:s}", "status", "success", "received",
+                                     (json_int_t)json_array_size(
+                                         json_object_get(payload, "events")),
+                                     "request_id", svc_http_request_id(req)));
+out:
+        free(text);
+        json_decref(record);
+        json_decref(payload);
+}
+
+int main(void) {
+        svc_app_t app;
+        int ret;
+
+        if (svc_app_init(&app, "/collect", SVC_APP_F_KAFKA) == -1)
+                return 1;
+        ret = svc_app_run(&app, 16, collect);
+        svc_app_close(&app);
+        return ret;
+}

@@ -1,0 +1,53 @@
+/* app.c - the common life of a handler process. */
+#include "app.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+int svc_app_init(svc_app_t *app, const char *endpoint, int flags) {
+        char errstr[512];
+
+        memset(app, 0, sizeof(*app));
+        app->endpoint = endpoint;
+        if (svc_config_load(&app->cfg, errstr, sizeof(errstr)) == -1) {
+                svc_log(SVC_LOG_ERROR, NULL, endpoint, "configuration: %s", errstr);
+                return -1;
+        }
+        if (!(flags & SVC_APP_F_KAFKA))
+                return 0;
+        app->kp = svc_kafka_new(&app->cfg, svc_http_is_cgi() ? SVC_KAFKA_F_PER_REQUEST : 0,
+                                errstr, sizeof(errstr));
+        if (!app->kp) {
+                svc_log(SVC_LOG_ERROR, NULL, endpoint, "kafka producer: %s", errstr);
+                svc_config_close(&app->cfg);
+                return -1;
+        }
+        return 0;
+}
+
+int svc_app_run(svc_app_t *app, int default_threads, svc_http_handler_fn *fn) {
+        char errstr[256];
+        long threads;
+
+        if (svc_config_int(&app->cfg, "HANDLER_THREADS", default_threads, 1, 256, &threads,
+                           errstr, sizeof(errstr)) == -1) {
+                svc_log(SVC_LOG_ERROR, NULL, app->endpoint, "%s", errstr);
+                return 1;
+        }
+        if (svc_http_serve(app->endpoint, &app->cfg, (int)threads, fn, app) == -1) {
+                svc_log(SVC_LOG_ERROR, NULL, app->endpoint,
+                        "cannot serve: FastCGI socket unusable");
+                return 1;
+        }
+        return 0;
+}
+
+void svc_app_close(svc_app_t *app) {
+        svc_kafka_destroy(app->kp, app->cfg.kafka_timeout_ms);
+        app->kp = NULL;
+        if (!svc_http_is_cgi())
+                svc_log(SVC_LOG_INFO, NULL, app->endpoint, "stopped");
+        svc_config_close(&app->cfg);
+}
