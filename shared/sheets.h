@@ -21,11 +21,27 @@ typedef enum {
         SVC_SHEETS_STOPPED,   /* the row callback returned -1 */
 } svc_sheets_err_t;
 
+#define SVC_SHEETS_ID_MAX 128 /* longest spreadsheet id accepted */
+#define SVC_SHEETS_MAX_FIELD 65536 /* a longer cell is a record error, as in CSV files */
+
 /** @brief 1 when file_path is meant as a URL (has a scheme), 0 for a local path. */
 int svc_sheets_is_url(const char *file_path);
 
 /**
- * @brief Creates the per-process reader (no network work: auth is lazy).
+ * @brief Checks url against the allow-list (libcurl's URL parser): scheme https, host
+ *        exactly docs.google.com, no userinfo, no port, path /spreadsheets/d/<id>[/...],
+ *        id of [A-Za-z0-9_-], optional gid=<digits> in the query and/or the fragment.
+ * @returns 0 with id (NUL-terminated) and gid (-1 when absent), or -1 with errstr.
+ */
+int svc_sheets_parse_url(const char *url, char id[SVC_SHEETS_ID_MAX + 1], long long *gid,
+                         char *errstr, size_t errstr_size);
+
+/**
+ * @brief Creates the per-process reader (no network work: auth is lazy). Reads
+ *        GOOGLE_SERVICE_ACCOUNT_KEY, GOOGLE_SHEETS_API_BASE, GOOGLE_DOCS_BASE, and
+ *        GOOGLE_TIMEOUT_MS (total per HTTP exchange, default 60000) and
+ *        GOOGLE_MAX_RESPONSE_BYTES (default 64 MiB) from cfg. In CGI mode the access
+ *        token is also cached in a 0600 file next to ERROR_LOG.
  * @returns NULL with errstr when GOOGLE_SERVICE_ACCOUNT_KEY is set but unusable.
  */
 svc_sheets_t *svc_sheets_new(const svc_config_t *cfg, char *errstr, size_t errstr_size);
@@ -33,9 +49,16 @@ svc_sheets_t *svc_sheets_new(const svc_config_t *cfg, char *errstr, size_t errst
 /**
  * @brief Checks url against the allow-list, then streams the sheet's rows, header row
  *        first, to fn. errstr is safe to show to the user (no key, JWT or token).
+ *        With a key (Sheets API) every row is fetched before the first callback, and
+ *        rows shorter than the header are padded with empty fields (Google omits
+ *        trailing empty cells); without a key the public CSV export is streamed, so a
+ *        failure can come after some rows were delivered.
  */
 svc_sheets_err_t svc_sheets_read(svc_sheets_t *sh, const char *url, svc_rows_fn *fn,
                                  void *opaque, char *errstr, size_t errstr_size);
+
+/** @brief Access tokens fetched from token_uri so far by this reader (0 without a key). */
+long svc_sheets_token_fetches(svc_sheets_t *sh);
 
 void svc_sheets_destroy(svc_sheets_t *sh); /* NULL is a no-op */
 #endif
