@@ -3,7 +3,10 @@
  * A real Kafka-protocol server for `make run` and the tests, kept in memory (about 5 MB
  * per partition, older messages are dropped): never a place to keep data.
  *
- *   devbroker [-p partitions] [-b brokers] [-f bootstrap-file] [-t topic[:partitions]]...
+ *   devbroker [-p partitions] [-b brokers] [-r rtt-ms] [-f bootstrap-file]
+ *             [-t topic[:partitions]]...
+ *
+ * -r delays every broker answer by rtt-ms, for tests that need requests in flight.
  *
  * Creates the service's topics (names from the same settings as the handlers) and any
  * -t topic, prints "bootstrap=<host:port,...>" on stdout (and into -f), and runs until
@@ -50,7 +53,7 @@ static int create_topic(rd_kafka_mock_cluster_t *mcluster, const char *spec,
 
 int main(int argc, char **argv) {
         const char *extra[MAX_EXTRA_TOPICS], *bootstrap_file = NULL;
-        int extra_cnt = 0, partitions = 4, brokers = 1, opt, ret = 1;
+        int extra_cnt = 0, partitions = 4, brokers = 1, rtt_ms = 0, opt, ret = 1;
         char errstr[512];
         svc_config_t cfg;
         rd_kafka_conf_t *conf;
@@ -59,10 +62,11 @@ int main(int argc, char **argv) {
         const char *bootstraps;
         struct sigaction sa = {.sa_handler = stop};
 
-        while ((opt = getopt(argc, argv, "p:b:f:t:")) != -1) {
+        while ((opt = getopt(argc, argv, "p:b:r:f:t:")) != -1) {
                 switch (opt) {
                 case 'p': partitions = atoi(optarg); break;
                 case 'b': brokers = atoi(optarg); break;
+                case 'r': rtt_ms = atoi(optarg); break;
                 case 'f': bootstrap_file = optarg; break;
                 case 't':
                         if (extra_cnt == MAX_EXTRA_TOPICS) {
@@ -73,7 +77,7 @@ int main(int argc, char **argv) {
                         break;
                 default:
                         fprintf(stderr, "usage: %s [-p partitions] [-b brokers] "
-                                        "[-f bootstrap-file] [-t topic[:partitions]]...\n",
+                                        "[-r rtt-ms] [-f bootstrap-file] [-t topic[:partitions]]...\n",
                                 argv[0]);
                         return 1;
                 }
@@ -109,6 +113,9 @@ int main(int argc, char **argv) {
         for (int i = 0; i < extra_cnt; i++)
                 if (create_topic(mcluster, extra[i], partitions) == -1)
                         goto out;
+
+        for (int b = 1; rtt_ms > 0 && b <= brokers; b++)
+                rd_kafka_mock_broker_set_rtt(mcluster, b, rtt_ms);
 
         bootstraps = rd_kafka_mock_cluster_bootstraps(mcluster);
         if (bootstrap_file) {
