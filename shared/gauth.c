@@ -73,7 +73,7 @@ static char *gauth_key_text(const char *key, char *errstr, size_t errstr_size) {
 
         while (isspace((unsigned char)*p))
                 p++;
-        if (*p == '{') {
+        if (*p == '{' || *p == '[') {
                 if (!(buf = strdup(p)))
                         snprintf(errstr, errstr_size, "out of memory");
                 return buf;

@@ -121,6 +121,12 @@ int svc_sheets_parse_url(const char *url, char id[SVC_SHEETS_ID_MAX + 1], long l
                 why = "must start with https://";
                 goto out;
         }
+        /* The authority as typed: curl would decode %2e and accept a single slash. */
+        if (strncasecmp(url, "https://", 8) != 0 || url[8 + strcspn(url + 8, "/?#")] == '\0' ||
+            memchr(url + 8, '%', strcspn(url + 8, "/?#"))) {
+                why = "must start with https://docs.google.com/";
+                goto out;
+        }
         if (curl_url_get(u, CURLUPART_USER, &user, 0) != CURLUE_NO_USER ||
             curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) != CURLUE_NO_PASSWORD ||
             curl_url_get(u, CURLUPART_OPTIONS, &options, 0) != CURLUE_NO_OPTIONS) {
