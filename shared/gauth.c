@@ -120,7 +120,7 @@ static char *gauth_cache_path(const svc_gauth_t *ga, const char *dir) {
             !EVP_DigestUpdate(ctx, der, (size_t)der_len) ||
             !EVP_DigestFinal_ex(ctx, md, &md_len))
                 goto out;
-        plen = strlen(dir) + sizeof("/gauth-0123456789abcdef0123.token");
+        plen = strlen(dir) + sizeof("/gauth-0123456789abcdef01234567.token");
         if (!(path = malloc(plen)))
                 goto out;
         snprintf(path, plen, "%s/gauth-%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x.token",

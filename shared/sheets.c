@@ -303,8 +303,8 @@ static svc_sheets_err_t sheets_http_failed(svc_sheets_t *sh, svc_httpc_err_t her
                 break;
         case SVC_HTTPC_TOO_LARGE:
                 snprintf(errstr, errstr_size,
-                         "%s: the sheet is larger than the %zu bytes this service reads", what,
-                         sh->max_bytes);
+                         "the sheet is larger than the %zu bytes this service reads (%s)",
+                         sh->max_bytes, what);
                 break;
         case SVC_HTTPC_REDIRECT:
                 snprintf(errstr, errstr_size,
