@@ -1,0 +1,667 @@
+/* consumer.c - the collect consumer: exactly-once transform of COLLECT_RAW_TOPIC into
+ * COLLECT_OUT_TOPIC (and COLLECT_DLQ_TOPIC) with Kafka transactions.
+ *
+ * A read-process-write loop after librdkafka's examples/transactions.c: consume raw
+ * messages in group `collect-consumer` (read_committed, no auto commit), produce the
+ * records of each one inside a transaction together with the consumed offsets
+ * (rd_kafka_send_offsets_to_transaction), commit every CONSUMER_TXN_MAX_EVENTS records
+ * or CONSUMER_TXN_MAX_MS milliseconds. An abortable error aborts the transaction and
+ * rewinds to the committed offsets; a fatal error (e.g. fenced by another instance with
+ * the same transactional.id) ends the process with status 1 so a supervisor restarts it;
+ * SIGTERM/SIGINT commit the open transaction, leave the group and exit 0.
+ *
+ * Settings (besides spec section 2: KAFKA_URL, COLLECT_*_TOPIC, RDKAFKA_* which apply
+ * to both the consumer and the producer):
+ *   CONSUMER_GROUP_ID          collect-consumer       consumer group
+ *   CONSUMER_TRANSACTIONAL_ID  collect-consumer-<host>  transactional.id of this instance;
+ *                              stable across restarts so a restarted instance fences
+ *                              its crashed predecessor and aborts its open transaction at
+ *                              once. Two live instances must not share it: give each
+ *                              instance on a host its own (e.g. systemd's %i).
+ *   CONSUMER_TXN_MAX_EVENTS    5000   records (output + dead-letter) per transaction; a
+ *                              raw message is never split, so a transaction holds at most
+ *                              this + 999 records
+ *   CONSUMER_TXN_MAX_MS        500    longest a transaction stays open (ms): bounds the
+ *                              delay before read_committed readers see a record
+ *   CONSUMER_STATS_INTERVAL_MS 10000  period of the stats log line (0: only at exit)
+ *   CONSUMER_TXN_TIMEOUT_MS    60000  how long one transactional call may wait for the
+ *                              brokers before it counts as failed
+ *   CONSUMER_PLAIN_COMMIT      auto   also commit the offsets outside the transaction:
+ *                              auto = only on the dev broker, which ignores transactional
+ *                              offset commits (see set_plain_commit); true; false
+ *
+ * Exit status: 0 after a drain (SIGTERM/SIGINT), 1 on a fatal or configuration error. */
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "transform.h"
+
+#define LOG_NAME "consumer"
+
+static volatile sig_atomic_t run = 1;
+
+static void stop(int sig) {
+        (void)sig;
+        run = 0;
+}
+
+/* The state of one consumer instance. */
+struct consumer {
+        rd_kafka_t *consumer;         /* group member reading the raw topic */
+        rd_kafka_t *producer;         /* transactional producer */
+        rd_kafka_topic_t *out_rkt;    /* COLLECT_OUT_TOPIC */
+        rd_kafka_topic_t *dlq_rkt;    /* COLLECT_DLQ_TOPIC */
+        const char *raw_topic;
+        long txn_max_events;
+        long txn_max_ms;
+        long stats_interval_ms;
+        int txn_timeout_ms;
+
+        int txn_open;                 /* a transaction has begun and holds records */
+        long long txn_started_ms;     /* monotonic time of its first message */
+        size_t txn_records;           /* records produced in it */
+        rd_kafka_topic_partition_list_t *txn_offsets; /* next offset per partition in it */
+        int need_rewind;              /* a transaction was aborted: seek to committed */
+        int fatal;                    /* a fatal error: exit 1 without committing */
+        int plain_commit;             /* also commit offsets outside the transaction (dev broker) */
+
+        /* statistics since start */
+        unsigned long long consumed_cnt, produced_cnt, dlq_cnt, commit_cnt, abort_cnt;
+        unsigned long long dr_err_cnt;
+};
+
+static long long now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Logs a transactional error and, when it is fatal, stops the loop for good. */
+static void txn_error(struct consumer *c, const char *what, rd_kafka_error_t *error) {
+        if (rd_kafka_error_is_fatal(error)) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
+                        "fatal: %s: %s: %s; exiting (restart to recover; if another "
+                        "instance uses the same transactional.id, give each its own "
+                        "CONSUMER_TRANSACTIONAL_ID)",
+                        what, rd_kafka_error_name(error), rd_kafka_error_string(error));
+                c->fatal = 1;
+                run = 0;
+        } else {
+                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "%s: %s: %s", what,
+                        rd_kafka_error_name(error), rd_kafka_error_string(error));
+        }
+        rd_kafka_error_destroy(error);
+}
+
+static void txn_reset(struct consumer *c) {
+        c->txn_open = 0;
+        c->txn_records = 0;
+        if (c->txn_offsets)
+                rd_kafka_topic_partition_list_destroy(c->txn_offsets);
+        c->txn_offsets = NULL;
+}
+
+/* Aborts the open transaction; the consumer must then rewind (need_rewind). */
+static void txn_abort(struct consumer *c, const char *why) {
+        rd_kafka_error_t *error;
+
+        svc_log(SVC_LOG_WARN, NULL, LOG_NAME,
+                "aborting the transaction of %zu records (%s); rewinding to the committed "
+                "offsets",
+                c->txn_records, why);
+        c->abort_cnt++;
+        c->need_rewind = 1;
+        txn_reset(c);
+        if (c->fatal)
+                return;
+        /* Aborting purges the undelivered messages of the transaction itself. */
+        if ((error = rd_kafka_abort_transaction(c->producer, c->txn_timeout_ms)))
+                txn_error(c, "abort_transaction", error);
+}
+
+/**
+ * Commits the open transaction with the offsets of the messages it transformed.
+ * Returns 0 when committed (or nothing was open), -1 when it was aborted instead
+ * (need_rewind is then set) or a fatal error occurred.
+ */
+static int txn_commit(struct consumer *c) {
+        rd_kafka_consumer_group_metadata_t *cgmd;
+        rd_kafka_error_t *error = NULL;
+        rd_kafka_resp_err_t err;
+        int tries;
+
+        if (!c->txn_open)
+                return 0;
+        /* Deliver every record before the offsets go to the coordinator: a broker that
+         * applies TxnOffsetCommit before the transaction ends (the dev broker is not a
+         * full transaction coordinator) must never hold offsets ahead of the records. */
+        err = rd_kafka_flush(c->producer, c->txn_timeout_ms);
+        if (err) {
+                txn_abort(c, rd_kafka_err2str(err));
+                return -1;
+        }
+        cgmd = rd_kafka_consumer_group_metadata(c->consumer);
+        for (tries = 0; tries < 3; tries++) {
+                error = rd_kafka_send_offsets_to_transaction(c->producer, c->txn_offsets,
+                                                             cgmd, c->txn_timeout_ms);
+                if (!error || !rd_kafka_error_is_retriable(error))
+                        break;
+                txn_error(c, "send_offsets_to_transaction (retrying)", error);
+                error = NULL;
+        }
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+        if (error) {
+                int abortable = rd_kafka_error_txn_requires_abort(error);
+                txn_error(c, "send_offsets_to_transaction", error);
+                if (abortable || !c->fatal)
+                        txn_abort(c, "offsets not accepted");
+                return -1;
+        }
+        for (tries = 0; tries < 3; tries++) {
+                error = rd_kafka_commit_transaction(c->producer, c->txn_timeout_ms);
+                if (!error || !rd_kafka_error_is_retriable(error))
+                        break;
+                txn_error(c, "commit_transaction (retrying)", error);
+                error = NULL;
+        }
+        if (error) {
+                txn_error(c, "commit_transaction", error);
+                if (!c->fatal)
+                        txn_abort(c, "commit failed");
+                return -1;
+        }
+        if (c->plain_commit && (err = rd_kafka_commit(c->consumer, c->txn_offsets, 0)))
+                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "plain offset commit: %s",
+                        rd_kafka_err2str(err));
+        c->commit_cnt++;
+        txn_reset(c);
+        return 0;
+}
+
+/* Seeks every assigned partition back to its committed offset after an abort, so the
+ * aborted messages are transformed again. */
+static void rewind_consumer(struct consumer *c) {
+        rd_kafka_topic_partition_list_t *offsets = NULL;
+        rd_kafka_error_t *error;
+        rd_kafka_resp_err_t err;
+
+        c->need_rewind = 0;
+        if ((err = rd_kafka_assignment(c->consumer, &offsets)) || offsets->cnt == 0)
+                goto out;
+        if ((err = rd_kafka_committed(c->consumer, offsets, c->txn_timeout_ms))) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
+                        "fatal: cannot read the committed offsets to rewind to: %s",
+                        rd_kafka_err2str(err));
+                c->fatal = 1;
+                run = 0;
+                goto out;
+        }
+        for (int i = 0; i < offsets->cnt; i++)
+                if (offsets->elems[i].offset < 0)
+                        offsets->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        if ((error = rd_kafka_seek_partitions(c->consumer, offsets, c->txn_timeout_ms))) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "fatal: cannot rewind: %s",
+                        rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                c->fatal = 1;
+                run = 0;
+        }
+out:
+        if (offsets)
+                rd_kafka_topic_partition_list_destroy(offsets);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+        struct consumer *c = opaque;
+        rd_kafka_error_t *error = NULL;
+        rd_kafka_resp_err_t ret_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        /* Known once the group is joined: NONE before, then EAGER or COOPERATIVE. */
+        int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+
+        switch (err) {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "assigned %d partition(s) of %s",
+                        parts->cnt, c->raw_topic);
+                if (cooperative)
+                        error = rd_kafka_incremental_assign(rk, parts);
+                else
+                        ret_err = rd_kafka_assign(rk, parts);
+                break;
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+                /* The transaction holds offsets of these partitions: settle it while
+                 * they are still ours. */
+                if (c->txn_open && !c->fatal) {
+                        if (rd_kafka_assignment_lost(rk))
+                                txn_abort(c, "assignment lost");
+                        else
+                                txn_commit(c);
+                }
+                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "revoked %d partition(s)%s",
+                        parts->cnt, rd_kafka_assignment_lost(rk) ? " (lost)" : "");
+                if (cooperative)
+                        error = rd_kafka_incremental_unassign(rk, parts);
+                else
+                        ret_err = rd_kafka_assign(rk, NULL);
+                break;
+        default:
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "rebalance failed: %s",
+                        rd_kafka_err2str(err));
+                if (c->txn_open)
+                        txn_abort(c, "rebalance failed");
+                ret_err = rd_kafka_assign(rk, NULL);
+                break;
+        }
+        if (error) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "fatal: partition assignment: %s",
+                        rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                c->fatal = 1;
+                run = 0;
+        } else if (ret_err) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "fatal: partition assignment: %s",
+                        rd_kafka_err2str(ret_err));
+                c->fatal = 1;
+                run = 0;
+        }
+}
+
+/* librdkafka's own errors: mostly transient (it retries), a fatal one ends the process. */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+        struct consumer *c = opaque;
+        char fatal_str[512];
+
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+                rd_kafka_fatal_error(rk, fatal_str, sizeof(fatal_str));
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "fatal: %s: %s; exiting",
+                        rd_kafka_name(rk), fatal_str);
+                c->fatal = 1;
+                run = 0;
+                return;
+        }
+        svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "%s: %s: %s", rd_kafka_name(rk),
+                rd_kafka_err2name(err), reason);
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+        svc_log(level <= 3 ? SVC_LOG_ERROR : level <= 5 ? SVC_LOG_WARN : SVC_LOG_INFO,
+                NULL, LOG_NAME, "%s: %s: %s", rk ? rd_kafka_name(rk) : "rdkafka", fac, buf);
+}
+
+/* A failed delivery puts the transaction in the abortable state; the commit finds it.
+ * Log the first failures only, the count goes to the stats line. */
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
+        struct consumer *c = opaque;
+        (void)rk;
+        if (!rkm->err)
+                return;
+        if (c->dr_err_cnt++ < 10)
+                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "delivery to %s failed: %s",
+                        rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err));
+}
+
+/* svc_transform_emit_t: produces one record into the open transaction. */
+static int emit_record(void *opaque, int dlq, const char *key, size_t key_len, char *value,
+                       size_t value_len) {
+        struct consumer *c = opaque;
+        rd_kafka_resp_err_t err;
+
+        for (;;) {
+                err = rd_kafka_producev(c->producer,
+                                        RD_KAFKA_V_RKT(dlq ? c->dlq_rkt : c->out_rkt),
+                                        RD_KAFKA_V_KEY(key, key_len),
+                                        RD_KAFKA_V_VALUE(value, value_len),
+                                        /* value is from malloc: librdkafka frees it */
+                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                                        RD_KAFKA_V_END);
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || c->fatal)
+                        break;
+                /* The local queue is full: let deliveries make room. */
+                rd_kafka_poll(c->producer, 50 /* ms */);
+        }
+        if (err) {
+                free(value);
+                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "cannot produce to %s: %s",
+                        rd_kafka_topic_name(dlq ? c->dlq_rkt : c->out_rkt),
+                        rd_kafka_err2str(err));
+                return -1;
+        }
+        c->txn_records++;
+        if (dlq)
+                c->dlq_cnt++;
+        else
+                c->produced_cnt++;
+        return 0;
+}
+
+/* Remembers the offset to commit for the partition of rkm (the next one to read). */
+static int track_offset(struct consumer *c, const rd_kafka_message_t *rkm) {
+        rd_kafka_topic_partition_t *tp;
+        const char *topic = rd_kafka_topic_name(rkm->rkt);
+
+        if (!c->txn_offsets && !(c->txn_offsets = rd_kafka_topic_partition_list_new(8)))
+                return -1;
+        tp = rd_kafka_topic_partition_list_find(c->txn_offsets, topic, rkm->partition);
+        if (!tp)
+                tp = rd_kafka_topic_partition_list_add(c->txn_offsets, topic, rkm->partition);
+        tp->offset = rkm->offset + 1;
+        return 0;
+}
+
+/* Transforms one raw message into the transaction (begun here when none is open). */
+static void process_message(struct consumer *c, const rd_kafka_message_t *rkm) {
+        struct svc_transform_counts cnt = {0, 0};
+        rd_kafka_error_t *error;
+
+        if (!c->txn_open) {
+                if ((error = rd_kafka_begin_transaction(c->producer))) {
+                        txn_error(c, "begin_transaction", error);
+                        if (!c->fatal)
+                                c->fatal = 1, run = 0;
+                        return;
+                }
+                c->txn_open = 1;
+                c->txn_started_ms = now_ms();
+        }
+        c->consumed_cnt++;
+        if (svc_transform_raw(rkm->payload, rkm->len, rkm->key, rkm->key_len, emit_record, c,
+                              &cnt) == -1) {
+                txn_abort(c, "a record of the message could not be produced");
+                return;
+        }
+        if (track_offset(c, rkm) == -1)
+                txn_abort(c, "out of memory");
+}
+
+/* Sum over the assignment of high watermark - position, from cached watermarks. */
+static long long consumer_lag(struct consumer *c) {
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        long long lag = 0;
+
+        if (rd_kafka_assignment(c->consumer, &parts) || !parts)
+                return -1;
+        rd_kafka_position(c->consumer, parts);
+        for (int i = 0; i < parts->cnt; i++) {
+                int64_t lo, hi;
+                rd_kafka_topic_partition_t *tp = &parts->elems[i];
+                if (rd_kafka_get_watermark_offsets(c->consumer, tp->topic, tp->partition, &lo,
+                                                   &hi) || hi < 0)
+                        continue;
+                if (tp->offset >= 0) /* no position yet: not counted */
+                        lag += hi - tp->offset;
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+        return lag;
+}
+
+static void log_stats(struct consumer *c) {
+        svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
+                "stats consumed=%llu produced=%llu dead_lettered=%llu transactions=%llu "
+                "aborted=%llu delivery_errors=%llu lag=%lld",
+                c->consumed_cnt, c->produced_cnt, c->dlq_cnt, c->commit_cnt, c->abort_cnt,
+                c->dr_err_cnt, consumer_lag(c));
+}
+
+/* Applies "key=value" properties; the RDKAFKA_* passthrough comes last and wins. */
+static int conf_set_all(rd_kafka_conf_t *conf, const char *const *props, char **passthrough,
+                        char *errstr, size_t errstr_size) {
+        for (; props && *props; props += 2)
+                if (rd_kafka_conf_set(conf, props[0], props[1], errstr, errstr_size))
+                        return -1;
+        for (; passthrough && *passthrough; passthrough++) {
+                char name[256];
+                const char *eq = strchr(*passthrough, '=');
+                if (!eq || (size_t)(eq - *passthrough) >= sizeof(name))
+                        continue;
+                snprintf(name, sizeof(name), "%.*s", (int)(eq - *passthrough), *passthrough);
+                if (rd_kafka_conf_set(conf, name, eq + 1, errstr, errstr_size)) {
+                        char why[512];
+                        snprintf(why, sizeof(why), "RDKAFKA_* setting %s: %s", name, errstr);
+                        snprintf(errstr, errstr_size, "%s", why);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+static int read_settings(struct consumer *c, const svc_config_t *cfg, char *errstr,
+                         size_t errstr_size) {
+        long timeout;
+        if (svc_config_int(cfg, "CONSUMER_TXN_MAX_EVENTS", 5000, 1, 1000000,
+                           &c->txn_max_events, errstr, errstr_size) ||
+            svc_config_int(cfg, "CONSUMER_TXN_MAX_MS", 500, 1, 3600000, &c->txn_max_ms,
+                           errstr, errstr_size) ||
+            svc_config_int(cfg, "CONSUMER_STATS_INTERVAL_MS", 10000, 0, 86400000,
+                           &c->stats_interval_ms, errstr, errstr_size) ||
+            svc_config_int(cfg, "CONSUMER_TXN_TIMEOUT_MS", 60000, 1000, 3600000, &timeout,
+                           errstr, errstr_size))
+                return -1;
+        c->txn_timeout_ms = (int)timeout;
+        return 0;
+}
+
+/* CONSUMER_PLAIN_COMMIT: the dev broker (librdkafka's mock cluster, cluster id
+ * "mockCluster...") accepts TxnOffsetCommit but never stores the offsets, so there the
+ * offsets are committed once more with a plain OffsetCommit after each transaction;
+ * without it every restart would start over from the beginning. On a real cluster the
+ * transaction alone commits them ("auto" leaves it off there). */
+static int set_plain_commit(struct consumer *c, const svc_config_t *cfg, char *errstr,
+                            size_t errstr_size) {
+        const char *mode = svc_config_get(cfg, "CONSUMER_PLAIN_COMMIT");
+        char *cluster_id;
+
+        if (mode && !strcmp(mode, "true")) {
+                c->plain_commit = 1;
+        } else if (mode && !strcmp(mode, "false")) {
+                c->plain_commit = 0;
+        } else if (!mode || !*mode || !strcmp(mode, "auto")) {
+                cluster_id = rd_kafka_clusterid(c->producer, 5000 /* ms */);
+                c->plain_commit = cluster_id && !strncmp(cluster_id, "mockCluster", 11);
+                if (cluster_id)
+                        rd_kafka_mem_free(c->producer, cluster_id);
+        } else {
+                snprintf(errstr, errstr_size, "CONSUMER_PLAIN_COMMIT must be auto, true or false");
+                return -1;
+        }
+        if (c->plain_commit)
+                svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
+                        "offsets are also committed outside the transactions (dev broker, "
+                        "or CONSUMER_PLAIN_COMMIT=true): delivery is at-least-once, "
+                        "event_id identifies duplicates");
+        return 0;
+}
+
+int main(void) {
+        svc_config_t cfg;
+        struct consumer c = {0};
+        rd_kafka_conf_t *conf = NULL;
+        rd_kafka_topic_partition_list_t *topics = NULL;
+        rd_kafka_error_t *error;
+        rd_kafka_resp_err_t err;
+        char errstr[512], host[128], txn_id_buf[256];
+        const char *group_id, *txn_id;
+        long long last_stats;
+        int ret = 1;
+        struct sigaction sa = {.sa_handler = stop};
+
+        if (svc_config_load(&cfg, errstr, sizeof(errstr)) == -1) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "configuration: %s", errstr);
+                return 1;
+        }
+        if (!cfg.kafka_url || cfg.dev_mode) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
+                        "KAFKA_URL is unset or FORCE_DEV_MODE=true: in dev mode /collect "
+                        "writes to the dev store and there is no topic to consume; set "
+                        "KAFKA_URL (the dev broker's bootstrap address, or a cluster)");
+                goto out;
+        }
+        if (read_settings(&c, &cfg, errstr, sizeof(errstr)) == -1) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "configuration: %s", errstr);
+                goto out;
+        }
+        c.raw_topic = cfg.collect_raw_topic;
+        if (!(group_id = svc_config_get(&cfg, "CONSUMER_GROUP_ID")) || !*group_id)
+                group_id = "collect-consumer";
+        if (!(txn_id = svc_config_get(&cfg, "CONSUMER_TRANSACTIONAL_ID")) || !*txn_id) {
+                if (gethostname(host, sizeof(host)) == -1)
+                        snprintf(host, sizeof(host), "unknown");
+                host[sizeof(host) - 1] = '\0';
+                snprintf(txn_id_buf, sizeof(txn_id_buf), "collect-consumer-%s", host);
+                txn_id = txn_id_buf;
+        }
+
+        /* The transactional producer: idempotent and acks=all implicitly. */
+        const char *producer_props[] = {"bootstrap.servers", cfg.kafka_url,
+                                        "transactional.id", txn_id,
+                                        "client.id", "collect-consumer-producer",
+                                        NULL};
+        conf = rd_kafka_conf_new();
+        rd_kafka_conf_set_opaque(conf, &c);
+        rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+        rd_kafka_conf_set_error_cb(conf, error_cb);
+        rd_kafka_conf_set_log_cb(conf, log_cb);
+        if (conf_set_all(conf, producer_props, cfg.rdkafka, errstr, sizeof(errstr)) == -1 ||
+            !(c.producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)))) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "producer: %s", errstr);
+                goto out;
+        }
+        conf = NULL; /* now owned by the producer */
+        c.out_rkt = rd_kafka_topic_new(c.producer, cfg.collect_out_topic, NULL);
+        c.dlq_rkt = rd_kafka_topic_new(c.producer, cfg.collect_dlq_topic, NULL);
+        if (!c.out_rkt || !c.dlq_rkt) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "topic handles: %s",
+                        rd_kafka_err2str(rd_kafka_last_error()));
+                goto out;
+        }
+        /* Fences an older instance with the same transactional.id and aborts the
+         * transaction it left open. */
+        if ((error = rd_kafka_init_transactions(c.producer, c.txn_timeout_ms))) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
+                        "cannot initialise transactions (transactional.id %s) at %s: %s",
+                        txn_id, cfg.kafka_url, rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                goto out;
+        }
+        if (set_plain_commit(&c, &cfg, errstr, sizeof(errstr)) == -1) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "configuration: %s", errstr);
+                goto out;
+        }
+
+        const char *consumer_props[] = {"bootstrap.servers", cfg.kafka_url,
+                                        "group.id", group_id,
+                                        "client.id", "collect-consumer",
+                                        "enable.auto.commit", "false",
+                                        "enable.auto.offset.store", "false",
+                                        "isolation.level", "read_committed",
+                                        "auto.offset.reset", "earliest",
+                                        "partition.assignment.strategy",
+                                        "cooperative-sticky",
+                                        NULL};
+        conf = rd_kafka_conf_new();
+        rd_kafka_conf_set_opaque(conf, &c);
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+        rd_kafka_conf_set_error_cb(conf, error_cb);
+        rd_kafka_conf_set_log_cb(conf, log_cb);
+        if (conf_set_all(conf, consumer_props, cfg.rdkafka, errstr, sizeof(errstr)) == -1 ||
+            !(c.consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr)))) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "consumer: %s", errstr);
+                goto out;
+        }
+        conf = NULL; /* now owned by the consumer */
+        rd_kafka_poll_set_consumer(c.consumer);
+
+        topics = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(topics, cfg.collect_raw_topic,
+                                          RD_KAFKA_PARTITION_UA);
+        if ((err = rd_kafka_subscribe(c.consumer, topics))) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "subscribe to %s: %s",
+                        cfg.collect_raw_topic, rd_kafka_err2str(err));
+                goto out;
+        }
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
+                "consuming %s in group %s -> %s (dead letters: %s), transactional.id %s, "
+                "transactions of %ld records / %ld ms",
+                cfg.collect_raw_topic, group_id, cfg.collect_out_topic, cfg.collect_dlq_topic,
+                txn_id, c.txn_max_events, c.txn_max_ms);
+
+        last_stats = now_ms();
+        while (run) {
+                rd_kafka_message_t *rkm;
+                long long now = now_ms();
+                int timeout = 100; /* ms */
+
+                if (c.txn_open) {
+                        long long left = c.txn_started_ms + c.txn_max_ms - now;
+                        timeout = left < 0 ? 0 : left < timeout ? (int)left : timeout;
+                }
+                rkm = rd_kafka_consumer_poll(c.consumer, timeout);
+                if (rkm) {
+                        if (rkm->err) {
+                                /* Informational: the client retries on its own. */
+                                if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                        svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "consume: %s",
+                                                rd_kafka_message_errstr(rkm));
+                        } else if (!c.need_rewind && !c.fatal) {
+                                process_message(&c, rkm);
+                        }
+                        rd_kafka_message_destroy(rkm);
+                }
+                rd_kafka_poll(c.producer, 0); /* delivery reports */
+                if (c.txn_open && (c.txn_records >= (size_t)c.txn_max_events ||
+                                   now_ms() - c.txn_started_ms >= c.txn_max_ms))
+                        txn_commit(&c);
+                if (c.need_rewind && !c.fatal)
+                        rewind_consumer(&c);
+                if (c.stats_interval_ms && now_ms() - last_stats >= c.stats_interval_ms) {
+                        log_stats(&c);
+                        last_stats = now_ms();
+                }
+        }
+
+        if (!c.fatal) {
+                if (c.txn_open)
+                        svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
+                                "stopping: committing the open transaction (%zu records)",
+                                c.txn_records);
+                if (txn_commit(&c) == -1 && !c.fatal) {
+                        svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
+                                "the last transaction was aborted; its messages will be "
+                                "transformed again after a restart");
+                        c.fatal = 1;
+                }
+        }
+        log_stats(&c);
+        /* Leaves the group; the revoke callback finds no open transaction. */
+        if ((err = rd_kafka_consumer_close(c.consumer)))
+                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "consumer close: %s",
+                        rd_kafka_err2str(err));
+        ret = c.fatal ? 1 : 0;
+        svc_log(c.fatal ? SVC_LOG_ERROR : SVC_LOG_INFO, NULL, LOG_NAME, "exiting with status %d",
+                ret);
+out:
+        if (topics)
+                rd_kafka_topic_partition_list_destroy(topics);
+        if (conf)
+                rd_kafka_conf_destroy(conf);
+        txn_reset(&c);
+        if (c.consumer)
+                rd_kafka_destroy(c.consumer);
+        if (c.out_rkt)
+                rd_kafka_topic_destroy(c.out_rkt);
+        if (c.dlq_rkt)
+                rd_kafka_topic_destroy(c.dlq_rkt);
+        if (c.producer)
+                rd_kafka_destroy(c.producer);
+        svc_config_close(&cfg);
+        return ret;
+}
