@@ -14,8 +14,9 @@
 // GET  /v4/spreadsheets/ID/values/RANGE                  (trailing empty cells omitted,
 //                                                         as Google does)
 // GET  /spreadsheets/d/ID/export?format=csv[&gid=N]      (no token)
-// GET  /_stats         request counters as JSON; POST /_control?revoke=1 invalidates every
-//                      token issued; POST /_control?ttl=N sets expires_in of new tokens.
+// GET  /_stats         request counters as JSON; GET /_issued every token issued, one a
+//                      line; POST /_control?revoke=1 invalidates every token issued;
+//                      POST /_control?ttl=N sets expires_in of the tokens issued next.
 //
 // Spreadsheet ids choose a behaviour: forbidden* 403, slow* waits --slow-ms (default 5000)
 // before answering, malformed* answers broken JSON (an HTML page for the export), huge*
@@ -40,6 +41,7 @@ const SCOPE = 'https://www.googleapis.com/auth/spreadsheets.readonly';
 const stats = { requests: 0, token: 0, token_refused: 0, meta: 0, values: 0, export: 0,
                 unauthorized: 0 };
 const tokens = new Map(); // token -> expiry (ms)
+const issued = []; // every token ever issued, for the no-secret-in-logs checks
 let ttl = Number(args.ttl || 3600);
 let port = 0;
 
@@ -126,6 +128,7 @@ function handle(req, res, body) {
   const url = new URL(req.url, `http://127.0.0.1:${port}`);
   let m;
   if (url.pathname === '/_stats') return send(res, 200, stats);
+  if (url.pathname === '/_issued') return send(res, 200, issued.join('\n'), 'text/plain');
   if (url.pathname === '/_control' && req.method === 'POST') {
     if (url.searchParams.get('revoke')) tokens.clear();
     if (url.searchParams.get('ttl')) ttl = Number(url.searchParams.get('ttl'));
@@ -147,6 +150,7 @@ function handle(req, res, body) {
     }
     const tok = 'ya29.stub-' + crypto.randomBytes(24).toString('hex');
     tokens.set(tok, Date.now() + ttl * 1000);
+    issued.push(tok);
     return send(res, 200, { access_token: tok, expires_in: ttl, token_type: 'Bearer' });
   }
 
