@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "log.h"
@@ -77,6 +78,21 @@ static void *poll_loop(void *arg) {
         return NULL;
 }
 
+/* Cyrus SASL plugins (dlopen of every installed mechanism, about 5 ms of CPU at each
+ * start) serve only GSSAPI, the default mechanism of a SASL security.protocol; PLAIN,
+ * SCRAM and OAUTHBEARER are built into librdkafka. */
+static int needs_sasl_plugins(const svc_config_t *cfg) {
+        const char *proto = "", *mech = "GSSAPI";
+        for (char **p = cfg->rdkafka; p && *p; p++) {
+                if (!strncmp(*p, "security.protocol=", 18))
+                        proto = *p + 18;
+                else if (!strncmp(*p, "sasl.mechanisms=", 16) ||
+                         !strncmp(*p, "sasl.mechanism=", 15))
+                        mech = strchr(*p, '=') + 1;
+        }
+        return !strncasecmp(proto, "sasl", 4) && !strcasecmp(mech, "GSSAPI");
+}
+
 static int set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
                size_t errstr_size) {
         if (rd_kafka_conf_set(conf, name, value, errstr, errstr_size) == RD_KAFKA_CONF_OK)
@@ -124,6 +140,10 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
         }
         rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
         rd_kafka_conf_set_log_cb(conf, log_cb);
+        /* One request, one process: skip the plugin scan nobody will use (SASL_PATH is
+         * Cyrus SASL's plugin directory; the process is still single-threaded here). */
+        if (per_request && !getenv("SASL_PATH") && !needs_sasl_plugins(cfg))
+                setenv("SASL_PATH", "/nonexistent", 0);
         if (!(kp->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
                 goto fail;
         conf = NULL; /* now owned, and freed, by the rd_kafka_t instance */
@@ -321,6 +341,11 @@ void svc_kafka_destroy(svc_kafka_t *kp, int timeout_ms) {
                         svc_log(SVC_LOG_WARN, NULL, "kafka", "%d messages not delivered at exit: %s",
                                 rd_kafka_outq_len(kp->rk), rd_kafka_err2str(err));
                 kp->run = 0;
+                /* Wakes the poller now rather than at the end of its 100 ms poll: a
+                 * per-request process would spend that before it exits. */
+                rd_kafka_queue_t *rkqu = rd_kafka_queue_get_main(kp->rk);
+                rd_kafka_queue_yield(rkqu);
+                rd_kafka_queue_destroy(rkqu);
                 pthread_join(kp->poller, NULL);
                 rd_kafka_destroy(kp->rk);
         }
