@@ -381,23 +381,43 @@ static void process_message(struct consumer *c, const rd_kafka_message_t *rkm) {
                 txn_abort(c, "out of memory");
 }
 
-/* Sum over the assignment of high watermark - position, from cached watermarks. */
+/* Records behind the end of the assigned partitions: high watermark minus the position,
+ * or minus the committed offset for a partition not read yet in this run. Asks the
+ * brokers for what is not cached, so it is for the periodic stats line only. */
 static long long consumer_lag(struct consumer *c) {
-        rd_kafka_topic_partition_list_t *parts = NULL;
+        rd_kafka_topic_partition_list_t *parts = NULL, *committed = NULL;
         long long lag = 0;
 
         if (rd_kafka_assignment(c->consumer, &parts) || !parts)
                 return -1;
         rd_kafka_position(c->consumer, parts);
+        for (int i = 0; i < parts->cnt && !committed; i++)
+                if (parts->elems[i].offset < 0) {
+                        committed = rd_kafka_topic_partition_list_copy(parts);
+                        if (rd_kafka_committed(c->consumer, committed, 2000 /* ms */)) {
+                                lag = -1;
+                                goto out;
+                        }
+                }
         for (int i = 0; i < parts->cnt; i++) {
-                int64_t lo, hi;
+                int64_t lo = -1, hi = -1, pos;
                 rd_kafka_topic_partition_t *tp = &parts->elems[i];
                 if (rd_kafka_get_watermark_offsets(c->consumer, tp->topic, tp->partition, &lo,
                                                    &hi) || hi < 0)
-                        continue;
-                if (tp->offset >= 0) /* no position yet: not counted */
-                        lag += hi - tp->offset;
+                        if (rd_kafka_query_watermark_offsets(c->consumer, tp->topic,
+                                                             tp->partition, &lo, &hi,
+                                                             2000 /* ms */)) {
+                                lag = -1;
+                                goto out;
+                        }
+                pos = tp->offset >= 0 ? tp->offset : committed->elems[i].offset;
+                if (pos < 0) /* nothing committed: the whole partition is ahead */
+                        pos = lo;
+                lag += hi > pos ? hi - pos : 0;
         }
+out:
+        if (committed)
+                rd_kafka_topic_partition_list_destroy(committed);
         rd_kafka_topic_partition_list_destroy(parts);
         return lag;
 }
