@@ -307,6 +307,11 @@ static svc_sheets_err_t sheets_http_failed(svc_sheets_t *sh, svc_httpc_err_t her
                          sh->max_bytes, what);
                 break;
         case SVC_HTTPC_REDIRECT:
+                if (strncmp(detail, "more than", 9) == 0) {
+                        snprintf(errstr, errstr_size, "%s redirected more than %d times",
+                                 what, SHEETS_MAX_REDIRECTS);
+                        break;
+                }
                 snprintf(errstr, errstr_size,
                          "%s redirected elsewhere than Google's export hosts "
                          "(is the sheet shared with \"Anyone with the link\"?)",
