@@ -117,6 +117,26 @@ static void csv_append(svc_csv_t *csv, char c) {
         csv->buf[csv->buf_len++] = c;
 }
 
+/* Appends a run of ordinary bytes: the same result as csv_append() byte by byte. */
+static void csv_append_run(svc_csv_t *csv, const char *p, size_t n) {
+        while (n > 0 && !csv->error[0]) {
+                size_t room = csv->max_field - (csv->buf_len - csv->field_start), k = n;
+                if (room > csv->max_record - csv->buf_len)
+                        room = csv->max_record - csv->buf_len;
+                if (k > room)
+                        k = room;
+                if (k == 0 || csv->buf_len + k > csv->buf_size) {
+                        csv_append(csv, *p++); /* sets the error, or grows buf */
+                        n--;
+                        continue;
+                }
+                memcpy(csv->buf + csv->buf_len, p, k);
+                csv->buf_len += k;
+                p += k;
+                n -= k;
+        }
+}
+
 static void csv_end_field(svc_csv_t *csv) {
         if (csv->field_cnt == csv->ends_size) {
                 size_t size = csv->ends_size ? csv->ends_size * 2 : 16;
@@ -177,6 +197,11 @@ static svc_csv_err_t csv_stopped(char *errstr, size_t errstr_size) {
         return SVC_CSV_STOPPED;
 }
 
+/* Bytes that end a run of ordinary field content, per state. */
+static const unsigned char unquoted_special[256] = {
+    [','] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 1};
+static const unsigned char quoted_special[256] = {['"'] = 1, ['\n'] = 1};
+
 static svc_csv_err_t csv_parse(svc_csv_t *csv, const char *data, size_t len,
                                char *errstr, size_t errstr_size) {
         for (size_t i = 0; i < len; i++) {
@@ -186,6 +211,19 @@ static svc_csv_err_t csv_parse(svc_csv_t *csv, const char *data, size_t len,
                         csv->skip_lf = 0;
                         if (c == '\n')
                                 continue;
+                }
+                /* Runs of ordinary bytes are copied at once. */
+                if (csv->state == CSV_UNQUOTED || csv->state == CSV_QUOTED) {
+                        const unsigned char *special =
+                            csv->state == CSV_QUOTED ? quoted_special : unquoted_special;
+                        size_t n = 0;
+                        while (i + n < len && !special[(unsigned char)data[i + n]])
+                                n++;
+                        if (n > 0) {
+                                csv_append_run(csv, data + i, n);
+                                i += n - 1;
+                                continue;
+                        }
                 }
                 switch (csv->state) {
                 case CSV_FIELD_START:
