@@ -30,6 +30,7 @@ struct svc_sheets {
         char *docs_port;          /* NULL when docs_base has none */
         long timeout_ms;          /* total of one HTTP exchange */
         size_t max_bytes;         /* bound of one response body */
+        long page_rows;           /* rows per values request */
 };
 
 int svc_sheets_is_url(const char *file_path) {
@@ -210,7 +211,7 @@ static char *sheets_cache_dir(const svc_config_t *cfg) {
 svc_sheets_t *svc_sheets_new(const svc_config_t *cfg, char *errstr, size_t errstr_size) {
         svc_sheets_t *sh = calloc(1, sizeof(*sh));
         char *cache_dir = NULL;
-        long timeout_ms = 0, max_bytes = 0;
+        long timeout_ms = 0, max_bytes = 0, page_rows = 0;
         CURLU *u = NULL;
         int ok = 0;
 
@@ -221,10 +222,13 @@ svc_sheets_t *svc_sheets_new(const svc_config_t *cfg, char *errstr, size_t errst
         if (svc_config_int(cfg, "GOOGLE_TIMEOUT_MS", 60000, 100, 3600000, &timeout_ms,
                            errstr, errstr_size) != 0 ||
             svc_config_int(cfg, "GOOGLE_MAX_RESPONSE_BYTES", 64L * 1024 * 1024, 1024,
-                           1024L * 1024 * 1024, &max_bytes, errstr, errstr_size) != 0)
+                           1024L * 1024 * 1024, &max_bytes, errstr, errstr_size) != 0 ||
+            svc_config_int(cfg, "GOOGLE_PAGE_ROWS", 5000, 1, 1000000, &page_rows, errstr,
+                           errstr_size) != 0)
                 goto out;
         sh->timeout_ms = timeout_ms;
         sh->max_bytes = (size_t)max_bytes;
+        sh->page_rows = page_rows;
         sh->api_base = sheets_base(cfg, "GOOGLE_SHEETS_API_BASE", cfg->sheets_api_base,
                                    "https://sheets.googleapis.com");
         sh->docs_base = sheets_base(cfg, "GOOGLE_DOCS_BASE", cfg->docs_base,
@@ -386,7 +390,8 @@ static svc_sheets_err_t sheets_api_get(svc_sheets_t *sh, const char *url, const 
 
 /* Resolves gid to the sheet's title (the first sheet when gid < 0). */
 static svc_sheets_err_t sheets_title(svc_sheets_t *sh, const char *id, long long gid,
-                                     char **title, char *errstr, size_t errstr_size) {
+                                     char **title, long *row_cnt, char *errstr,
+                                     size_t errstr_size) {
         char *url = NULL, *body = NULL;
         json_t *root = NULL, *sheets, *s;
         json_error_t jerr;
@@ -423,6 +428,8 @@ static svc_sheets_err_t sheets_title(svc_sheets_t *sh, const char *id, long long
                         goto out;
                 }
                 if (gid < 0 || json_integer_value(sid) == gid) {
+                        *row_cnt = (long)json_integer_value(json_object_get(
+                            json_object_get(props, "gridProperties"), "rowCount"));
                         if (!(*title = strdup(t))) {
                                 snprintf(errstr, errstr_size, "out of memory");
                                 goto out;
@@ -464,43 +471,84 @@ static const char *sheets_cell(json_t *v, char *num, size_t num_size, size_t *le
         return num;
 }
 
-static svc_sheets_err_t sheets_read_api(svc_sheets_t *sh, const char *id, long long gid,
-                                        svc_rows_fn *fn, void *opaque, char *errstr,
-                                        size_t errstr_size) {
-        char *title = NULL, *range = NULL, *erange = NULL, *url = NULL, *body = NULL;
-        struct svc_field *fields = NULL;
-        char(*nums)[32] = NULL;
+/* State of one read through the values API, page after page. */
+struct sheets_rows {
+        svc_rows_fn *fn;
+        void *opaque;
+        size_t width;             /* fields of the header row; 0 until it came */
+        long pending_empty;       /* empty rows seen; delivered only if data follows */
+        struct svc_field *fields;
+        char (*nums)[32];         /* text of non-string cells */
+        size_t cap;               /* entries of fields and nums */
+};
+
+/* Delivers one row (NULL: an empty one), padded to the header's width.
+ * Returns 0, -1 when the callback stopped, -2 when out of memory. */
+static int sheets_emit(struct sheets_rows *st, json_t *row, long line) {
+        size_t n = row ? json_array_size(row) : 0, cnt, j;
+        const char *error = NULL;
+        char why[96];
+
+        cnt = n > st->width ? n : st->width;
+        if (cnt > st->cap) {
+                struct svc_field *f = realloc(st->fields, cnt * sizeof(*f));
+                char(*nums)[32];
+                if (!f)
+                        return -2;
+                st->fields = f;
+                if (!(nums = realloc(st->nums, cnt * sizeof(*nums))))
+                        return -2;
+                st->nums = nums;
+                st->cap = cnt;
+        }
+        for (j = 0; j < cnt; j++) {
+                json_t *v = j < n ? json_array_get(row, j) : NULL;
+                if (v) {
+                        st->fields[j].ptr =
+                            sheets_cell(v, st->nums[j], sizeof(st->nums[j]), &st->fields[j].len);
+                } else {
+                        st->fields[j].ptr = "";
+                        st->fields[j].len = 0;
+                }
+                if (!error && st->fields[j].len > SVC_SHEETS_MAX_FIELD) {
+                        snprintf(why, sizeof(why), "field %zu is longer than %d bytes", j + 1,
+                                 SVC_SHEETS_MAX_FIELD);
+                        error = why;
+                }
+        }
+        if (!error && cnt > SVC_CSV_MAX_FIELDS) {
+                snprintf(why, sizeof(why), "more than %d fields", SVC_CSV_MAX_FIELDS);
+                error = why;
+        }
+        return st->fn(st->opaque, cnt ? st->fields : NULL, cnt, error, line) == 0 ? 0 : -1;
+}
+
+/* Reads rows first..last (1-based, inclusive; last 0: the whole sheet) and delivers
+ * them. Google leaves out trailing empty cells of a row and trailing empty rows of the
+ * range: empty rows are held back until a row with data follows, as in the export. */
+static svc_sheets_err_t sheets_read_page(svc_sheets_t *sh, const char *id, const char *qtitle,
+                                         long first, long last, struct sheets_rows *st,
+                                         char *errstr, size_t errstr_size) {
+        char *range = NULL, *erange = NULL, *url = NULL, *body = NULL;
         json_t *root = NULL, *values, *row;
         json_error_t jerr;
-        size_t url_size, width = 0, cap = 0, r, j;
-        long status;
+        size_t range_size, url_size, r;
+        long status, k;
         svc_sheets_err_t ret;
-        const char *p;
-        char *q;
+        int rc;
 
-        if ((ret = sheets_title(sh, id, gid, &title, errstr, errstr_size)))
-                goto out;
+        range_size = strlen(qtitle) + 48;
+        if (!(range = malloc(range_size))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return SVC_SHEETS_UPSTREAM;
+        }
+        if (last > 0)
+                snprintf(range, range_size, "%s!%ld:%ld", qtitle, first, last);
+        else
+                snprintf(range, range_size, "%s", qtitle);
         ret = SVC_SHEETS_UPSTREAM;
-        /* A1 notation: the quoted title alone is the whole sheet ('' escapes a quote). */
-        if (!(range = malloc(2 * strlen(title) + 3))) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto out;
-        }
-        q = range;
-        *q++ = '\'';
-        for (p = title; *p; p++) {
-                if (*p == '\'')
-                        *q++ = '\'';
-                *q++ = *p;
-        }
-        *q++ = '\'';
-        *q = '\0';
-        if (!(erange = svc_httpc_escape(range))) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto out;
-        }
-        url_size = strlen(sh->api_base) + strlen(id) + strlen(erange) + 64;
-        if (!(url = malloc(url_size))) {
+        if (!(erange = svc_httpc_escape(range)) ||
+            !(url = malloc(url_size = strlen(sh->api_base) + strlen(id) + strlen(erange) + 64))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto out;
         }
@@ -513,73 +561,95 @@ static svc_sheets_err_t sheets_read_api(svc_sheets_t *sh, const char *id, long l
         free(body);
         body = NULL;
         values = json_object_get(root, "values");
-        if (!json_is_object(root) || (values && !json_is_array(values))) {
-                snprintf(errstr, errstr_size,
-                         "the Google Sheets API answered with malformed values");
+        if (!json_is_object(root) || (values && !json_is_array(values)) ||
+            (last > 0 && json_array_size(values) > (size_t)(last - first + 1))) {
+                snprintf(errstr, errstr_size, "the Google Sheets API answered with malformed values");
                 goto out;
         }
         json_array_foreach(values, r, row) {
+                long line = first + (long)r;
                 if (!json_is_array(row)) {
                         snprintf(errstr, errstr_size,
-                                 "the Google Sheets API answered with malformed values "
-                                 "(row %zu)",
-                                 r + 1);
+                                 "the Google Sheets API answered with malformed values (row %ld)",
+                                 line);
                         goto out;
                 }
-                if (r == 0)
-                        width = json_array_size(row); /* the header: rows are padded to it */
-                if (json_array_size(row) > cap)
-                        cap = json_array_size(row);
-        }
-        if (!values || json_array_size(values) == 0) {
-                ret = SVC_SHEETS_OK; /* an empty sheet: no header, no rows */
-                goto out;
-        }
-        fields = calloc(cap ? cap : 1, sizeof(*fields));
-        nums = calloc(cap ? cap : 1, sizeof(*nums));
-        if (!fields || !nums) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto out;
-        }
-        json_array_foreach(values, r, row) {
-                size_t cnt = json_array_size(row) > width ? json_array_size(row) : width;
-                char why[96];
-                const char *error = NULL;
-
-                for (j = 0; j < cnt; j++) {
-                        json_t *v = json_array_get(row, j);
-                        fields[j].ptr = v ? sheets_cell(v, nums[j], sizeof(nums[j]),
-                                                        &fields[j].len)
-                                          : "";
-                        if (!v)
-                                fields[j].len = 0;
-                        if (!error && fields[j].len > SVC_SHEETS_MAX_FIELD) {
-                                snprintf(why, sizeof(why),
-                                         "field %zu is longer than %d bytes", j + 1,
-                                         SVC_SHEETS_MAX_FIELD);
-                                error = why;
-                        }
+                if (json_array_size(row) == 0) {
+                        if (st->width) /* empty rows before the header are dropped */
+                                st->pending_empty++;
+                        continue;
                 }
-                if (!error && cnt > SVC_CSV_MAX_FIELDS) {
-                        snprintf(why, sizeof(why), "more than %d fields",
-                                 SVC_CSV_MAX_FIELDS);
-                        error = why;
+                rc = 0;
+                for (k = st->pending_empty; k > 0 && rc == 0; k--)
+                        rc = sheets_emit(st, NULL, line - k);
+                st->pending_empty = 0;
+                if (rc == 0) {
+                        if (!st->width)
+                                st->width = json_array_size(row);
+                        rc = sheets_emit(st, row, line);
                 }
-                if (fn(opaque, fields, cnt, error, (long)r + 1) != 0) {
+                if (rc == -2) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        goto out;
+                }
+                if (rc == -1) {
                         snprintf(errstr, errstr_size, "stopped by the row reader");
                         ret = SVC_SHEETS_STOPPED;
                         goto out;
                 }
         }
+        if (last > 0 && st->width)
+                st->pending_empty += (last - first + 1) - (long)json_array_size(values);
         ret = SVC_SHEETS_OK;
 out:
-        free(nums);
-        free(fields);
         json_decref(root);
         free(body);
         free(url);
         free(erange);
         free(range);
+        return ret;
+}
+
+static svc_sheets_err_t sheets_read_api(svc_sheets_t *sh, const char *id, long long gid,
+                                        svc_rows_fn *fn, void *opaque, char *errstr,
+                                        size_t errstr_size) {
+        struct sheets_rows st = {.fn = fn, .opaque = opaque};
+        char *title = NULL, *qtitle = NULL, *q;
+        const char *p;
+        long row_cnt = 0, first;
+        svc_sheets_err_t ret;
+
+        if ((ret = sheets_title(sh, id, gid, &title, &row_cnt, errstr, errstr_size)))
+                goto out;
+        /* A1 notation: the title quoted, '' for a quote. */
+        if (!(qtitle = malloc(2 * strlen(title) + 3))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                ret = SVC_SHEETS_UPSTREAM;
+                goto out;
+        }
+        q = qtitle;
+        *q++ = '\'';
+        for (p = title; *p; p++) {
+                if (*p == '\'')
+                        *q++ = '\'';
+                *q++ = *p;
+        }
+        *q++ = '\'';
+        *q = '\0';
+        if (row_cnt <= 0) /* grid size unknown: the whole sheet at once */
+                ret = sheets_read_page(sh, id, qtitle, 1, 0, &st, errstr, errstr_size);
+        /* Pages of rows keep memory bounded; ranges past the grid are errors at Google. */
+        for (first = 1; row_cnt > 0 && first <= row_cnt && ret == SVC_SHEETS_OK;
+             first += sh->page_rows)
+                ret = sheets_read_page(sh, id, qtitle, first,
+                                       first + sh->page_rows - 1 < row_cnt
+                                           ? first + sh->page_rows - 1
+                                           : row_cnt,
+                                       &st, errstr, errstr_size);
+out:
+        free(st.fields);
+        free(st.nums);
+        free(qtitle);
         free(title);
         return ret;
 }

@@ -40,8 +40,9 @@ int svc_sheets_parse_url(const char *url, char id[SVC_SHEETS_ID_MAX + 1], long l
  * @brief Creates the per-process reader (no network work: auth is lazy). Reads
  *        GOOGLE_SERVICE_ACCOUNT_KEY, GOOGLE_SHEETS_API_BASE, GOOGLE_DOCS_BASE, and
  *        GOOGLE_TIMEOUT_MS (total per HTTP exchange, default 60000) and
- *        GOOGLE_MAX_RESPONSE_BYTES (default 64 MiB) from cfg. In CGI mode the access
- *        token is also cached in a 0600 file next to ERROR_LOG.
+ *        GOOGLE_MAX_RESPONSE_BYTES (default 64 MiB, per response) and GOOGLE_PAGE_ROWS
+ *        (rows per Sheets API values request, default 5000) from cfg. In CGI mode the
+ *        access token is also cached in a 0600 file in the directory of ERROR_LOG.
  * @returns NULL with errstr when GOOGLE_SERVICE_ACCOUNT_KEY is set but unusable.
  */
 svc_sheets_t *svc_sheets_new(const svc_config_t *cfg, char *errstr, size_t errstr_size);
@@ -49,10 +50,14 @@ svc_sheets_t *svc_sheets_new(const svc_config_t *cfg, char *errstr, size_t errst
 /**
  * @brief Checks url against the allow-list, then streams the sheet's rows, header row
  *        first, to fn. errstr is safe to show to the user (no key, JWT or token).
- *        With a key (Sheets API) every row is fetched before the first callback, and
- *        rows shorter than the header are padded with empty fields (Google omits
- *        trailing empty cells); without a key the public CSV export is streamed, so a
- *        failure can come after some rows were delivered.
+ *        With a key (Sheets API v4) the rows are read in pages of GOOGLE_PAGE_ROWS up to
+ *        the grid's row count; rows shorter than the header are padded with empty
+ *        fields and empty rows followed by data are delivered, so the rows are those of
+ *        the CSV export (Google omits trailing empty cells and rows). Without a key the
+ *        public CSV export is streamed; it follows at most 5 redirects, each to https
+ *        docs.google.com or *.googleusercontent.com (no port), or to the origin of
+ *        GOOGLE_DOCS_BASE (so a local stub can redirect to itself). Either way a
+ *        failure can come after some rows were delivered (a later page or chunk).
  */
 svc_sheets_err_t svc_sheets_read(svc_sheets_t *sh, const char *url, svc_rows_fn *fn,
                                  void *opaque, char *errstr, size_t errstr_size);

@@ -13,18 +13,23 @@ start_google_stub "$SHEETS" "$T/k1.pub" "$SA_EMAIL"
 make_sa_json k1
 export GOOGLE_SERVICE_ACCOUNT_KEY=$T/k1.json
 start_broker -p 2
+export GOOGLE_PAGE_ROWS=2 # small pages: empty rows and page ends meet
 POOL_PROCS=1 start_stack # one pooled process: its token cache is the one counted below
 
 URL0='https://docs.google.com/spreadsheets/d/tracking1/edit#gid=0'
 URL2='https://docs.google.com/spreadsheets/d/tracking1/edit?usp=sharing&gid=1234567'
 
 ingest "{\"file_path\":\"$URL0\",\"query_param_a\":3,\"reason\":\"sheet\"}"
-is "sheet: 200 partial, 4 processed, 1 error" "$STATUS $(counts)" "200 partial 4 1 0"
-is "sheet: the bad row is described like a CSV row" "$(jq -c '[.errors[] | [.row, .field]]' <<<"$BODY")" '[[4,"IP"]]'
+is "sheet: 200 partial, 4 processed, 3 errors (two empty rows, a bad IP)" "$STATUS $(counts)" "200 partial 4 3 0"
+sheet_errors=$(jq -c '[.errors[] | [.row, .field]]' <<<"$BODY")
+is "sheet: the bad rows are data rows 3, 4 (empty) and 6" "$sheet_errors" '[[3,"DATE"],[4,"DATE"],[6,"IP"]]'
+is "rows read in pages of GOOGLE_PAGE_ROWS up to the grid's end" "$(stub_stat 'rows_asked | join(" ")')" "1:2 3:4 5:6 7:8 9:10"
 
-jq -r '.tracking1[0].rows[] | @csv' "$SHEETS" | csv tracking1.csv
+# As Google exports it: every row as wide as the widest.
+jq -r '.tracking1[0].rows | (map(length) | max) as $w | .[] | . + [range(length; $w) | ""] | @csv' "$SHEETS" | csv tracking1.csv
 ingest '{"file_path":"tracking1.csv","query_param_a":3,"reason":"csv"}'
-is "same rows as a CSV file: same answer" "$STATUS $(counts)" "200 partial 4 1 0"
+is "same rows as a CSV file: same answer" "$STATUS $(counts)" "200 partial 4 3 0"
+is "same rows as a CSV file: same row errors" "$(jq -c '[.errors[] | [.row, .field]]' <<<"$BODY")" "$sheet_errors"
 
 for topic in "$CONV" "$CLICK"; do
 	s=$(by_reason "$topic" sheet | jq -c '{key, value: (.value | del(.ingested_at, .reason, .request_id))}' | sort)

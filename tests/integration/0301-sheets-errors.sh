@@ -37,7 +37,7 @@ expect 504 "slow Google" slow-1 "did not answer within 1500 ms"
 expect 502 "malformed answer" malformed-1 "malformed"
 expect 413 "sheet over the size bound" huge-1 "larger than the 200000 bytes"
 ingest "$(sheet tracking1)"
-is "the same stack reads a good sheet (the key works)" "$STATUS $(counts)" "200 partial 4 1 0"
+is "the same stack reads a good sheet (the key works)" "$STATUS $(counts)" "200 partial 4 3 0"
 is "one token so far" "$(stub_stat token)" 1
 
 meta_before=$(stub_stat meta)

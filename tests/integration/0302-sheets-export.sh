@@ -17,10 +17,11 @@ start_stack
 sheet() { echo "{\"file_path\":\"https://docs.google.com/spreadsheets/d/$1\",\"query_param_a\":3,\"reason\":\"$2\"}"; }
 
 ingest "$(sheet 'tracking1/edit#gid=0' export)"
-is "public export: 200 partial, 4 processed, 1 error" "$STATUS $(counts)" "200 partial 4 1 0"
-jq -r '.tracking1[0].rows[] | @csv' "$SHEETS" | csv tracking1.csv
+is "public export: 200 partial, 4 processed, 3 errors" "$STATUS $(counts)" "200 partial 4 3 0"
+# As Google exports it: every row as wide as the widest.
+jq -r '.tracking1[0].rows | (map(length) | max) as $w | .[] | . + [range(length; $w) | ""] | @csv' "$SHEETS" | csv tracking1.csv
 ingest '{"file_path":"tracking1.csv","query_param_a":3,"reason":"csv"}'
-is "the CSV file: same answer" "$STATUS $(counts)" "200 partial 4 1 0"
+is "the CSV file: same answer" "$STATUS $(counts)" "200 partial 4 3 0"
 for topic in "$CONV" "$CLICK"; do
 	s=$(by_reason "$topic" export | jq -c '{key, value: (.value | del(.ingested_at, .reason, .request_id))}' | sort)
 	c=$(by_reason "$topic" csv | jq -c '{key, value: (.value | del(.ingested_at, .reason, .request_id))}' | sort)

@@ -39,7 +39,7 @@ const hugeBytes = Number(args['huge-bytes'] || 4 * 1024 * 1024);
 const SCOPE = 'https://www.googleapis.com/auth/spreadsheets.readonly';
 
 const stats = { requests: 0, token: 0, token_refused: 0, meta: 0, values: 0, export: 0,
-                unauthorized: 0 };
+                unauthorized: 0, rows_asked: [] };
 const tokens = new Map(); // token -> expiry (ms)
 const issued = []; // every token ever issued, for the no-secret-in-logs checks
 let ttl = Number(args.ttl || 3600);
@@ -173,15 +173,22 @@ function handle(req, res, body) {
     if (!isValues) {
       if (url.searchParams.get('fields') !== 'sheets.properties')
         return send(res, 400, { error: { code: 400, message: 'fields expected' } });
-      return send(res, 200, { sheets: list.map((s, i) => ({ properties: { sheetId: s.sheetId, title: s.title, index: i, sheetType: 'GRID' } })) });
+      return send(res, 200, { sheets: list.map((s, i) => ({ properties: { sheetId: s.sheetId, title: s.title, index: i, sheetType: 'GRID',
+        gridProperties: { rowCount: s.rows.length + 2, columnCount: Math.max(...s.rows.map((r) => r.length)) } } })) });
     }
-    let range = decodeURIComponent(m[3]);
+    let range = decodeURIComponent(m[3]), rows = null;
+    const rm = /^(.*)!(\d+):(\d+)$/.exec(range);
+    if (rm) { range = rm[1]; rows = [Number(rm[2]), Number(rm[3])]; }
     if (/^'.*'$/.test(range)) range = range.slice(1, -1).replace(/''/g, "'");
     const sheet = list.find((s) => s.title === range);
     if (!sheet)
       return send(res, 400, { error: { code: 400, message: `Unable to parse range: ${range}`, status: 'INVALID_ARGUMENT' } });
-    const values = trimmed(sheet.rows);
-    const out = { range: `'${sheet.title}'!A1:Z${values.length}`, majorDimension: 'ROWS' };
+    const gridRows = sheet.rows.length + 2;
+    if (rows && (rows[0] < 1 || rows[1] < rows[0] || rows[1] > gridRows))
+      return send(res, 400, { error: { code: 400, message: `Range (${m[3]}) exceeds grid limits. Max rows: ${gridRows}`, status: 'INVALID_ARGUMENT' } });
+    stats.rows_asked.push(rows ? rows.join(':') : 'all');
+    const values = trimmed(rows ? sheet.rows.slice(rows[0] - 1, rows[1]) : sheet.rows);
+    const out = { range: `'${sheet.title}'!${rows ? rows.join(':') : 'A1:Z' + values.length}`, majorDimension: 'ROWS' };
     if (values.length) out.values = values;
     return send(res, 200, out);
   }
