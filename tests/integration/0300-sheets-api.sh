@@ -86,14 +86,27 @@ is "after half its life: 200" "$STATUS" 200
 is "the short-lived token was renewed (two tokens)" "$(stub_stat token)" 5
 is "the renewal needed no 401" "$(stub_stat unauthorized)" 2
 stub_control ttl=3600
+
+# Threads of the pooled process that all hold a revoked token renew it once between them.
+stub_control revoke=1
+tokens_before=$(stub_stat token)
+pids=""
+for i in 1 2 3 4; do
+	curl -sS -m 30 -o /dev/null -w '%{http_code}' -H "$J" \
+		--data-binary "{\"file_path\":\"$URL2\",\"reason\":\"parallel\"}" "$BASE_URL/api/ingest" >"$T/par$i" &
+	pids="$pids $!"
+done
+wait $pids
+is "four concurrent ingests: 200 each" "$(cat "$T"/par[1-4] | tr -d '\n')" "200200200200"
+is "one renewal for the four" "$(($(stub_stat token) - tokens_before))" 1
 is "records of every successful ingest are in Kafka" \
 	"$(by_reason "$CLICK" again | wc -l) $(by_reason "$CLICK" cgi | wc -l) $(by_reason "$CLICK" revoked | wc -l) $(by_reason "$CLICK" short | wc -l)" "3 2 1 2"
-is "nothing else was produced (not by the 404 either)" "$(topic_count "$CONV") $(topic_count "$CLICK")" "$conv_before $((click_before + 8))"
+is "nothing else was produced (not by the 404 either)" "$(topic_count "$CONV") $(topic_count "$CLICK")" "$conv_before $((click_before + 12))"
 
 # No private key, JWT or access token in any log, the error log or the cache directory's
 # other files.
 curl -sS "$STUB_URL/_issued" >"$T/issued"
-is "the stub issued 5 tokens" "$(grep -c . "$T/issued")" 5
+is "the stub issued 6 tokens" "$(grep -c . "$T/issued")" 6
 logs=$(ls "$T"/run/*.log "$ERROR_LOG" 2>/dev/null)
 leaks=$(cat $logs | grep -F -f "$T/issued" -e 'PRIVATE KEY' -e 'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9' \
 	-e "$(sed -n 3p "$T/k1.pem")" | head -3)
