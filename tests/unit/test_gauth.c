@@ -96,7 +96,7 @@ static int has_secret(const char *s, const char *pem) {
 }
 
 int main(void) {
-        char errstr[512], path[] = "/tmp/test_gauth_XXXXXX", tok[128];
+        char errstr[512], path[4096], tok[128];
         EVP_PKEY *pkey = EVP_RSA_gen(2048), *ec = EVP_EC_gen("P-256"), *pub = NULL;
         char *pem = pem_of(pkey, 1), *pub_pem = pem_of(pkey, 0), *ec_pem = pem_of(ec, 1);
         char *json = key_json("svc@proj.iam.gserviceaccount.com", pem,
@@ -181,6 +181,8 @@ int main(void) {
         svc_gauth_destroy(ga);
 
         /* The key as a path to the file. */
+        snprintf(path, sizeof(path), "%s/test_gauth_XXXXXX",
+                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
         fd = mkstemp(path);
         ok(fd >= 0 && write(fd, json, strlen(json)) == (ssize_t)strlen(json), "key file");
         close(fd);
