@@ -337,9 +337,13 @@ void svc_kafka_destroy(svc_kafka_t *kp, int timeout_ms) {
                 return;
         if (kp->rk) {
                 rd_kafka_resp_err_t err = rd_kafka_flush(kp->rk, timeout_ms);
-                if (err)
+                if (err) {
                         svc_log(SVC_LOG_WARN, NULL, "kafka", "%d messages not delivered at exit: %s",
                                 rd_kafka_outq_len(kp->rk), rd_kafka_err2str(err));
+                        /* Fail them now, so their reports release their batches. */
+                        rd_kafka_purge(kp->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+                        rd_kafka_flush(kp->rk, 1000 /* ms */);
+                }
                 kp->run = 0;
                 /* Wakes the poller now rather than at the end of its 100 ms poll: a
                  * per-request process would spend that before it exits. */
