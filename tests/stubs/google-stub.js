@@ -103,7 +103,9 @@ function trimmed(rows) {
   return out;
 }
 
+let hugeCache = null;
 function hugeRows() {
+  if (hugeCache) return hugeCache;
   const rows = [['DATE', 'REF_NUMBER', 'IP', 'USER_AGENT', 'USER_FP', 'URL', 'SOURCE']];
   let size = 0, i = 0;
   while (size < hugeBytes) {
@@ -112,7 +114,8 @@ function hugeRows() {
     size += r.join(',').length + 2;
     rows.push(r);
   }
-  return [{ sheetId: 0, title: 'Huge', rows }];
+  hugeCache = [{ sheetId: 0, title: 'Huge', rows }];
+  return hugeCache;
 }
 
 function findSheets(id) {
@@ -174,7 +177,7 @@ function handle(req, res, body) {
       if (url.searchParams.get('fields') !== 'sheets.properties')
         return send(res, 400, { error: { code: 400, message: 'fields expected' } });
       return send(res, 200, { sheets: list.map((s, i) => ({ properties: { sheetId: s.sheetId, title: s.title, index: i, sheetType: 'GRID',
-        gridProperties: { rowCount: s.rows.length + 2, columnCount: Math.max(...s.rows.map((r) => r.length)) } } })) });
+        gridProperties: { rowCount: s.rows.length + 2, columnCount: s.rows.reduce((w, r) => Math.max(w, r.length), 0) } } })) });
     }
     let range = decodeURIComponent(m[3]), rows = null;
     const rm = /^(.*)!(\d+):(\d+)$/.exec(range);
@@ -217,7 +220,7 @@ function handle(req, res, body) {
     const gid = url.searchParams.get('gid');
     const sheet = gid === null ? list[0] : list.find((s) => String(s.sheetId) === gid);
     if (!sheet) return send(res, 404, '<html>not found</html>', 'text/html');
-    const width = Math.max(...sheet.rows.map((row) => row.length));
+    const width = sheet.rows.reduce((w, r) => Math.max(w, r.length), 0);
     const csv = sheet.rows.map((row) => {
       const c = row.slice();
       while (c.length < width) c.push('');
