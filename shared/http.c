@@ -430,6 +430,22 @@ static void handle(svc_req_t *req, svc_http_handler_fn *fn, void *opaque) {
         req->sent = 0;
 }
 
+/* A CGI answer sent before the body was read (413, 415, ...) must still let the server
+ * finish writing it: fcgiwrap turns a failed write to our stdin into its own 502. So the
+ * rest of the body is read and dropped, at most CONTENT_LENGTH bytes, before exiting. */
+static void cgi_drain_body(void) {
+        const char *cl = getenv("CONTENT_LENGTH");
+        unsigned long long left = cl ? strtoull(cl, NULL, 10) : 0;
+        char buf[16384];
+
+        while (left > 0) {
+                size_t r = fread(buf, 1, left < sizeof(buf) ? (size_t)left : sizeof(buf), stdin);
+                if (r == 0)
+                        break;
+                left -= r;
+        }
+}
+
 struct pool {
         const char *endpoint;
         const svc_config_t *cfg;
@@ -468,6 +484,7 @@ int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads,
         if (svc_http_is_cgi()) {
                 svc_req_t req = {.is_cgi = 1, .endpoint = endpoint, .cfg = cfg};
                 handle(&req, fn, opaque);
+                cgi_drain_body();
                 return 0;
         }
         if (FCGX_Init() != 0)
