@@ -1,0 +1,102 @@
+/* test_config.c - settings: defaults, EVENTS_CONFIG file, environment wins, RDKAFKA_*. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "tap.h"
+
+static const char *clear_vars[] = {"KAFKA_URL", "FORCE_DEV_MODE", "EVENTS_CONFIG",
+                                   "KAFKA_TIMEOUT_MS", "CLICK_TOPIC", "DEV_STORE",
+                                   "RDKAFKA_SASL_USERNAME", "INGEST_API_TOKEN", NULL};
+
+static void clear_env(void) {
+        for (const char **v = clear_vars; *v; v++)
+                unsetenv(*v);
+}
+
+static int has_prop(const svc_config_t *cfg, const char *want) {
+        for (char **p = cfg->rdkafka; p && *p; p++)
+                if (!strcmp(*p, want))
+                        return 1;
+        return 0;
+}
+
+int main(void) {
+        svc_config_t cfg;
+        char errstr[256], path[] = "/tmp/svc-test-config-XXXXXX";
+        int fd;
+        FILE *fp;
+
+        clear_env();
+        ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == 0, "defaults load");
+        ok(cfg.dev_mode == 1, "no KAFKA_URL means dev mode");
+        is_str(cfg.collect_raw_topic, "collect-topic1", "raw topic default");
+        is_str(cfg.conversion_topic, "trk-jobcloud-conversion-destination-events-topic",
+               "conversion topic default");
+        is_str(cfg.data_dir, "./data", "data dir default");
+        is_str(cfg.cors_origins, "*", "CORS default");
+        is_int(cfg.kafka_timeout_ms, 5000, "timeout default");
+        ok(cfg.ingest_api_token == NULL, "no token by default");
+        svc_config_close(&cfg);
+
+        setenv("KAFKA_URL", "kafka://h1:9092,kafka://h2:9093", 1);
+        ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == 0, "kafka:// URL loads");
+        is_str(cfg.kafka_url, "h1:9092,h2:9093", "kafka:// prefixes stripped");
+        ok(cfg.dev_mode == 0, "KAFKA_URL set means Kafka mode");
+        svc_config_close(&cfg);
+
+        setenv("FORCE_DEV_MODE", "true", 1);
+        ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == 0 && cfg.dev_mode == 1,
+           "FORCE_DEV_MODE=true wins over KAFKA_URL");
+        svc_config_close(&cfg);
+        clear_env();
+
+        static const struct {
+                const char *value;
+                int ok;
+        } timeouts[] = {{"1500", 1}, {"0", 0}, {"-5", 0}, {"12ms", 0}, {"", 1}, {NULL, 0}};
+        for (int i = 0; timeouts[i].value; i++) {
+                setenv("KAFKA_TIMEOUT_MS", timeouts[i].value, 1);
+                int rc = svc_config_load(&cfg, errstr, sizeof(errstr));
+                ok((rc == 0) == timeouts[i].ok, "KAFKA_TIMEOUT_MS='%s' %s", timeouts[i].value,
+                   timeouts[i].ok ? "accepted" : "refused");
+                if (rc == 0)
+                        svc_config_close(&cfg);
+                else
+                        ok(strstr(errstr, "KAFKA_TIMEOUT_MS") != NULL, "the error names it");
+        }
+        clear_env();
+
+        fd = mkstemp(path);
+        fp = fdopen(fd, "w");
+        fprintf(fp, "# comment\n\nKAFKA_URL=file-broker:9092\nexport CLICK_TOPIC=\"clicks\"\n"
+                    "DEV_STORE = '/srv/store.jsonl'\nRDKAFKA_SASL_USERNAME=alice\n"
+                    "not a setting\nKAFKA_TIMEOUT_MS=777\n");
+        fclose(fp);
+        setenv("EVENTS_CONFIG", path, 1);
+        setenv("KAFKA_TIMEOUT_MS", "888", 1);
+        ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == 0, "EVENTS_CONFIG file loads");
+        is_str(cfg.kafka_url, "file-broker:9092", "file sets KAFKA_URL");
+        is_str(cfg.click_topic, "clicks", "export prefix and double quotes");
+        is_str(cfg.dev_store, "/srv/store.jsonl", "spaces and single quotes");
+        is_int(cfg.kafka_timeout_ms, 888, "the environment wins over the file");
+        ok(has_prop(&cfg, "sasl.username=alice"), "RDKAFKA_ from the file becomes sasl.username");
+        is_str(svc_config_get(&cfg, "KAFKA_TIMEOUT_MS"), "888", "svc_config_get: env first");
+        ok(svc_config_get(&cfg, "NOT_SET_ANYWHERE") == NULL, "svc_config_get: unset is NULL");
+        svc_config_close(&cfg);
+
+        setenv("RDKAFKA_SASL_USERNAME", "bob", 1);
+        ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == 0 &&
+               has_prop(&cfg, "sasl.username=bob"),
+           "RDKAFKA_ from the environment is there too (applied after the file's)");
+        svc_config_close(&cfg);
+        unlink(path);
+
+        setenv("EVENTS_CONFIG", "/nonexistent/events.conf", 1);
+        ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == -1, "a missing EVENTS_CONFIG fails");
+        ok(strstr(errstr, "EVENTS_CONFIG") != NULL, "and says which setting");
+        clear_env();
+        return done_testing();
+}
