@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -23,6 +24,7 @@
 #define INGEST_MAX_REASON 256           /* characters */
 #define INGEST_MAX_LISTED_ERRORS 100    /* row errors in the response; all go to ERROR_LOG */
 #define INGEST_PING_MS 2000             /* longest wait for a first broker answer */
+#define INGEST_STALL_CHECK 1000         /* events between two looks at Kafka's progress */
 
 /* The process: settings and producer (app), and the Sheets reader. */
 struct ingest_proc {
@@ -59,6 +61,8 @@ struct ingest {
 
         svc_kafka_batch_t *kb;
         int kafka_checked;        /* the broker answered before the first event */
+        size_t acked_seen;        /* acknowledgements at the last progress check */
+        struct timespec progress_at; /* when acked_seen last grew */
         svc_tracking_buf_t buf;   /* event JSON, reused from row to row */
         ingest_stop_t stop;
         char stop_msg[512];       /* shown to the client */
@@ -93,7 +97,39 @@ static int kafka_ready(struct ingest *in) {
                 return -1;
         }
         in->kafka_checked = 1;
+        clock_gettime(CLOCK_MONOTONIC, &in->progress_at);
         return 0;
+}
+
+static long ms_since(const struct timespec *t) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        return (now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/* A broker that dies in the middle of a large file would otherwise keep the producer
+ * blocked on a full queue, one message time-out after another: stop once no
+ * acknowledgement has arrived for KAFKA_TIMEOUT_MS. */
+static int kafka_progressing(struct ingest *in) {
+        char errstr[256];
+        size_t acked = 0;
+
+        if (in->queued_cnt % INGEST_STALL_CHECK != 0)
+                return 0;
+        if (svc_kafka_batch_wait(in->kb, 0, &acked, errstr, sizeof(errstr)) == 0 ||
+            acked > in->acked_seen) {
+                in->acked_seen = acked;
+                clock_gettime(CLOCK_MONOTONIC, &in->progress_at);
+                return 0;
+        }
+        if (ms_since(&in->progress_at) <= in->cfg->kafka_timeout_ms)
+                return 0;
+        in->stop = STOP_KAFKA;
+        snprintf(in->stop_msg, sizeof(in->stop_msg), "Kafka stopped acknowledging events");
+        snprintf(in->stop_detail, sizeof(in->stop_detail),
+                 "no acknowledgement for %d ms after %zu events", in->cfg->kafka_timeout_ms,
+                 in->queued_cnt);
+        return -1;
 }
 
 static int on_header(struct ingest *in, const struct svc_field *fields, size_t field_cnt,
@@ -157,7 +193,7 @@ static int on_row(void *opaque, const struct svc_field *fields, size_t field_cnt
                 return -1;
         }
         in->queued_cnt++;
-        return 0;
+        return kafka_progressing(in);
 }
 
 /* openat2(RESOLVE_BENEATH): the kernel resolves the path inside dirfd and refuses
@@ -513,6 +549,8 @@ static void ingest(svc_req_t *req, void *opaque) {
                 }
         }
         finish(&in);
+        svc_kafka_batch_destroy(in.kb); /* finish() waited for it */
+        in.kb = NULL;
 out:
         if (fd != -1)
                 close(fd);
