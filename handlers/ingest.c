@@ -316,9 +316,16 @@ static int read_sheet(struct ingest *in, const char *url) {
             [SVC_SHEETS_TIMEOUT] = 504,   [SVC_SHEETS_TOO_LARGE] = 413,
             [SVC_SHEETS_UPSTREAM] = 502,
         };
-        char errstr[512];
+        char errstr[512], msg[1024], id[SVC_SHEETS_ID_MAX + 1];
+        long long gid;
+        size_t acked = 0;
         svc_sheets_err_t err;
 
+        /* A URL outside the allow-list is a 400 whatever state the key is in. */
+        if (svc_sheets_parse_url(url, id, &gid, errstr, sizeof(errstr)) == -1) {
+                svc_http_send_error(in->req, 400, "%s", errstr);
+                return -1;
+        }
         if (!in->proc->sh) {
                 svc_http_send_error(in->req, 502,
                                     "Google Sheets cannot be read: the service account key "
@@ -328,11 +335,26 @@ static int read_sheet(struct ingest *in, const char *url) {
         err = svc_sheets_read(in->proc->sh, url, on_row, in, errstr, sizeof(errstr));
         if (err == SVC_SHEETS_OK || err == SVC_SHEETS_STOPPED)
                 return 0;
-        if (err > SVC_SHEETS_UPSTREAM || !status[err]) {
-                svc_http_send_error(in->req, 502, "reading the sheet failed");
+        if (err > SVC_SHEETS_UPSTREAM || !status[err])
+                snprintf(errstr, sizeof(errstr), "reading the sheet failed");
+        if (in->queued_cnt == 0) {
+                svc_http_send_error(in->req, status[err] ? status[err] : 502, "%s", errstr);
                 return -1;
         }
-        svc_http_send_error(in->req, status[err], "%s", errstr);
+        /* The sheet broke off after some rows went out: say exactly what landed. */
+        if (svc_kafka_batch_wait(in->kb, in->cfg->kafka_timeout_ms, &acked, msg,
+                                 sizeof(msg)) == -1)
+                svc_log(SVC_LOG_ERROR, svc_http_request_id(in->req),
+                        svc_http_endpoint(in->req), "kafka: %s", msg);
+        snprintf(msg, sizeof(msg),
+                 "%s; the sheet broke off after %zu events were sent and Kafka acknowledged "
+                 "%zu: ingest it again (event_ids are stable, so duplicates can be dropped "
+                 "downstream)",
+                 errstr, in->queued_cnt, acked);
+        svc_http_send_error_details(in->req, status[err] ? status[err] : 502, msg,
+                                    json_pack("{s:I, s:I}", "acknowledged_count",
+                                              (json_int_t)acked, "queued_count",
+                                              (json_int_t)in->queued_cnt));
         return -1;
 }
 

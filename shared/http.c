@@ -31,6 +31,7 @@ struct svc_req {
         char *path;                    /* owned */
         char *body;                    /* owned, NUL-terminated */
         int sent;                      /* a response went out */
+        size_t body_read;              /* raw body bytes consumed */
         int status;
         char *headers[HTTP_MAX_HEADERS]; /* "Name: value", owned */
         int header_cnt;
@@ -177,6 +178,7 @@ static size_t read_raw(svc_req_t *req, char *buf, size_t n) {
                         break;
                 got += r;
         }
+        req->body_read += got;
         return got;
 }
 
@@ -433,11 +435,12 @@ static void handle(svc_req_t *req, svc_http_handler_fn *fn, void *opaque) {
 /* A CGI answer sent before the body was read (413, 415, ...) must still let the server
  * finish writing it: fcgiwrap turns a failed write to our stdin into its own 502. So the
  * rest of the body is read and dropped, at most CONTENT_LENGTH bytes, before exiting. */
-static void cgi_drain_body(void) {
+static void cgi_drain_body(size_t already_read) {
         const char *cl = getenv("CONTENT_LENGTH");
         unsigned long long left = cl ? strtoull(cl, NULL, 10) : 0;
         char buf[16384];
 
+        left = left > already_read ? left - already_read : 0;
         while (left > 0) {
                 size_t r = fread(buf, 1, left < sizeof(buf) ? (size_t)left : sizeof(buf), stdin);
                 if (r == 0)
@@ -484,7 +487,7 @@ int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads,
         if (svc_http_is_cgi()) {
                 svc_req_t req = {.is_cgi = 1, .endpoint = endpoint, .cfg = cfg};
                 handle(&req, fn, opaque);
-                cgi_drain_body();
+                cgi_drain_body(req.body_read);
                 return 0;
         }
         if (FCGX_Init() != 0)

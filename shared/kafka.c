@@ -129,6 +129,11 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
             set(conf, "linger.ms", per_request ? "0" : "2", errstr, errstr_size) ||
             set(conf, "queue.buffering.max.messages", per_request ? "10000" : "100000",
                 errstr, errstr_size) ||
+            /* bounds memory for a million-row ingest: produce blocks when it is full */
+            set(conf, "queue.buffering.max.kbytes", per_request ? "2048" : "8192", errstr,
+                errstr_size) ||
+            /* a 1 MiB /collect body plus its envelope is one message */
+            set(conf, "message.max.bytes", "2097152", errstr, errstr_size) ||
             set(conf, "log_level", "4", errstr, errstr_size))
                 goto fail;
         for (char **p = cfg->rdkafka; p && *p; p++) {

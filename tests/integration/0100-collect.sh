@@ -106,6 +106,13 @@ printf '%s' "$good" | gzip -c >"$T/good.gz"
 http POST /collect -H "$J" -H 'Content-Encoding: gzip' -H 'X-Request-Id: gz-1' --data-binary @"$T/good.gz"
 is "gzip body -> 200" "$STATUS" 200
 is "gzip batch landed decompressed" "$(topic_dump collect-topic1 | jq -c 'select(.key=="gz-1") | .value.payload.events | length')" 2
+{ printf '{"events":[{"event_type":"a","event_time":1,"user_id":"u","pad":"'
+  head -c 1047000 /dev/zero | tr '\0' x
+  printf '"}]}'; } >"$T/almost-1mib.json"
+http POST /collect -H "$J" -H 'X-Request-Id: almost-1mib' --data-binary @"$T/almost-1mib.json"
+is "a body just under 1 MiB -> 200" "$STATUS" 200
+is "and it landed whole" "$(topic_dump collect-topic1 | jq -c 'select(.key=="almost-1mib") | .value.payload.events[0].pad | length')" 1047000
+base=$((base + 1))
 is "the service still answers after all that" "$(topic_count collect-topic1)" "$((base + 2))"
 
 http GET /nginx-health
