@@ -140,14 +140,6 @@ static int txn_commit(struct consumer *c) {
 
         if (!c->txn_open)
                 return 0;
-        /* Deliver every record before the offsets go to the coordinator: a broker that
-         * applies TxnOffsetCommit before the transaction ends (the dev broker is not a
-         * full transaction coordinator) must never hold offsets ahead of the records. */
-        err = rd_kafka_flush(c->producer, c->txn_timeout_ms);
-        if (err) {
-                txn_abort(c, rd_kafka_err2str(err));
-                return -1;
-        }
         cgmd = rd_kafka_consumer_group_metadata(c->consumer);
         for (tries = 0; tries < 3; tries++) {
                 error = rd_kafka_send_offsets_to_transaction(c->producer, c->txn_offsets,
@@ -159,12 +151,12 @@ static int txn_commit(struct consumer *c) {
         }
         rd_kafka_consumer_group_metadata_destroy(cgmd);
         if (error) {
-                int abortable = rd_kafka_error_txn_requires_abort(error);
                 txn_error(c, "send_offsets_to_transaction", error);
-                if (abortable || !c->fatal)
+                if (!c->fatal)
                         txn_abort(c, "offsets not accepted");
                 return -1;
         }
+        /* Flushes the transaction's records first, then ends it with the offsets. */
         for (tries = 0; tries < 3; tries++) {
                 error = rd_kafka_commit_transaction(c->producer, c->txn_timeout_ms);
                 if (!error || !rd_kafka_error_is_retriable(error))
@@ -178,6 +170,8 @@ static int txn_commit(struct consumer *c) {
                         txn_abort(c, "commit failed");
                 return -1;
         }
+        /* After commit_transaction() every record is in Kafka: the offsets cannot get
+         * ahead of them. */
         if (c->plain_commit && (err = rd_kafka_commit(c->consumer, c->txn_offsets, 0)))
                 svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "plain offset commit: %s",
                         rd_kafka_err2str(err));
