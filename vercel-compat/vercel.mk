@@ -6,7 +6,7 @@ VERCEL_API  = vercel-compat/api
 
 .PHONY: vercel-bundle vercel-clean
 vercel-bundle:
-	@$(MAKE) --no-print-directory SANITIZE= $(addprefix build/bin/,$(VERCEL_EXES))
+	@$(MAKE) --no-print-directory -s SANITIZE= $(addprefix build/bin/,$(VERCEL_EXES))
 	@vercel-compat/bundle.sh build/bin $(VERCEL_API) $(VERCEL_EXES)
 
 vercel-clean:
