@@ -457,6 +457,13 @@ struct pool {
         volatile int stopping;
 };
 
+/* True once the request body was read to its end (the empty end-of-stdin record included,
+ * which this reads when it is all that is left). */
+static int stdin_is_done(svc_req_t *req) {
+        char c;
+        return FCGX_GetStr(&c, 1, req->fcgx.in) == 0 && FCGX_HasSeenEOF(req->fcgx.in) == EOF;
+}
+
 static void *worker(void *arg) {
         struct pool *pool = arg;
         svc_req_t *req = calloc(1, sizeof(*req));
@@ -469,6 +476,12 @@ static void *worker(void *arg) {
         req->cfg = pool->cfg;
         while (!pool->stopping && FCGX_Accept_r(&req->fcgx) >= 0) {
                 handle(req, pool->fn, pool->opaque);
+                /* libfcgi closes a connection by shutting down its side and then waiting in
+                 * poll() until nginx closes too, which holds the thread and costs a context
+                 * switch per request. That lingering only matters when the client may still
+                 * be sending: once the body was read to its end, a plain close() is safe. */
+                if (stdin_is_done(req))
+                        req->fcgx.detached = 1;
                 FCGX_Finish_r(&req->fcgx);
         }
         FCGX_Free(&req->fcgx, 1);
