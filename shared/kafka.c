@@ -62,7 +62,15 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
         } else {
                 kb->acked++;
         }
+        if (kb->acked + kb->failed < kb->queued) { /* the waiter waits for them all */
+                batch_unref_locked(kb);
+                return;
+        }
+        pthread_mutex_unlock(&kb->lock);
+        /* Signalled outside the lock, so the waiter does not wake only to block on it; this
+         * message's reference keeps kb alive until it is released below. */
         pthread_cond_broadcast(&kb->cond);
+        pthread_mutex_lock(&kb->lock);
         batch_unref_locked(kb);
 }
 
