@@ -65,14 +65,20 @@ stop_broker() {
 # start_stack: nginx + pools + fcgiwrap on a free port; exports BASE_URL and PORT.
 # The handlers get the current environment (KAFKA_URL, FORCE_DEV_MODE, ...).
 start_stack() {
-	export PORT=$(free_port)
 	export INGEST_DATA_DIR=${INGEST_DATA_DIR:-$T/data}
 	export DEV_STORE=${DEV_STORE:-$T/var/dev-events.jsonl}
 	export ERROR_LOG=${ERROR_LOG:-$T/var/errors.jsonl}
 	mkdir -p "$INGEST_DATA_DIR"
 	_STACK_RUN="$T/run"
-	SVC_BUILD=${SVC_BUILD:-build-asan} "$TOP/tools/stack" start "$_STACK_RUN" || return 1
-	export BASE_URL="http://127.0.0.1:$PORT"
+	# Another program may take the free port before nginx binds it: try another one.
+	for _ in 1 2 3; do
+		export PORT=$(free_port)
+		export BASE_URL="http://127.0.0.1:$PORT"
+		SVC_BUILD=${SVC_BUILD:-build-asan} "$TOP/tools/stack" start "$_STACK_RUN" && return 0
+		"$TOP/tools/stack" stop "$_STACK_RUN" >/dev/null 2>&1
+	done
+	echo "# the stack did not start: $(tail -3 "$_STACK_RUN/nginx-error.log" 2>/dev/null)"
+	return 1
 }
 
 stop_stack() {
@@ -89,6 +95,8 @@ http() {
 		"$BASE_URL$path" 2>"$T/curl.err")
 	STATUS=${BODY##*$'\n'}
 	BODY=${BODY%$'\n'*}
+	[ "$STATUS" = 000 ] && echo "# curl: $(cat "$T/curl.err")"
+	return 0
 }
 
 # header NAME: the value of a response header of the last http call.
