@@ -52,8 +52,9 @@ expected_records() {
 start_consumer() {
 	CONSUMER_LOG="$T/$1.log"
 	COLLECT_RAW_TOPIC=$RAW COLLECT_OUT_TOPIC=$OUT COLLECT_DLQ_TOPIC=$DLQ \
-		"$BUILD/bin/consumer" 2>"$CONSUMER_LOG" &
+		"$BUILD/bin/consumer" >/dev/null 2>"$CONSUMER_LOG" &
 	CONSUMER_PID=$!
+	ALL_CONSUMER_PIDS="${ALL_CONSUMER_PIDS:-} $CONSUMER_PID"
 }
 
 # stop_consumer: SIGTERM, then waits (at most 60 s); sets CONSUMER_RC.
@@ -90,7 +91,7 @@ wait_log_after() {
 
 # wait_drained SECONDS: the running consumer reports no lag on its assignment.
 wait_drained() {
-	wait_log_after "$CONSUMER_LOG" "assigned [0-9]+ partition" "stats .* lag=0$" "$1"
+	wait_log_after "$CONSUMER_LOG" "assigned [1-9][0-9]* partition" "stats .* lag=0$" "$1"
 }
 
 out_lines() {
@@ -100,7 +101,7 @@ out_lines() {
 
 # Stops a consumer a failed test left running.
 _consumer_cleanup() {
-	[ -n "${CONSUMER_PID:-}" ] && kill -9 "$CONSUMER_PID" 2>/dev/null
+	for p in ${ALL_CONSUMER_PIDS:-}; do kill -9 "$p" 2>/dev/null; done
 	_cleanup
 }
 trap _consumer_cleanup EXIT
