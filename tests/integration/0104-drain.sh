@@ -3,7 +3,8 @@
 # progress after their delivery reports, and exits 0. Every 200 it gave is in Kafka.
 . "$(dirname "$0")/lib.sh"
 # Every broker answer is delayed, so requests are still waiting for Kafka at SIGTERM.
-start_broker -p 1 -r 400
+start_broker -p 1 -r 1000
+export KAFKA_TIMEOUT_MS=20000 # the first request pays for several delayed round trips
 start_stack
 
 # Put our own collect process behind nginx's socket, so this script can see its exit code.
@@ -23,7 +24,7 @@ for i in $(seq 6); do
 		-d '{"events":[{"event_type":"a","event_time":1,"user_id":"u"}]}' >"$T/code-$i" &
 	curl_pids="$curl_pids $!"
 done
-sleep 0.2 # the requests reach the handler and wait for their delivery reports
+sleep 0.5 # the requests reach the handler and wait (1 s) for their delivery reports
 kill -TERM "$pid"
 sleep 0.1
 http POST /collect -m 10 -H 'Content-Type: application/json' -H 'X-Request-Id: after-term' -d '{"events":[{"event_type":"a","event_time":1,"user_id":"u"}]}'
