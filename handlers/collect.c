@@ -32,25 +32,49 @@ static void add_cors(svc_req_t *req, const char *allowed) {
         }
 }
 
-static json_t *raw_record(svc_req_t *req, json_t *payload) {
+/* The raw message: the envelope rendered by jansson, then the body's own text as its
+ * "payload" (the body parsed as a JSON object, so the text is one): serializing the parsed
+ * payload again would cost about as much as parsing it. *len: the message's length. */
+static char *raw_message(svc_req_t *req, const char *body, size_t body_len, size_t *len) {
+        static const char key[] = ",\"payload\":";
         struct timespec now;
         const char *ua = svc_http_param(req, "HTTP_USER_AGENT");
+        json_t *envelope;
+        char *head = NULL, *msg = NULL;
+        size_t head_len;
 
         clock_gettime(CLOCK_REALTIME, &now);
-        return json_pack("{s:s, s:I, s:s, s:s, s:O}", "request_id", svc_http_request_id(req),
-                         "received_at",
-                         (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
-                         "client_ip", svc_http_client_ip(req), "user_agent", ua ? ua : "",
-                         "payload", payload);
+        envelope = json_pack("{s:s, s:I, s:s, s:s}", "request_id", svc_http_request_id(req),
+                             "received_at",
+                             (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+                             "client_ip", svc_http_client_ip(req), "user_agent", ua ? ua : "");
+        if (envelope)
+                head = json_dumps(envelope, JSON_COMPACT);
+        json_decref(envelope);
+        if (!head)
+                return NULL;
+        head_len = strlen(head) - 1; /* without its closing brace */
+        if ((msg = malloc(head_len + sizeof(key) - 1 + body_len + 2))) {
+                memcpy(msg, head, head_len);
+                memcpy(msg + head_len, key, sizeof(key) - 1);
+                *len = head_len + sizeof(key) - 1;
+                memcpy(msg + *len, body, body_len);
+                *len += body_len;
+                msg[(*len)++] = '}';
+                msg[*len] = '\0';
+        }
+        free(head);
+        return msg;
 }
 
 static void collect(svc_req_t *req, void *opaque) {
         svc_app_t *app = opaque;
         const char *method = svc_http_method(req);
         char errstr[512], *body, *text = NULL;
-        json_t *payload = NULL, *errors = NULL, *record = NULL;
+        json_t *payload = NULL, *errors = NULL;
         json_error_t jerr;
-        size_t len;
+        char reply[192];
+        size_t len, text_len;
 
         add_cors(req, app->cfg.cors_origins);
         if (!strcmp(method, "OPTIONS")) {
@@ -89,28 +113,28 @@ static void collect(svc_req_t *req, void *opaque) {
                     req, 422, errstr, errors ? json_pack("{s:o}", "errors", errors) : NULL);
                 goto out;
         }
-        if (!(record = raw_record(req, payload)) ||
-            !(text = json_dumps(record, JSON_COMPACT))) {
+        if (!(text = raw_message(req, body, len, &text_len))) {
                 svc_http_send_error(req, 500, "internal error");
                 goto out;
         }
         if (svc_kafka_produce_wait(app->kp, app->cfg.collect_raw_topic,
                                    svc_http_request_id(req),
-                                   strlen(svc_http_request_id(req)), text, strlen(text),
+                                   strlen(svc_http_request_id(req)), text, text_len,
                                    app->cfg.kafka_timeout_ms, errstr, sizeof(errstr)) == -1) {
                 svc_http_send_error(req, 503,
                                     "Kafka did not acknowledge the events; nothing was "
                                     "accepted, send them again (%s)", errstr);
                 goto out;
         }
-        svc_http_send_json(req, 200,
-                           json_pack("{s:s, s:I, s:s}", "status", "success", "received",
-                                     (json_int_t)json_array_size(
-                                         json_object_get(payload, "events")),
-                                     "request_id", svc_http_request_id(req)));
+        /* request_id is a token of [A-Za-z0-9._-]: nothing in it needs escaping. */
+        svc_http_send(req, 200, "application/json; charset=utf-8", reply,
+                      (size_t)snprintf(reply, sizeof(reply),
+                                       "{\"status\":\"success\",\"received\":%zu,"
+                                       "\"request_id\":\"%s\"}",
+                                       json_array_size(json_object_get(payload, "events")),
+                                       svc_http_request_id(req)));
 out:
         free(text);
-        json_decref(record);
         json_decref(payload);
 }
 
