@@ -1,0 +1,77 @@
+/* fuzz_collect.c - fuzzes the /collect payload checks over jansson-parsed input and
+ * compares the verdict with an independent reading of the rules (spec section 3). */
+#include <jansson.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "collect.h"
+#include "fuzz_check.h"
+
+static int event_is_valid(const json_t *e) {
+        const json_t *type = json_object_get(e, "event_type");
+        const json_t *time = json_object_get(e, "event_time");
+        const json_t *user = json_object_get(e, "user_id");
+
+        return json_is_object(e) && json_is_string(type) &&
+               json_string_length(type) >= 1 &&
+               json_string_length(type) <= SVC_COLLECT_MAX_EVENT_TYPE &&
+               json_is_integer(time) && json_integer_value(time) > 0 &&
+               json_is_string(user) && json_string_length(user) >= 1;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        static const size_t flags[4] = {0, JSON_REJECT_DUPLICATES, JSON_DECODE_ANY,
+                                        JSON_DECODE_ANY | JSON_ALLOW_NUL};
+        char errstr[256] = "";
+        json_t *payload, *errors = NULL, *events, *ctx, *e;
+        size_t i, bad = 0, n_events;
+        int rc, want;
+
+        if (size < 1)
+                return 0;
+        payload = json_loadb((const char *)data + 1, size - 1, flags[data[0] & 3], NULL);
+        if (!payload)
+                return 0;
+        rc = svc_collect_check_payload(payload, &errors, errstr, sizeof(errstr));
+
+        events = json_object_get(payload, "events");
+        ctx = json_object_get(payload, "ctx");
+        n_events = json_array_size(events);
+        json_array_foreach(events, i, e) {
+                char why[160] = "";
+                int ev_rc = svc_collect_check_event(e, why, sizeof(why));
+                FUZZ_CHECK((ev_rc == 0) == event_is_valid(e));
+                FUZZ_CHECK(ev_rc == 0 || why[0]);
+                if (ev_rc)
+                        bad++;
+        }
+        want = json_is_object(payload) && json_is_array(events) && n_events >= 1 &&
+               n_events <= SVC_COLLECT_MAX_EVENTS &&
+               (!ctx || json_is_object(ctx) || json_is_null(ctx)) && bad == 0;
+        FUZZ_CHECK((rc == 0) == want);
+        FUZZ_CHECK(rc == 0 || errstr[0]);
+        if (rc == 0) {
+                FUZZ_CHECK(errors == NULL);
+        } else if (errors) {
+                /* errors only when the envelope is fine and some events failed */
+                size_t prev = 0;
+                json_t *err;
+                FUZZ_CHECK(json_is_array(errors) && json_array_size(errors) == bad && bad > 0);
+                json_array_foreach(errors, i, err) {
+                        json_t *idx = json_object_get(err, "index");
+                        FUZZ_CHECK(json_is_integer(idx) && json_is_string(json_object_get(err, "message")));
+                        FUZZ_CHECK(json_integer_value(idx) >= 0 &&
+                                   (size_t)json_integer_value(idx) < n_events);
+                        FUZZ_CHECK(i == 0 || (size_t)json_integer_value(idx) > prev);
+                        prev = (size_t)json_integer_value(idx);
+                        FUZZ_CHECK(!event_is_valid(json_array_get(events, prev)));
+                }
+        } else {
+                FUZZ_CHECK(bad == 0 || !json_is_array(events) || n_events > SVC_COLLECT_MAX_EVENTS ||
+                           (ctx && !json_is_object(ctx) && !json_is_null(ctx)) ||
+                           !json_is_object(payload));
+        }
+        json_decref(errors);
+        json_decref(payload);
+        return 0;
+}

@@ -1,0 +1,86 @@
+/* fuzz_sheets_url.c - fuzzes the Google Sheets URL allow-list. Besides not crashing,
+ * every accepted URL must pass an independent reading of the rule, done on the raw
+ * text: https://, authority exactly docs.google.com (so no userinfo and no port), a
+ * path starting /spreadsheets/d/<id>, and any gid present as gid=<digits>. */
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fuzz_check.h"
+#include "sheets.h"
+
+static int independently_allowed(const char *url, const char *id, long long gid) {
+        static const char host[] = "docs.google.com";
+        static const char prefix[] = "/spreadsheets/d/";
+        const char *auth, *path;
+        size_t auth_len, id_len = strlen(id);
+
+        if (strncasecmp(url, "https://", 8) != 0)
+                return 0;
+        auth = url + 8;
+        auth_len = strcspn(auth, "/?#");
+        if (auth_len != sizeof(host) - 1 || strncasecmp(auth, host, auth_len) != 0)
+                return 0;
+        path = auth + auth_len;
+        if (*path != '/')
+                return 0;
+        for (const char *p = url; *p; p++)
+                if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '\\')
+                        return 0;
+        if (id_len == 0 || id_len > SVC_SHEETS_ID_MAX)
+                return 0;
+        for (size_t i = 0; i < id_len; i++)
+                if (!isalnum((unsigned char)id[i]) && id[i] != '-' && id[i] != '_')
+                        return 0;
+        /* the id must be in the path as typed (curl may have removed dot segments
+         * before it, which still leaves the request on docs.google.com) */
+        {
+                size_t path_len = strcspn(path, "?#");
+                int found = 0;
+                for (const char *p = path; p + 1 + id_len <= path + path_len; p++)
+                        if (*p == '/' && !strncmp(p + 1, id, id_len) &&
+                            strchr("/?#", p[1 + id_len]))
+                                found = 1;
+                if (!found || !memmem(path, path_len, prefix, sizeof(prefix) - 1))
+                        return 0;
+        }
+        if (gid != -1) {
+                int found = 0;
+                if (gid < 0 || gid > 999999999999LL)
+                        return 0;
+                for (const char *p = strstr(url, "gid="); p; p = strstr(p + 1, "gid=")) {
+                        char *end;
+                        if (isdigit((unsigned char)p[4]) && strtoll(p + 4, &end, 10) == gid)
+                                found = 1;
+                }
+                if (!found)
+                        return 0;
+        }
+        return 1;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        char *url = malloc(size + 1);
+        char id[SVC_SHEETS_ID_MAX + 1];
+        char errstr[256] = "";
+        long long gid = 12345;
+        int rc;
+
+        FUZZ_CHECK(url);
+        memcpy(url, data, size);
+        url[size] = '\0';
+        memset(id, 'x', sizeof(id));
+        rc = svc_sheets_parse_url(url, id, &gid, errstr, sizeof(errstr));
+        FUZZ_CHECK(rc == 0 || rc == -1);
+        FUZZ_CHECK(memchr(id, '\0', sizeof(id)));
+        if (rc == 0) {
+                FUZZ_CHECK(independently_allowed(url, id, gid));
+                FUZZ_CHECK(svc_sheets_is_url(url));
+        } else {
+                FUZZ_CHECK(id[0] == '\0' && gid == -1 && errstr[0]);
+        }
+        free(url);
+        return 0;
+}
