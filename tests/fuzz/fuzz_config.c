@@ -14,12 +14,14 @@
 #define MAX_LINES 256    /* config.c reads at most this many settings */
 #define LINE_BUF 4096    /* and lines of at most this many bytes, newline included */
 
-static char config_path[64];
+static char config_path[4096];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         (void)argc;
         (void)argv;
-        snprintf(config_path, sizeof(config_path), "/tmp/fuzz-config-%ld.env", (long)getpid());
+        const char *dir = getenv("TMPDIR");
+        snprintf(config_path, sizeof(config_path), "%s/fuzz-config-%ld.env",
+                 dir && *dir ? dir : "/tmp", (long)getpid());
         clearenv();
         setenv("EVENTS_CONFIG", config_path, 1);
         return 0;

@@ -13,13 +13,14 @@
 #include "devstore.h"
 #include "fuzz_check.h"
 
-static char store_path[64];
+static char store_path[4096];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         (void)argc;
         (void)argv;
-        snprintf(store_path, sizeof(store_path), "/tmp/fuzz-devstore-%ld.jsonl",
-                 (long)getpid());
+        const char *dir = getenv("TMPDIR");
+        snprintf(store_path, sizeof(store_path), "%s/fuzz-devstore-%ld.jsonl",
+                 dir && *dir ? dir : "/tmp", (long)getpid());
         return 0;
 }
 
