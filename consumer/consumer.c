@@ -295,7 +295,8 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
         struct consumer *c = opaque;
         (void)rk;
-        if (!rkm->err)
+        if (!rkm->err || rkm->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+            rkm->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) /* an abort purged them */
                 return;
         if (c->dr_err_cnt++ < 10)
                 svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "delivery to %s failed: %s",
