@@ -122,9 +122,12 @@ int svc_sheets_parse_url(const char *url, char id[SVC_SHEETS_ID_MAX + 1], long l
                 why = "must start with https://";
                 goto out;
         }
-        /* The authority as typed: curl would decode %2e and accept a single slash. */
-        if (strncasecmp(url, "https://", 8) != 0 || url[8 + strcspn(url + 8, "/?#")] == '\0' ||
-            memchr(url + 8, '%', strcspn(url + 8, "/?#"))) {
+        /* The authority as typed must be the host and nothing else: curl would decode
+         * %2e, accept a single slash or a third one (https:///docs.google.com/...) and
+         * an empty port (docs.google.com:/...), so its reading alone is not enough. */
+        n = strncasecmp(url, "https://", 8) == 0 ? strcspn(url + 8, "/?#") : 0;
+        if (n != strlen("docs.google.com") ||
+            strncasecmp(url + 8, "docs.google.com", n) != 0 || url[8 + n] != '/') {
                 why = "must start with https://docs.google.com/";
                 goto out;
         }

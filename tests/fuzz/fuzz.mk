@@ -58,3 +58,24 @@ fuzz-replay:
 	done
 
 -include $(FUZZ_LIB_OBJ:.o=.d)
+
+# Line and branch coverage of each target's module by the corpus so far (the committed
+# seeds plus build-fuzz/corpus/<target>/), with clang's source-based coverage.
+FUZZ_COV_FLAGS = -std=c11 -D_GNU_SOURCE -pthread -Ishared -Itests/fuzz -g -O0 \
+                 -fprofile-instr-generate -fcoverage-mapping \
+                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+
+.PHONY: fuzz-coverage
+fuzz-coverage:
+	@mkdir -p $(FUZZ_B)/cov
+	@for t in $(FUZZ_TARGETS); do \
+		$(FUZZ_CC) $(FUZZ_COV_FLAGS) -o $(FUZZ_B)/cov/fuzz_$$t tests/fuzz/fuzz_$$t.c \
+			tests/fuzz/replay.c $(LIB_SRC) $(LDLIBS) || exit 1; \
+		mkdir -p $(FUZZ_B)/corpus/$$t; \
+		LLVM_PROFILE_FILE=$(FUZZ_B)/cov/$$t.profraw $(FUZZ_B)/cov/fuzz_$$t \
+			tests/fuzz/corpus/$$t $(FUZZ_B)/corpus/$$t >/dev/null 2>&1 || exit 1; \
+		llvm-profdata merge -o $(FUZZ_B)/cov/$$t.profdata $(FUZZ_B)/cov/$$t.profraw; \
+		m=$${t%_url}; echo "# $$t (shared/$$m.c)"; \
+		llvm-cov report $(FUZZ_B)/cov/fuzz_$$t -instr-profile=$(FUZZ_B)/cov/$$t.profdata \
+			shared/$$m.c | tail -n 1; \
+	done
