@@ -104,50 +104,167 @@ static int emit_dlq(const char *error, long long event_index, json_t *raw, const
         return emit(opaque, 1, key, key_len, val, strlen(val));
 }
 
-/* A field of obj, or JSON null when absent (a borrowed reference either way). */
-static json_t *get_or_null(const json_t *obj, const char *name) {
-        json_t *v = json_is_object(obj) ? json_object_get(obj, name) : NULL;
-        return v ? v : json_null();
+/* A growing output buffer; err is set once an allocation failed. */
+struct obuf {
+        char *p;
+        size_t len;  /* bytes used, excluding the terminating NUL */
+        size_t size; /* bytes allocated */
+        int err;
+};
+
+static void ob_put(struct obuf *b, const char *s, size_t n) {
+        if (b->err)
+                return;
+        if (b->len + n + 1 > b->size) {
+                size_t size = b->size ? b->size : 512;
+                char *p;
+                while (size < b->len + n + 1)
+                        size *= 2;
+                if (!(p = realloc(b->p, size))) {
+                        b->err = 1;
+                        return;
+                }
+                b->p = p, b->size = size;
+        }
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+        b->p[b->len] = '\0';
+}
+
+#define OB_LIT(b, lit) ob_put(b, lit, sizeof(lit) - 1)
+
+/* A JSON string, escaped exactly as jansson's json_dumps() does (UTF-8 kept as is). */
+static void ob_str(struct obuf *b, const char *s, size_t n) {
+        size_t i, run = 0;
+
+        OB_LIT(b, "\"");
+        for (i = 0; i < n; i++) {
+                unsigned char ch = (unsigned char)s[i];
+                char esc[8];
+                const char *e;
+
+                if (ch >= 0x20 && ch != '"' && ch != '\\')
+                        continue;
+                ob_put(b, s + run, i - run);
+                run = i + 1;
+                switch (ch) {
+                case '"': e = "\\\""; break;
+                case '\\': e = "\\\\"; break;
+                case '\b': e = "\\b"; break;
+                case '\f': e = "\\f"; break;
+                case '\n': e = "\\n"; break;
+                case '\r': e = "\\r"; break;
+                case '\t': e = "\\t"; break;
+                default:
+                        snprintf(esc, sizeof(esc), "\\u%04X", ch);
+                        e = esc;
+                }
+                ob_put(b, e, strlen(e));
+        }
+        ob_put(b, s + run, n - run);
+        OB_LIT(b, "\"");
+}
+
+/* Any JSON value (NULL: null); strings and integers directly, the rest by jansson. */
+static void ob_value(struct obuf *b, const json_t *v) {
+        char num[32];
+        char *dump;
+
+        switch (v ? json_typeof(v) : JSON_NULL) {
+        case JSON_STRING:
+                ob_str(b, json_string_value(v), json_string_length(v));
+                return;
+        case JSON_INTEGER:
+                snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+                ob_put(b, num, strlen(num));
+                return;
+        case JSON_TRUE: OB_LIT(b, "true"); return;
+        case JSON_FALSE: OB_LIT(b, "false"); return;
+        case JSON_NULL: OB_LIT(b, "null"); return;
+        default:
+                if (!(dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY))) {
+                        b->err = 1;
+                        return;
+                }
+                ob_put(b, dump, strlen(dump));
+                free(dump);
+        }
+}
+
+/* A field of obj, or NULL (null) when obj is not an object or lacks it. */
+static const json_t *field(const json_t *obj, const char *name) {
+        return json_is_object(obj) ? json_object_get(obj, name) : NULL;
 }
 
 /* Fields of an event that are promoted to the record; the others go to properties. */
-static int is_promoted(const char *name) {
-        return !strcmp(name, "event_type") || !strcmp(name, "event_time") ||
-               !strcmp(name, "user_id") || !strcmp(name, "product_id");
+static int is_promoted(const char *name, size_t len) {
+        static const char *const names[] = {"event_type", "event_time", "user_id",
+                                            "product_id"};
+        for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+                if (len == strlen(names[i]) && !memcmp(name, names[i], len))
+                        return 1;
+        return 0;
 }
 
-/* Builds the output record of a valid event (spec section 4), in the spec's field order. */
-static json_t *build_record(const json_t *msg, const json_t *ctx, const json_t *event,
-                            const char *request_id, size_t index, const char *timestamp) {
-        json_t *rec = json_object(), *props = json_object(), *v;
+/* Writes the output record of a valid event (spec section 4), in the spec's field order
+ * and without building a JSON tree: the hot path of the consumer.
+ * Returns the record (from malloc, *len bytes), or NULL when out of memory. */
+static char *build_record(const json_t *msg, const json_t *ctx, const json_t *event,
+                          size_t index, const char *timestamp, size_t *len) {
+        const json_t *rid = json_object_get(msg, "request_id");
+        struct obuf b = {NULL, 0, 0, 0};
         char event_id[600];
-        const char *name;
+        int n, first = 1;
 
-        if (!rec || !props) {
-                json_decref(rec);
-                json_decref(props);
+        n = snprintf(event_id, sizeof(event_id), "%.*s-%zu", (int)json_string_length(rid),
+                     json_string_value(rid), index);
+        OB_LIT(&b, "{\"event_id\":");
+        ob_str(&b, event_id, (size_t)n < sizeof(event_id) ? (size_t)n : sizeof(event_id) - 1);
+        OB_LIT(&b, ",\"event_type\":");
+        ob_value(&b, json_object_get(event, "event_type"));
+        OB_LIT(&b, ",\"event_time\":");
+        ob_value(&b, json_object_get(event, "event_time"));
+        OB_LIT(&b, ",\"event_timestamp\":\"");
+        ob_put(&b, timestamp, strlen(timestamp));
+        OB_LIT(&b, "\",\"user_id\":");
+        ob_value(&b, json_object_get(event, "user_id"));
+        OB_LIT(&b, ",\"product_id\":");
+        ob_value(&b, json_object_get(event, "product_id"));
+        OB_LIT(&b, ",\"properties\":{");
+        for (void *it = json_object_iter((json_t *)event); it;
+             it = json_object_iter_next((json_t *)event, it)) {
+                const char *key = json_object_iter_key(it);
+                size_t key_len = json_object_iter_key_len(it);
+                if (is_promoted(key, key_len))
+                        continue;
+                if (!first)
+                        OB_LIT(&b, ",");
+                first = 0;
+                ob_str(&b, key, key_len);
+                OB_LIT(&b, ":");
+                ob_value(&b, json_object_iter_value(it));
+        }
+        OB_LIT(&b, "},\"browser\":");
+        ob_value(&b, field(ctx, "browser"));
+        OB_LIT(&b, ",\"device\":");
+        ob_value(&b, field(ctx, "device"));
+        OB_LIT(&b, ",\"browser_version\":");
+        ob_value(&b, field(ctx, "version"));
+        OB_LIT(&b, ",\"client_ip\":");
+        ob_value(&b, field(msg, "client_ip"));
+        OB_LIT(&b, ",\"user_agent\":");
+        ob_value(&b, field(msg, "user_agent"));
+        OB_LIT(&b, ",\"request_id\":");
+        ob_value(&b, rid);
+        OB_LIT(&b, ",\"received_at\":");
+        ob_value(&b, field(msg, "received_at"));
+        OB_LIT(&b, "}");
+        if (b.err) {
+                free(b.p);
                 return NULL;
         }
-        snprintf(event_id, sizeof(event_id), "%s-%zu", request_id, index);
-        json_object_foreach((json_t *)event, name, v) {
-                if (!is_promoted(name))
-                        json_object_set(props, name, v);
-        }
-        json_object_set_new(rec, "event_id", json_string(event_id));
-        json_object_set(rec, "event_type", json_object_get(event, "event_type"));
-        json_object_set(rec, "event_time", json_object_get(event, "event_time"));
-        json_object_set_new(rec, "event_timestamp", json_string(timestamp));
-        json_object_set(rec, "user_id", json_object_get(event, "user_id"));
-        json_object_set(rec, "product_id", get_or_null(event, "product_id"));
-        json_object_set_new(rec, "properties", props);
-        json_object_set(rec, "browser", get_or_null(ctx, "browser"));
-        json_object_set(rec, "device", get_or_null(ctx, "device"));
-        json_object_set(rec, "browser_version", get_or_null(ctx, "version"));
-        json_object_set(rec, "client_ip", get_or_null(msg, "client_ip"));
-        json_object_set(rec, "user_agent", get_or_null(msg, "user_agent"));
-        json_object_set(rec, "request_id", json_object_get(msg, "request_id"));
-        json_object_set(rec, "received_at", get_or_null(msg, "received_at"));
-        return rec;
+        *len = b.len;
+        return b.p;
 }
 
 /* Checks the parts of a raw message every event needs; NULL when usable, else why not. */
@@ -183,7 +300,7 @@ int svc_transform_raw(const char *raw, size_t raw_len, const char *key, size_t k
                       struct svc_transform_counts *cnt) {
         json_t *msg = NULL, *str = NULL, *events, *ctx, *event;
         json_error_t jerr;
-        const char *why, *request_id;
+        const char *why;
         char whybuf[256], ts[32];
         size_t i;
         int ret = -1;
@@ -207,12 +324,11 @@ int svc_transform_raw(const char *raw, size_t raw_len, const char *key, size_t k
                 goto out;
         }
 
-        request_id = json_string_value(json_object_get(msg, "request_id"));
         events = json_object_get(json_object_get(msg, "payload"), "events");
         ctx = json_object_get(json_object_get(msg, "payload"), "ctx");
         json_array_foreach(events, i, event) {
-                json_t *rec;
-                const char *user;
+                const json_t *user;
+                size_t val_len;
                 char *val;
 
                 if (svc_collect_check_event(event, whybuf, sizeof(whybuf)) == -1 ||
@@ -226,16 +342,12 @@ int svc_transform_raw(const char *raw, size_t raw_len, const char *key, size_t k
                                 goto out;
                         continue;
                 }
-                if (!(rec = build_record(msg, ctx, event, request_id, i, ts)))
+                if (!(val = build_record(msg, ctx, event, i, ts, &val_len)))
                         goto out;
-                val = json_dumps(rec, JSON_COMPACT);
-                json_decref(rec);
-                if (!val)
-                        goto out;
-                user = json_string_value(json_object_get(event, "user_id"));
+                user = json_object_get(event, "user_id");
                 cnt->produced_cnt++;
-                if (emit(opaque, 0, user, json_string_length(json_object_get(event, "user_id")),
-                         val, strlen(val)) == -1)
+                if (emit(opaque, 0, json_string_value(user), json_string_length(user), val,
+                         val_len) == -1)
                         goto out;
         }
         ret = 0;
