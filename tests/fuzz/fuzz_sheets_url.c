@@ -34,8 +34,8 @@ static int independently_allowed(const char *url, const char *id, long long gid)
         for (size_t i = 0; i < id_len; i++)
                 if (!isalnum((unsigned char)id[i]) && id[i] != '-' && id[i] != '_')
                         return 0;
-        /* the id must be in the path as typed (curl may have removed dot segments
-         * before it, which still leaves the request on docs.google.com) */
+        /* the id must be in the path as typed, unless the path has dot segments: curl
+         * resolves them (the request stays on docs.google.com, the id is still checked) */
         {
                 size_t path_len = strcspn(path, "?#");
                 int found = 0;
@@ -43,7 +43,8 @@ static int independently_allowed(const char *url, const char *id, long long gid)
                         if (*p == '/' && !strncmp(p + 1, id, id_len) &&
                             strchr("/?#", p[1 + id_len]))
                                 found = 1;
-                if (!found || !memmem(path, path_len, prefix, sizeof(prefix) - 1))
+                if (!memmem(path, path_len, "/.", 2) &&
+                    (!found || !memmem(path, path_len, prefix, sizeof(prefix) - 1)))
                         return 0;
         }
         if (gid != -1) {
