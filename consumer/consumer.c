@@ -18,7 +18,7 @@
  *                              its crashed predecessor and aborts its open transaction at
  *                              once. Two live instances must not share it: give each
  *                              instance on a host its own (e.g. systemd's %i).
- *   CONSUMER_TXN_MAX_EVENTS    5000   records (output + dead-letter) per transaction; a
+ *   CONSUMER_TXN_MAX_EVENTS    10000  records (output + dead-letter) per transaction; a
  *                              raw message is never split, so a transaction holds at most
  *                              this + 999 records
  *   CONSUMER_TXN_MAX_MS        500    longest a transaction stays open (ms): bounds the
@@ -76,6 +76,7 @@ struct consumer {
         /* statistics since start */
         unsigned long long consumed_cnt, produced_cnt, dlq_cnt, commit_cnt, abort_cnt;
         unsigned long long dr_err_cnt;
+        long long commit_ms;          /* time spent in transaction commits */
 };
 
 static long long now_ms(void) {
@@ -140,6 +141,7 @@ static int txn_commit(struct consumer *c) {
 
         if (!c->txn_open)
                 return 0;
+        long long started = now_ms();
         cgmd = rd_kafka_consumer_group_metadata(c->consumer);
         for (tries = 0; tries < 3; tries++) {
                 error = rd_kafka_send_offsets_to_transaction(c->producer, c->txn_offsets,
@@ -176,6 +178,7 @@ static int txn_commit(struct consumer *c) {
                 svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "plain offset commit: %s",
                         rd_kafka_err2str(err));
         c->commit_cnt++;
+        c->commit_ms += now_ms() - started;
         txn_reset(c);
         return 0;
 }
@@ -420,9 +423,9 @@ out:
 static void log_stats(struct consumer *c) {
         svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
                 "stats consumed=%llu produced=%llu dead_lettered=%llu transactions=%llu "
-                "aborted=%llu delivery_errors=%llu lag=%lld",
-                c->consumed_cnt, c->produced_cnt, c->dlq_cnt, c->commit_cnt, c->abort_cnt,
-                c->dr_err_cnt, consumer_lag(c));
+                "commit_ms=%lld aborted=%llu delivery_errors=%llu lag=%lld",
+                c->consumed_cnt, c->produced_cnt, c->dlq_cnt, c->commit_cnt, c->commit_ms,
+                c->abort_cnt, c->dr_err_cnt, consumer_lag(c));
 }
 
 /* Applies "key=value" properties; the RDKAFKA_* passthrough comes last and wins. */
@@ -450,7 +453,7 @@ static int conf_set_all(rd_kafka_conf_t *conf, const char *const *props, char **
 static int read_settings(struct consumer *c, const svc_config_t *cfg, char *errstr,
                          size_t errstr_size) {
         long timeout;
-        if (svc_config_int(cfg, "CONSUMER_TXN_MAX_EVENTS", 5000, 1, 1000000,
+        if (svc_config_int(cfg, "CONSUMER_TXN_MAX_EVENTS", 10000, 1, 1000000,
                            &c->txn_max_events, errstr, errstr_size) ||
             svc_config_int(cfg, "CONSUMER_TXN_MAX_MS", 500, 1, 3600000, &c->txn_max_ms,
                            errstr, errstr_size) ||
