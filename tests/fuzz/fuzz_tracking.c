@@ -37,9 +37,10 @@ static int is_real_date(const char *s, size_t len) {
         for (int i = 0; i < 10; i++)
                 if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
                         return 0;
-        y = atoi(s);
-        m = atoi(s + 5);
-        d = atoi(s + 8);
+        /* fields are not NUL-terminated: read exactly the digits */
+        y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+        m = (s[5] - '0') * 10 + (s[6] - '0');
+        d = (s[8] - '0') * 10 + (s[9] - '0');
         if (y < 1)
                 return 0;
         tm.tm_year = y - 1900;
@@ -134,6 +135,8 @@ static int on_row(void *opaque, const struct svc_field *fields, size_t n,
         }
         {
                 const struct svc_field *d = &fields[st->hdr.idx[SVC_TRACKING_DATE]];
+                if (!is_real_date(d->ptr, d->len))
+                        fprintf(stderr, "DATE %.*s\n", (int)d->len, d->ptr);
                 FUZZ_CHECK(is_real_date(d->ptr, d->len));
                 FUZZ_CHECK(svc_tracking_is_date(d->ptr, d->len));
                 if (rc == SVC_TRACKING_SKIPPED) {
