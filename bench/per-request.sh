@@ -8,7 +8,8 @@
 #   floor-adapter      tools/trivialcgi through the vercel-compat adapter (node http)
 #   collect-adapter    the bundled collect through the vercel-compat adapter
 #   collect-pooled     /collect via nginx -> the spawn-fcgi pool (the long-running path)
-# Prints "name p50_ms p99_ms" lines, the ratio of collect-fcgiwrap's p50 to the floor's
+# Prints "name p50_ms p99_ms" lines (floor-fcgiwrap-2: the floor again, measured alongside
+# the pooled row), the ratio of collect-fcgiwrap's p50 to the floor's
 # (goal <= 2.5), and the same as "row|measured|ceiling|ratio|goal|met" lines for bench/run.
 #
 #   bench/per-request.sh [--quick]      BENCH_N requests per row (default 300, quick 60)
@@ -112,37 +113,60 @@ printf '%s' "$BODY" >"$W/body.json"
 pct() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) { print "- -"; exit }
 	i = int((NR * 50 + 99) / 100); j = int((NR * 99 + 99) / 100); printf "%.2f %.2f\n", a[i], a[j] }'; }
 
-# http_row NAME URL: N sequential POSTs on one kept-alive connection, after 5 to warm up.
-http_row() {
-	local name=$1 url=$2 args=() codes
-	for _ in $(seq $((N + 5))); do args+=(-o /dev/null "$url"); done
-	curl -sS -w '%{http_code} %{time_total}\n' -X POST -H 'Content-Type: application/json' \
-		--data-binary @"$W/body.json" "${args[@]}" >"$W/$name.times" 2>"$W/$name.err"
-	codes=$(tail -n +6 "$W/$name.times" | cut -d' ' -f1 | sort -u | tr '\n' ' ')
-	[ "$codes" = "200 " ] || echo "per-request: $name answered $codes(see $W/$name.err)" >&2
-	echo "$name $(tail -n +6 "$W/$name.times" | awk '{ print $2 * 1000 }' | pct)"
+# A floor and its subject are measured interleaved, request by request (HTTP) or ten runs
+# at a time (direct), so that whatever else the machine does weighs on both alike.
+#
+# http_pair NAME_A URL_A NAME_B URL_B: N sequential POSTs to each, alternating, one curl
+# (one kept-alive connection per server), after 5 of each to warm up. Prints two rows.
+http_pair() {
+	local args=() i name url codes
+	for ((i = 0; i < N + 5; i++)); do args+=(-o /dev/null "$2" -o /dev/null "$4"); done
+	curl -sS -w '%{url_effective} %{http_code} %{time_total}\n' -X POST \
+		-H 'Content-Type: application/json' --data-binary @"$W/body.json" "${args[@]}" \
+		>"$W/$1-$3.times" 2>"$W/$1-$3.err"
+	for name in "$1" "$3"; do
+		[ "$name" = "$1" ] && url=$2 || url=$4
+		awk -v u="$url" '$1 == u' "$W/$1-$3.times" | tail -n +6 >"$W/$name.times"
+		codes=$(cut -d' ' -f2 "$W/$name.times" | sort -u | tr '\n' ' ')
+		[ "$codes" = "200 " ] || echo "per-request: $name answered ${codes:-nothing }(see $W/$1-$3.err)" >&2
+		echo "$name $(awk '{ print $3 * 1000 }' "$W/$name.times" | pct)"
+	done
 }
-# direct_row NAME PROGRAM: N sequential direct invocations.
-direct_row() {
-	local name=$1 prog=$2 r
-	r=$(REQUEST_METHOD=POST CONTENT_TYPE=application/json CONTENT_LENGTH=${#BODY} \
-		GATEWAY_INTERFACE=CGI/1.1 REMOTE_ADDR=127.0.0.1 DOCUMENT_URI=/collect \
-		"$BIN/cgitime" -n "$N" -w 5 -i "$W/body.json" -s 200 -- "$prog" 2>"$W/$name.err")
-	[ -n "$r" ] || echo "per-request: $name failed: $(tail -2 "$W/$name.err")" >&2
-	echo "$name ${r:-- - -}" | cut -d' ' -f1-3
+# direct_pair NAME_A PROGRAM_A NAME_B PROGRAM_B: N direct invocations of each, alternating
+# ten at a time. Prints two rows.
+direct_pair() {
+	local i name prog
+	rm -f "$W/$1.ms" "$W/$3.ms"
+	for ((i = 0; i < (N + 9) / 10; i++)); do
+		for name in "$1" "$3"; do
+			[ "$name" = "$1" ] && prog=$2 || prog=$4
+			REQUEST_METHOD=POST CONTENT_TYPE=application/json CONTENT_LENGTH=${#BODY} \
+				GATEWAY_INTERFACE=CGI/1.1 REMOTE_ADDR=127.0.0.1 DOCUMENT_URI=/collect \
+				"$BIN/cgitime" -n 10 -w $((i == 0 ? 3 : 0)) -i "$W/body.json" -s 200 -o "$W/$name.ms" \
+				-- "$prog" >/dev/null 2>>"$W/$name.err" ||
+				echo "per-request: $name failed: $(tail -1 "$W/$name.err")" >&2
+		done
+	done
+	for name in "$1" "$3"; do echo "$name $(pct <"$W/$name.ms")"; done
 }
-
-before=$(kcat -b "$KAFKA_URL" -Q -t collect-topic1:0:-1 2>/dev/null | awk '{ print $NF }')
+# records_now: the sum of collect-topic1's high watermarks.
+records_now() {
+	local parts p total=0 off
+	parts=$(kcat -b "$KAFKA_URL" -L -t collect-topic1 -J 2>/dev/null | jq '.topics[0].partitions | length')
+	for ((p = 0; p < ${parts:-0}; p++)); do
+		off=$(kcat -b "$KAFKA_URL" -Q -t "collect-topic1:$p:-1" 2>/dev/null | awk '{ print $NF }')
+		total=$((total + ${off:-0}))
+	done
+	echo "$total"
+}
+before=$(records_now)
 echo "name p50_ms p99_ms"
-# Interleaved floor / collect pairs, so that a busy moment hurts both sides alike.
-res=()
-res+=("$(http_row floor-fcgiwrap "http://127.0.0.1:$FPORT/cgi/trivialcgi")")
-res+=("$(http_row collect-fcgiwrap "http://127.0.0.1:$FPORT/cgi/collect")")
-res+=("$(direct_row floor-direct "$BIN/trivialcgi")")
-res+=("$(direct_row collect-direct "$BIN/collect")")
-res+=("$(http_row floor-adapter "$ABASE/trivialcgi")")
-res+=("$(http_row collect-adapter "$ABASE/collect")")
-res+=("$(http_row collect-pooled "$BASE/collect")")
+mapfile -t res < <(
+	http_pair floor-fcgiwrap "http://127.0.0.1:$FPORT/cgi/trivialcgi" collect-fcgiwrap "http://127.0.0.1:$FPORT/cgi/collect"
+	direct_pair floor-direct "$BIN/trivialcgi" collect-direct "$BIN/collect"
+	http_pair floor-adapter "$ABASE/trivialcgi" collect-adapter "$ABASE/collect"
+	http_pair floor-fcgiwrap-2 "http://127.0.0.1:$FPORT/cgi/trivialcgi" collect-pooled "$BASE/collect"
+)
 printf '%s\n' "${res[@]}"
 
 p50() { printf '%s\n' "${res[@]}" | awk -v n="$1" '$1 == n { print $2 }'; }
@@ -152,12 +176,12 @@ r=$(ratio "$(p50 collect-fcgiwrap)" "$(p50 floor-fcgiwrap)")
 echo "ratio collect-fcgiwrap/floor-fcgiwrap p50 $r (goal <= 2.5)"
 echo "ratio collect-direct/floor-direct p50 $(ratio "$(p50 collect-direct)" "$(p50 floor-direct)")"
 echo "ratio collect-adapter/floor-adapter p50 $(ratio "$(p50 collect-adapter)" "$(p50 floor-adapter)")"
-after=$(kcat -b "$KAFKA_URL" -Q -t collect-topic1:0:-1 2>/dev/null | awk '{ print $NF }')
-echo "# partition 0 of collect-topic1 grew by $((${after:-0} - ${before:-0})) records during the run"
+after=$(records_now)
+echo "# collect-topic1 grew by $((after - before)) records during the run (requests answered 200: $((3 * (N + 5) + (N + 9) / 10 * 10 + 3)))"
 
 met=$(awk -v r="$r" 'BEGIN { print (r != "-" && r <= 2.5) ? "yes" : "no" }')
 row() { echo "$1|p50 $(p50 "$2") ms, p99 $(p99 "$2") ms|p50 $(p50 "$3") ms|$(ratio "$(p50 "$2")" "$(p50 "$3")")|$4|$5"; }
 row "per-request /collect (fcgiwrap)" collect-fcgiwrap floor-fcgiwrap "<= 2.5" "$met"
 row "per-request /collect (direct)" collect-direct floor-direct "-" "-"
 row "per-request /collect (vercel adapter)" collect-adapter floor-adapter "-" "-"
-row "/collect pooled, 1 connection" collect-pooled floor-fcgiwrap "-" "-"
+row "/collect pooled, 1 connection" collect-pooled floor-fcgiwrap-2 "-" "-"

@@ -1,12 +1,14 @@
 /* cgitime.c - latency of a CGI executable invoked directly, the serverless way.
  *
- *   cgitime [-n runs] [-w warm-up runs] [-i body-file] [-s status] -- program [args...]
+ *   cgitime [-n runs] [-w warm-up runs] [-i body-file] [-s status] [-o times-file]
+ *           -- program [args...]
  *
  * Runs the program `runs` times, one after the other, with the current environment (the
  * caller sets REQUEST_METHOD, CONTENT_TYPE, CONTENT_LENGTH, ...), the body file on stdin
  * and its stdout on a pipe read to the end, as fcgiwrap or a function adapter would.
  * Each run is timed from fork to the end of its output and its exit, on the monotonic
- * clock. Prints "p50_ms p99_ms mean_ms" on stdout. Exits 1 when a run failed: an exit
+ * clock. Prints "p50_ms p99_ms mean_ms" on stdout; with -o, also appends each run's
+ * milliseconds to times-file, one per line (to merge interleaved series). Exits 1 when a run failed: an exit
  * status other than 0, or (with -s) a first line other than "Status: <status>...". */
 #include <errno.h>
 #include <fcntl.h>
@@ -89,16 +91,17 @@ static double run_once(char **argv, const char *body_file, const char *status) {
 }
 
 int main(int argc, char **argv) {
-        const char *body_file = NULL, *status = NULL;
+        const char *body_file = NULL, *status = NULL, *times_file = NULL;
         int runs = 100, warm = 3, opt;
         double *ms, sum = 0;
 
-        while ((opt = getopt(argc, argv, "n:w:i:s:")) != -1) {
+        while ((opt = getopt(argc, argv, "n:w:i:s:o:")) != -1) {
                 switch (opt) {
                 case 'n': runs = atoi(optarg); break;
                 case 'w': warm = atoi(optarg); break;
                 case 'i': body_file = optarg; break;
                 case 's': status = optarg; break;
+                case 'o': times_file = optarg; break;
                 default: goto usage;
                 }
         }
@@ -120,6 +123,21 @@ int main(int argc, char **argv) {
                 }
                 sum += ms[i];
         }
+        if (times_file) {
+                FILE *fp = fopen(times_file, "a");
+                if (!fp) {
+                        perror(times_file);
+                        free(ms);
+                        return 1;
+                }
+                for (int i = 0; i < runs; i++)
+                        fprintf(fp, "%.3f\n", ms[i]);
+                if (fclose(fp) != 0) {
+                        perror(times_file);
+                        free(ms);
+                        return 1;
+                }
+        }
         qsort(ms, (size_t)runs, sizeof(*ms), cmp_double);
         /* nearest-rank percentiles */
         printf("%.2f %.2f %.2f\n", ms[(runs * 50 + 99) / 100 - 1],
@@ -128,6 +146,6 @@ int main(int argc, char **argv) {
         return 0;
 usage:
         fprintf(stderr, "usage: cgitime [-n runs] [-w warm-up] [-i body-file] [-s status] "
-                        "-- program [args...]\n");
+                        "[-o times-file] -- program [args...]\n");
         return 2;
 }
