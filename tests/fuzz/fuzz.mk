@@ -3,6 +3,9 @@
 #                                   for FUZZ_SECONDS (default 60), one after the other
 #   make fuzz FUZZ_TARGETS=csv      pick targets
 #   make fuzz-replay                replay the committed corpus under gcc ASan/UBSan
+#   make fuzz-coverage              coverage of each target's module by the corpus
+#   make -B fuzz FUZZ_TARGETS=config FUZZ_DEFS=-DFUZZ_CONFIG_STRICT
+#                                   also check the known EVENTS_CONFIG issues
 # Inputs that grow coverage go to build-fuzz/corpus/<target>/ (not committed); crashes
 # to build-fuzz/artifacts/. Minimise a crash and commit it under
 # tests/fuzz/corpus/<target>/ so every `make test` replays it (0900-fuzz-corpus.sh).
@@ -10,10 +13,11 @@
 FUZZ_CC       ?= clang
 FUZZ_SECONDS  ?= 60
 FUZZ_RSS_MB   ?= 2048
+FUZZ_DEFS     ?=
 FUZZ_TARGETS  ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_B         = build-fuzz
 FUZZ_SAN       = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS    = -std=c11 -D_GNU_SOURCE -pthread -Ishared -Itests/fuzz $(WARN) -g -O1 \
+FUZZ_CFLAGS    = -std=c11 -D_GNU_SOURCE -pthread -Ishared -Itests/fuzz $(WARN) -g -O1 $(FUZZ_DEFS) \
                  $(FUZZ_SAN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_LIB_OBJ   = $(LIB_SRC:%.c=$(FUZZ_B)/%.o)
 

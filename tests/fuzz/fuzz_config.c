@@ -1,6 +1,8 @@
 /* fuzz_config.c - fuzzes reading the EVENTS_CONFIG file (KEY=value lines, '#'
  * comments, "export ", quotes) with an empty environment. The KEY=value list must
- * match an independent line reader, and every setting must come out well-formed. */
+ * match an independent line reader, and every setting must come out well-formed.
+ * -DFUZZ_CONFIG_STRICT also checks lines over 4 KiB and an empty KAFKA_URL after
+ * "kafka://" is stripped, two known issues. */
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,8 +51,10 @@ static int expected_vars(const char *data, size_t size, char **out) {
                 size_t len = nl ? (size_t)(nl - data - pos) : size - pos;
                 char *line, *s, *eq, *val;
                 size_t vlen;
+#ifndef FUZZ_CONFIG_STRICT /* see the report: longer lines are split by fgets */
                 if (len + 1 >= LINE_BUF)
                         return -1;
+#endif
                 line = strndup(data + pos, len); /* stops at a NUL, as fgets' user does */
                 FUZZ_CHECK(line);
                 pos += len + 1;
