@@ -144,6 +144,7 @@ int main(void) {
 
         if (svc_app_init(&app, "/collect", SVC_APP_F_KAFKA) == -1)
                 return 1;
+        svc_app_prepare_topics(&app, (const char *[]){app.cfg.collect_raw_topic, NULL});
         ret = svc_app_run(&app, 16, collect);
         svc_app_close(&app);
         return ret;

@@ -600,6 +600,8 @@ int main(void) {
         if (!(proc.sh = svc_sheets_new(&proc.app.cfg, proc.sheets_err, sizeof(proc.sheets_err))))
                 svc_log(SVC_LOG_ERROR, NULL, proc.app.endpoint,
                         "Google Sheets disabled: %s", proc.sheets_err);
+        svc_app_prepare_topics(&proc.app, (const char *[]){proc.app.cfg.conversion_topic,
+                                                           proc.app.cfg.click_topic, NULL});
         ret = svc_app_run(&proc.app, 8, ingest);
         svc_sheets_destroy(proc.sh);
         svc_app_close(&proc.app);

@@ -27,6 +27,16 @@ int svc_app_init(svc_app_t *app, const char *endpoint, int flags) {
         return 0;
 }
 
+void svc_app_prepare_topics(svc_app_t *app, const char *const *topics) {
+        char errstr[512];
+
+        if (!app->kp || svc_http_is_cgi()) /* per request: warmed by the first produce */
+                return;
+        for (; *topics; topics++)
+                if (svc_kafka_prepare_topic(app->kp, *topics, errstr, sizeof(errstr)) == -1)
+                        svc_log(SVC_LOG_WARN, NULL, app->endpoint, "kafka: %s", errstr);
+}
+
 int svc_app_run(svc_app_t *app, int default_threads, svc_http_handler_fn *fn) {
         char errstr[256];
         long threads;

@@ -22,6 +22,13 @@ typedef struct svc_app {
 int svc_app_init(svc_app_t *app, const char *endpoint, int flags);
 
 /**
+ * @brief Pooled processes only: fetches the metadata of the topics the handler produces
+ *        to (NULL-terminated), so the first request does not wait for it. A failure is
+ *        logged, not fatal: the broker may come up later.
+ */
+void svc_app_prepare_topics(svc_app_t *app, const char *const *topics);
+
+/**
  * @brief Serves requests with fn (opaque = app): one CGI request, or a FastCGI pool of
  *        HANDLER_THREADS threads (default default_threads) until SIGTERM.
  * @returns the process exit code: 0 after a clean end.

@@ -14,7 +14,7 @@
 #include "log.h"
 
 #define DEV_FLUSH_BYTES (64 * 1024) /* dev store: append in chunks of whole lines */
-#define KAFKA_MAX_WARM 4            /* per request: topics warmed up, see warm_up() */
+#define KAFKA_MAX_WARM 4            /* topics warmed up, see warm_up() */
 
 struct svc_kafka {
         rd_kafka_t *rk;          /* NULL in dev mode */
@@ -23,7 +23,7 @@ struct svc_kafka {
         volatile int run;
         int timeout_ms;          /* KAFKA_TIMEOUT_MS, also the local message timeout */
         int per_request;         /* SVC_KAFKA_F_PER_REQUEST */
-        char *warm[KAFKA_MAX_WARM]; /* per request: topics whose metadata was fetched */
+        char *warm[KAFKA_MAX_WARM]; /* topics whose metadata was fetched */
 };
 
 struct svc_kafka_batch {
@@ -272,6 +272,11 @@ static int warm_up(svc_kafka_t *kp, const char *topic, char *errstr, size_t errs
         rd_kafka_metadata_destroy(md);
         kp->warm[i] = strdup(topic);
         return 0;
+}
+
+int svc_kafka_prepare_topic(svc_kafka_t *kp, const char *topic, char *errstr,
+                            size_t errstr_size) {
+        return kp->rk ? warm_up(kp, topic, errstr, errstr_size) : 0;
 }
 
 int svc_kafka_batch_produce(svc_kafka_batch_t *kb, const char *topic, const char *key,

@@ -19,6 +19,14 @@ typedef struct svc_kafka_batch svc_kafka_batch_t; /* opaque; one thread at a tim
 svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
                            size_t errstr_size) __attribute__((warn_unused_result));
 
+/**
+ * @brief Fetches the metadata of `topic` now, so that its first message does not wait for
+ *        librdkafka's next topic scan (up to 1 s). Call before serving: not thread-safe.
+ * @returns 0 (also in dev mode), -1 with errstr when no broker answered in KAFKA_TIMEOUT_MS.
+ */
+int svc_kafka_prepare_topic(svc_kafka_t *kp, const char *topic, char *errstr,
+                            size_t errstr_size);
+
 /** @brief 1 when events go to the dev store instead of Kafka. */
 int svc_kafka_is_dev(const svc_kafka_t *kp);
 
