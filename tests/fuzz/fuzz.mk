@@ -83,3 +83,7 @@ fuzz-coverage:
 		llvm-cov report $(FUZZ_B)/cov/fuzz_$$t -instr-profile=$(FUZZ_B)/cov/$$t.profdata \
 			shared/$$m.c | tail -n 1; \
 	done
+
+.PHONY: fuzz-clean
+fuzz-clean:
+	rm -rf $(FUZZ_B)
