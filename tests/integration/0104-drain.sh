@@ -24,7 +24,20 @@ for i in $(seq 6); do
 		-d '{"events":[{"event_type":"a","event_time":1,"user_id":"u"}]}' >"$T/code-$i" &
 	curl_pids="$curl_pids $!"
 done
-sleep 0.5 # the requests reach the handler and wait (1 s) for their delivery reports
+# The requests reach the handler and wait (1 s) for their delivery reports: give them
+# half a second, then wait until none is left in the socket's backlog (ss: Recv-Q).
+# On a loaded machine the curl processes themselves may start late: first wait until
+# all six are connected to nginx.
+sleep 0.5
+for _ in $(seq 50); do
+	[ "$(ss -tnH state established "( dport = :$PORT )" | wc -l)" -ge 6 ] && break
+	sleep 0.1
+done
+for _ in $(seq 50); do
+	[ "$(ss -xlH src "$T/run/collect.sock" | awk '{print $3}')" = 0 ] && break
+	sleep 0.1
+done
+sleep 0.2
 kill -TERM "$pid"
 sleep 0.1
 http POST /collect -m 10 -H 'Content-Type: application/json' -H 'X-Request-Id: after-term' -d '{"events":[{"event_type":"a","event_time":1,"user_id":"u"}]}'
