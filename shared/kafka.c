@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -24,6 +25,7 @@ struct svc_kafka {
         int timeout_ms;          /* KAFKA_TIMEOUT_MS, also the local message timeout */
         int per_request;         /* SVC_KAFKA_F_PER_REQUEST */
         char *warm[KAFKA_MAX_WARM]; /* topics whose metadata was fetched */
+        rd_kafka_topic_t *sticky_rkt; /* COLLECT_RAW_TOPIC, pooled only */
 };
 
 struct svc_kafka_batch {
@@ -75,6 +77,43 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
         pthread_cond_broadcast(&kb->cond);
         pthread_mutex_lock(&kb->lock);
         batch_unref_locked(kb);
+}
+
+/* Raw collect messages are keyed by request id, unique per message: hashing the key
+ * spreads a pooled process's messages over every partition in batches of one or two.
+ * That topic gets a sticky partitioner instead: one partition per 10 ms, different per
+ * process (as KIP-480 does for keyless records); nothing reads meaning into where a
+ * request id lands. The other topics keep the key hash. */
+static unsigned sticky_salt;
+
+static int32_t sticky_partitioner(const rd_kafka_topic_t *rkt, const void *key,
+                                  size_t key_len, int32_t partition_cnt, void *rkt_opaque,
+                                  void *msg_opaque) {
+        struct timespec now;
+        int32_t p;
+
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+        p = (int32_t)(((unsigned long long)now.tv_sec * 100 +
+                       (unsigned long long)now.tv_nsec / 10000000 + sticky_salt) %
+                      (unsigned)partition_cnt);
+        if (rd_kafka_topic_partition_available(rkt, p))
+                return p;
+        return rd_kafka_msg_partitioner_consistent_random(rkt, key, key_len, partition_cnt,
+                                                          rkt_opaque, msg_opaque);
+}
+
+/* The topic handle that carries the sticky partitioner (producev finds it by name). */
+static rd_kafka_topic_t *sticky_topic_new(rd_kafka_t *rk, const char *topic) {
+        rd_kafka_topic_conf_t *tconf = rd_kafka_default_topic_conf_dup(rk);
+        rd_kafka_topic_t *rkt;
+
+        if (!tconf)
+                return NULL;
+        sticky_salt = (unsigned)getpid();
+        rd_kafka_topic_conf_set_partitioner_cb(tconf, sticky_partitioner);
+        if (!(rkt = rd_kafka_topic_new(rk, topic, tconf)))
+                rd_kafka_topic_conf_destroy(tconf);
+        return rkt;
 }
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
@@ -164,6 +203,10 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
         if (!(kp->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
                 goto fail;
         conf = NULL; /* now owned, and freed, by the rd_kafka_t instance */
+        if (!per_request &&
+            !(kp->sticky_rkt = sticky_topic_new(kp->rk, cfg->collect_raw_topic)))
+                svc_log(SVC_LOG_WARN, NULL, "kafka", "%s: no sticky partitioner: %s",
+                        cfg->collect_raw_topic, rd_kafka_err2str(rd_kafka_last_error()));
         kp->run = 1;
         if (pthread_create(&kp->poller, NULL, poll_loop, kp) != 0) {
                 snprintf(errstr, errstr_size, "cannot start the delivery thread");
@@ -174,6 +217,8 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
 fail:
         if (conf)
                 rd_kafka_conf_destroy(conf);
+        if (kp->sticky_rkt)
+                rd_kafka_topic_destroy(kp->sticky_rkt);
         if (kp->rk)
                 rd_kafka_destroy(kp->rk);
         free(kp->dev_store);
@@ -406,6 +451,8 @@ void svc_kafka_destroy(svc_kafka_t *kp, int timeout_ms) {
                 rd_kafka_queue_yield(rkqu);
                 rd_kafka_queue_destroy(rkqu);
                 pthread_join(kp->poller, NULL);
+                if (kp->sticky_rkt)
+                        rd_kafka_topic_destroy(kp->sticky_rkt);
                 rd_kafka_destroy(kp->rk);
         }
         for (int i = 0; i < KAFKA_MAX_WARM; i++)
