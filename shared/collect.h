@@ -16,8 +16,8 @@ int svc_collect_check_event(const json_t *event, char *errstr, size_t errstr_siz
 
 /**
  * @brief Checks the envelope: an object whose `events` is a non-empty array of at most
- *        1000 events that all pass svc_collect_check_event(), and `ctx`, when present,
- *        an object.
+ *        1000 events that all pass svc_collect_check_event(), and `ctx`, when present
+ *        and not null, an object.
  * @returns 0; or -1 with errstr and, when individual events failed, *errors set to a new
  *          array of {"index": i, "message": ...} (the caller owns it).
  */

@@ -10,13 +10,16 @@
 extern char **environ;
 
 #define CONFIG_MAX_LINES 256
+#define CONFIG_MAX_LINE (64 * 1024) /* a one-line service-account key fits */
 
+/* The last line that sets `name` wins, as in a shell. */
 static const char *file_get(char *const *vars, const char *name) {
         size_t n = strlen(name);
+        const char *found = NULL;
         for (; vars && *vars; vars++)
                 if (!strncmp(*vars, name, n) && (*vars)[n] == '=')
-                        return *vars + n + 1;
-        return NULL;
+                        found = *vars + n + 1;
+        return found;
 }
 
 const char *svc_config_get(const svc_config_t *cfg, const char *name) {
@@ -38,8 +41,11 @@ static char *trim(char *s) {
 static int load_file(svc_config_t *cfg, const char *path, char *errstr,
                      size_t errstr_size) {
         FILE *fp = fopen(path, "r");
-        char line[4096];
-        size_t cnt = 0;
+        char *line = NULL;
+        size_t line_size = 0, cnt = 0;
+        long lineno = 0;
+        ssize_t n;
+        int ret = 0;
 
         if (!fp) {
                 snprintf(errstr, errstr_size, "EVENTS_CONFIG %s: %s", path,
@@ -47,10 +53,21 @@ static int load_file(svc_config_t *cfg, const char *path, char *errstr,
                 return -1;
         }
         cfg->file_vars = calloc(CONFIG_MAX_LINES + 1, sizeof(char *));
-        while (cfg->file_vars && fgets(line, sizeof(line), fp) &&
+        while (cfg->file_vars && (n = getline(&line, &line_size, fp)) != -1 &&
                cnt < CONFIG_MAX_LINES) {
-                char *s = trim(line), *eq, *val;
+                char *s, *eq, *val;
                 size_t vlen;
+
+                lineno++;
+                /* Never cut a line in two: its tail would read as a setting of its own. */
+                if (n > CONFIG_MAX_LINE || memchr(line, '\0', (size_t)n)) {
+                        snprintf(errstr, errstr_size,
+                                 "EVENTS_CONFIG line %ld is longer than %d bytes or not text",
+                                 lineno, CONFIG_MAX_LINE);
+                        ret = -1;
+                        break;
+                }
+                s = trim(line);
                 if (!strncmp(s, "export ", 7))
                         s = trim(s + 7);
                 if (!*s || *s == '#' || !(eq = strchr(s, '=')))
@@ -67,8 +84,9 @@ static int load_file(svc_config_t *cfg, const char *path, char *errstr,
                         break;
                 cnt++;
         }
+        free(line);
         fclose(fp);
-        return 0;
+        return ret;
 }
 
 static char *dup_setting(const svc_config_t *cfg, const char *name, const char *def) {
@@ -154,6 +172,11 @@ int svc_config_load(svc_config_t *cfg, char *errstr, size_t errstr_size) {
                 char *s;
                 while ((s = strstr(cfg->kafka_url, "kafka://")))
                         memmove(s, s + 8, strlen(s + 8) + 1);
+        }
+        if (cfg->kafka_url && !cfg->kafka_url[strspn(cfg->kafka_url, ", ")]) {
+                /* Set but naming no broker: an error, never a silent switch to dev mode. */
+                snprintf(errstr, errstr_size, "KAFKA_URL names no broker");
+                goto fail;
         }
         force = svc_config_get(cfg, "FORCE_DEV_MODE");
         cfg->dev_mode = !cfg->kafka_url ||

@@ -94,6 +94,30 @@ int main(void) {
         svc_config_close(&cfg);
         unlink(path);
 
+        /* A line too long to read whole is refused, not cut into two settings. */
+        strcpy(path, "/tmp/svc-test-config-XXXXXX");
+        fd = mkstemp(path);
+        fp = fdopen(fd, "w");
+        fputc('#', fp);
+        for (int i = 0; i < 70000; i++)
+                fputc('x', fp);
+        fprintf(fp, "KAFKA_URL=attacker:9092\n");
+        fclose(fp);
+        setenv("EVENTS_CONFIG", path, 1);
+        ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == -1, "a 70,000-byte line is refused");
+        ok(strstr(errstr, "line 1") != NULL, "and the error names the line");
+        fp = fopen(path, "w");
+        fprintf(fp, "CLICK_TOPIC=first\nCLICK_TOPIC=second\n");
+        fclose(fp);
+        ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == 0, "a file setting a key twice loads");
+        is_str(cfg.click_topic, "second", "the last line wins");
+        svc_config_close(&cfg);
+        unlink(path);
+        unsetenv("EVENTS_CONFIG");
+        setenv("KAFKA_URL", "kafka://kafka://", 1);
+        ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == -1, "KAFKA_URL naming no broker is refused");
+        unsetenv("KAFKA_URL");
+
         setenv("EVENTS_CONFIG", "/nonexistent/events.conf", 1);
         ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == -1, "a missing EVENTS_CONFIG fails");
         ok(strstr(errstr, "EVENTS_CONFIG") != NULL, "and says which setting");
