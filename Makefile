@@ -62,22 +62,22 @@ deps:
 	@tools/install-deps
 
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j2 all
 	@tools/run
 
 # Unit tests, then the integration scripts (TESTS=0004 picks one), all under ASan/UBSan
 # as well; ends with the line "N passed, N failed".
 test: deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory SANITIZE=1 all
+	@$(MAKE) --no-print-directory -j2 all
+	@$(MAKE) --no-print-directory -j2 SANITIZE=1 all
 	@tests/run $(TESTS)
 
 test-asan: deps
-	@$(MAKE) --no-print-directory SANITIZE=1 all
+	@$(MAKE) --no-print-directory -j2 SANITIZE=1 all
 	@SVC_BUILD=build-asan tests/run $(TESTS)
 
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j2 all
 	@bench/run $(if $(QUICK),--quick)
 
 style-check:
