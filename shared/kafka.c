@@ -292,8 +292,10 @@ out:
 /* A fresh producer sometimes misses the metadata of the first topic it produces to (its
  * leader query races with the bootstrap broker changing its name once the first metadata
  * answer is in) and then waits for librdkafka's 1 s topic scan: measured on 7 of 300
- * per-request processes. One metadata request for the topic before its first message
- * (one round trip) removes that wait. Per request only, once per topic.
+ * per-request processes, and on the first request of fresh pools. One metadata request
+ * for the topic before its first message (one round trip) removes that wait: per request
+ * from svc_kafka_batch_produce (single-threaded), pooled from svc_kafka_prepare_topic
+ * before serving; once per topic.
  * Returns -1 with errstr when no broker answered within KAFKA_TIMEOUT_MS: the message
  * would not have been delivered either, and the request keeps to its deadline. */
 static int warm_up(svc_kafka_t *kp, const char *topic, char *errstr, size_t errstr_size) {
