@@ -6,6 +6,7 @@
 
 #include "app.h"
 #include "collect.h"
+#include "log.h"
 
 #define COLLECT_MAX_BODY (1024 * 1024) /* spec: 1 MiB, after gzip decompression too */
 
@@ -121,9 +122,12 @@ static void collect(svc_req_t *req, void *opaque) {
                                    svc_http_request_id(req),
                                    strlen(svc_http_request_id(req)), text, text_len,
                                    app->cfg.kafka_timeout_ms, errstr, sizeof(errstr)) == -1) {
+                /* errstr may name a server path (dev store): it goes to the log only. */
+                svc_log(SVC_LOG_ERROR, svc_http_request_id(req), app->endpoint, "kafka: %s",
+                        errstr);
                 svc_http_send_error(req, 503,
                                     "Kafka did not acknowledge the events; nothing was "
-                                    "accepted, send them again (%s)", errstr);
+                                    "accepted, send them again");
                 goto out;
         }
         /* request_id is a token of [A-Za-z0-9._-]: nothing in it needs escaping. */

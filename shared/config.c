@@ -197,6 +197,16 @@ int svc_config_load(svc_config_t *cfg, char *errstr, size_t errstr_size) {
                                            "https://sheets.googleapis.com");
         cfg->docs_base = dup_setting(cfg, "GOOGLE_DOCS_BASE", "https://docs.google.com");
         cfg->ingest_api_token = dup_setting(cfg, "INGEST_API_TOKEN", NULL);
+        {
+                const char *tok = svc_config_get(cfg, "INGEST_API_TOKEN");
+                if (tok && !*tok) {
+                        /* set but empty: never a silent way to switch the check off */
+                        snprintf(errstr, errstr_size,
+                                 "INGEST_API_TOKEN is set but empty (unset it to turn "
+                                 "the token check off)");
+                        goto fail;
+                }
+        }
         cfg->cors_origins = dup_setting(cfg, "COLLECT_CORS_ORIGINS", "*");
 
         if (svc_config_int(cfg, "KAFKA_TIMEOUT_MS", 5000, 1, 600000, &timeout, errstr,

@@ -144,11 +144,12 @@ svc_gauth_t *svc_gauth_new(const char *key, const char *cache_dir, char *errstr,
 
         if (!(text = gauth_key_text(key, errstr, errstr_size)))
                 goto out;
-        /* jansson's error text quotes no input, so jerr.text is safe to show. */
+        /* jansson's error text may quote a token of the input ("near '...'"), which
+         * could be key material: only the position is reported. */
         if (!(root = json_loads(text, 0, &jerr)) || !json_is_object(root)) {
                 snprintf(errstr, errstr_size,
-                         "service account key is not a JSON object (line %d: %s)",
-                         jerr.line, root ? "not an object" : jerr.text);
+                         "service account key is not a JSON object (%s at line %d, column %d)",
+                         root ? "not an object" : "invalid JSON", jerr.line, jerr.column);
                 goto out;
         }
         email = json_string_value(json_object_get(root, "client_email"));

@@ -351,7 +351,8 @@ void svc_http_send(svc_req_t *req, int status, const char *content_type,
                 put(req, "\r\n", 2);
         }
         put(req, "\r\n", 2);
-        if (len)
+        /* HEAD: the headers of the GET answer, Content-Length included, and no body */
+        if (len && strcmp(svc_http_method(req), "HEAD"))
                 put(req, body, len);
         if (req->is_cgi)
                 fflush(stdout);

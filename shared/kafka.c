@@ -233,7 +233,14 @@ svc_kafka_batch_t *svc_kafka_batch_new(svc_kafka_t *kp) {
         kb->kp = kp;
         kb->refcnt = 1;
         pthread_mutex_init(&kb->lock, NULL);
-        pthread_cond_init(&kb->cond, NULL);
+        {
+                /* deadlines on the monotonic clock: a clock step changes no wait */
+                pthread_condattr_t attr;
+                pthread_condattr_init(&attr);
+                pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+                pthread_cond_init(&kb->cond, &attr);
+                pthread_condattr_destroy(&attr);
+        }
         return kb;
 }
 
@@ -369,7 +376,7 @@ int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cn
                 *acked_cnt = kb->acked;
                 return ret;
         }
-        clock_gettime(CLOCK_REALTIME, &deadline);
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
         deadline.tv_sec += timeout_ms / 1000;
         deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
         if (deadline.tv_nsec >= 1000000000L) {

@@ -40,7 +40,8 @@ int svc_sheets_is_url(const char *file_path) {
                 return 0;
         while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
                 p++;
-        return *p == ':';
+        /* "scheme://": a relative file name such as "export:2025.csv" stays a path */
+        return !strncmp(p, "://", 3);
 }
 
 static int sheets_is_id_char(int c) {

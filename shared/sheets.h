@@ -24,7 +24,7 @@ typedef enum {
 #define SVC_SHEETS_ID_MAX 128 /* longest spreadsheet id accepted */
 #define SVC_SHEETS_MAX_FIELD 65536 /* a longer cell is a record error, as in CSV files */
 
-/** @brief 1 when file_path is meant as a URL (has a scheme), 0 for a local path. */
+/** @brief 1 when file_path is meant as a URL ("scheme://..."), 0 for a local path. */
 int svc_sheets_is_url(const char *file_path);
 
 /**

@@ -114,6 +114,11 @@ int main(void) {
         svc_config_close(&cfg);
         unlink(path);
         unsetenv("EVENTS_CONFIG");
+        setenv("INGEST_API_TOKEN", "", 1);
+        ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == -1 &&
+               strstr(errstr, "INGEST_API_TOKEN"),
+           "an empty INGEST_API_TOKEN is refused, not taken as no token");
+        unsetenv("INGEST_API_TOKEN");
         setenv("KAFKA_URL", "kafka://kafka://", 1);
         ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == -1, "KAFKA_URL naming no broker is refused");
         unsetenv("KAFKA_URL");
