@@ -71,9 +71,9 @@ static char *raw_message(svc_req_t *req, const char *body, size_t body_len, size
 static void collect(svc_req_t *req, void *opaque) {
         svc_app_t *app = opaque;
         const char *method = svc_http_method(req);
-        char errstr[512], *body, *text = NULL;
+        char errstr[512], *text = NULL;
+        const char *body;
         json_t *payload = NULL, *errors = NULL;
-        json_error_t jerr;
         char reply[192];
         size_t len, text_len;
 
@@ -98,17 +98,8 @@ static void collect(svc_req_t *req, void *opaque) {
                                     "carrying JSON)");
                 return;
         }
-        switch (svc_http_read_body(req, COLLECT_MAX_BODY, &body, &len, errstr,
-                                   sizeof(errstr))) {
-        case SVC_BODY_OK: break;
-        case SVC_BODY_TOO_LARGE: svc_http_send_error(req, 413, "%s", errstr); return;
-        default: svc_http_send_error(req, 400, "%s", errstr); return;
-        }
-        if (!(payload = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr))) {
-                svc_http_send_error(req, 400, "malformed JSON at line %d, column %d: %s",
-                                    jerr.line, jerr.column, jerr.text);
-                goto out;
-        }
+        if (!(payload = svc_http_read_json(req, COLLECT_MAX_BODY, &body, &len)))
+                return;
         if (svc_collect_check_payload(payload, &errors, errstr, sizeof(errstr)) == -1) {
                 svc_http_send_error_details(
                     req, 422, errstr, errors ? json_pack("{s:o}", "errors", errors) : NULL);

@@ -515,10 +515,8 @@ static void ingest(svc_req_t *req, void *opaque) {
         struct ingest_proc *proc = app->opaque;
         struct ingest in = {.proc = proc, .req = req, .cfg = &proc->app.cfg};
         const char *path;
-        char errstr[512], *body;
+        char errstr[512];
         json_t *request = NULL;
-        json_error_t jerr;
-        size_t len;
         int fd = -1;
 
         if (strcmp(svc_http_method(req), "POST")) {
@@ -536,16 +534,8 @@ static void ingest(svc_req_t *req, void *opaque) {
                 svc_http_send_error(req, 415, "Content-Type must be application/json");
                 return;
         }
-        switch (svc_http_read_body(req, INGEST_MAX_BODY, &body, &len, errstr, sizeof(errstr))) {
-        case SVC_BODY_OK: break;
-        case SVC_BODY_TOO_LARGE: svc_http_send_error(req, 413, "%s", errstr); return;
-        default: svc_http_send_error(req, 400, "%s", errstr); return;
-        }
-        if (!(request = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr))) {
-                svc_http_send_error(req, 400, "malformed JSON at line %d, column %d: %s",
-                                    jerr.line, jerr.column, jerr.text);
+        if (!(request = svc_http_read_json(req, INGEST_MAX_BODY, NULL, NULL)))
                 return;
-        }
         if (!(path = parse_request(&in, request)))
                 goto out;
         if (!(in.errors = json_array()) || !(in.kb = svc_kafka_batch_new(proc->app.kp))) {

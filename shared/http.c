@@ -293,6 +293,29 @@ svc_body_err_t svc_http_read_body(svc_req_t *req, size_t max, char **body, size_
         return SVC_BODY_OK;
 }
 
+json_t *svc_http_read_json(svc_req_t *req, size_t max, const char **body, size_t *len) {
+        char errstr[512], *text;
+        size_t text_len;
+        json_error_t jerr;
+        json_t *obj;
+
+        switch (svc_http_read_body(req, max, &text, &text_len, errstr, sizeof(errstr))) {
+        case SVC_BODY_OK: break;
+        case SVC_BODY_TOO_LARGE: svc_http_send_error(req, 413, "%s", errstr); return NULL;
+        default: svc_http_send_error(req, 400, "%s", errstr); return NULL;
+        }
+        if (!(obj = json_loadb(text, text_len, JSON_REJECT_DUPLICATES, &jerr))) {
+                svc_http_send_error(req, 400, "malformed JSON at line %d, column %d: %s",
+                                    jerr.line, jerr.column, jerr.text);
+                return NULL;
+        }
+        if (body)
+                *body = text;
+        if (len)
+                *len = text_len;
+        return obj;
+}
+
 void svc_http_add_header(svc_req_t *req, const char *name, const char *value) {
         char *h;
         if (req->header_cnt == HTTP_MAX_HEADERS || asprintf(&h, "%s: %s", name, value) < 0)
