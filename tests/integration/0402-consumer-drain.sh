@@ -14,15 +14,15 @@ kcat -P -b "$KAFKA_URL" -t "$RAW" -K '\t' -l "$T/raw.tsv"
 is "backlog preloaded" "$(topic_count "$RAW")" "$MSGS"
 
 start_consumer first
-if wait_log_after "$CONSUMER_LOG" "assigned [1-9][0-9]* partition" "stats consumed=[1-9]" 90; then
+if wait_progress "$MSGS" 90; then
 	ok "first consumer is working"
 else
 	not_ok "first consumer is working" "$(tail -5 "$CONSUMER_LOG")"
 fi
 stop_consumer
 is "SIGTERM: exit status 0" "$CONSUMER_RC" 0
-check "it committed its open transaction on the way out" \
-	grep -q "stopping: committing the open transaction" "$CONSUMER_LOG"
+# Whether SIGTERM found a transaction open is a matter of timing; what must hold either
+# way: every record written so far is covered by committed offsets (no duplicate below).
 first=$(out_lines "$OUT" | wc -l)
 echo "# records after the first run: $first of $((MSGS * EVENTS))"
 check "it stopped in the middle of the backlog" test "$first" -lt $((MSGS * EVENTS))

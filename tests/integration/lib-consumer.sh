@@ -4,6 +4,8 @@
 #   expected_records < raw json lines            the records spec section 4 asks for
 #   start_consumer NAME / stop_consumer / kill_consumer
 #   wait_log_after LOG MARK PATTERN SECONDS      waits for PATTERN after the last MARK line
+#   group_lag / wait_progress BEFORE SECONDS     the group's lag on RAW / waits for it to fall
+#   wait_drained SECONDS                         waits until the group committed all of RAW
 #   out_lines TOPIC                              "key<TAB>value" lines, read_committed
 
 # Unique topic, group and transactional names, so a real cluster (TEST_KAFKA_URL) with
@@ -89,9 +91,38 @@ wait_log_after() {
 	return 1
 }
 
-# wait_drained SECONDS: the running consumer reports no lag on its assignment.
+# group_lag: the group's lag on $RAW now ("" when the brokers did not answer).
+group_lag() {
+	"$TOP/build/bin/grouplag" -b "$KAFKA_URL" -g "$CONSUMER_GROUP_ID" -t "$RAW" 2>/dev/null |
+		sed -n 's/^lag=//p'
+}
+
+# wait_progress BEFORE SECONDS: the running consumer has committed some work (the group's
+# lag fell below BEFORE).
+wait_progress() {
+	local i lag
+	for ((i = 0; i < $2 * 5; i++)); do
+		lag=$(group_lag)
+		[ -n "$lag" ] && [ "$lag" -lt "$1" ] && return 0
+		[ -n "${CONSUMER_PID:-}" ] && ! kill -0 "$CONSUMER_PID" 2>/dev/null && return 1
+		sleep 0.2
+	done
+	return 1
+}
+
+# wait_drained SECONDS: the group has committed every message of $RAW (committed offsets
+# at the high watermarks: each raw message transformed and its records in Kafka), asked
+# of the brokers, not of a consumer's log; fails early when the running consumer exited.
 wait_drained() {
-	wait_log_after "$CONSUMER_LOG" "assigned [1-9][0-9]* partition" "stats .* lag=0$" "$1"
+	local i lag
+	for ((i = 0; i < $1 * 5; i++)); do
+		lag=$(group_lag)
+		[ "$lag" = 0 ] && return 0
+		[ -n "${CONSUMER_PID:-}" ] && ! kill -0 "$CONSUMER_PID" 2>/dev/null && return 1
+		sleep 0.2
+	done
+	echo "# still behind after $1 s: ${lag:-no answer}"
+	return 1
 }
 
 out_lines() {
