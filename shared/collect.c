@@ -28,6 +28,12 @@ int svc_collect_check_event(const json_t *event, char *errstr, size_t errstr_siz
                          "event_time must be a positive integer (epoch milliseconds)");
                 return -1;
         }
+        if (json_integer_value(time) > SVC_COLLECT_MAX_EVENT_TIME) {
+                snprintf(errstr, errstr_size,
+                         "event_time is after the year 9999 (epoch milliseconds expected, at "
+                         "most %lld)", SVC_COLLECT_MAX_EVENT_TIME);
+                return -1;
+        }
         if (!json_is_string(user) || json_string_length(user) == 0) {
                 snprintf(errstr, errstr_size, "user_id must be a non-empty string");
                 return -1;
@@ -39,7 +45,7 @@ int svc_collect_check_payload(const json_t *payload, json_t **errors, char *errs
                               size_t errstr_size) {
         const json_t *events, *ctx, *event;
         json_t *errs = NULL;
-        size_t i;
+        size_t i, bad_cnt = 0;
 
         *errors = NULL;
         if (!json_is_object(payload)) {
@@ -65,14 +71,17 @@ int svc_collect_check_payload(const json_t *payload, json_t **errors, char *errs
                 char why[160];
                 if (svc_collect_check_event(event, why, sizeof(why)) == 0)
                         continue;
-                if (!errs && !(errs = json_array()))
-                        break;
-                json_array_append_new(errs, json_pack("{s:i, s:s}", "index", (json_int_t)i,
-                                                      "message", why));
+                bad_cnt++;
+                /* Out of memory only costs the details: the payload stays refused. */
+                if (!errs)
+                        errs = json_array();
+                if (errs)
+                        json_array_append_new(errs, json_pack("{s:i, s:s}", "index",
+                                                              (json_int_t)i, "message", why));
         }
-        if (!errs)
+        if (!bad_cnt)
                 return 0;
-        snprintf(errstr, errstr_size, "%zu of %zu events are invalid", json_array_size(errs),
+        snprintf(errstr, errstr_size, "%zu of %zu events are invalid", bad_cnt,
                  json_array_size(events));
         *errors = errs;
         return -1;

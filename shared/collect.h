@@ -6,10 +6,14 @@
 
 #define SVC_COLLECT_MAX_EVENTS 1000
 #define SVC_COLLECT_MAX_EVENT_TYPE 128
+/* Latest event_time accepted: 9999-12-31T23:59:59.999Z, the last instant the consumer's
+ * event_timestamp (four-digit year) can express. */
+#define SVC_COLLECT_MAX_EVENT_TIME 253402300799999LL
 
 /**
  * @brief Checks one event: an object with a non-empty string event_type (<= 128 bytes),
- *        an integer event_time > 0 and a non-empty string user_id.
+ *        an integer event_time in [1, SVC_COLLECT_MAX_EVENT_TIME] and a non-empty
+ *        string user_id.
  * @returns 0, or -1 with the reason in errstr.
  */
 int svc_collect_check_event(const json_t *event, char *errstr, size_t errstr_size);

@@ -1,4 +1,5 @@
 /* test_collect.c - the /collect payload checks, one case per line. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "collect.h"
@@ -24,6 +25,10 @@ static const struct {
     {"{\"events\":[{\"event_type\":7,\"event_time\":1,\"user_id\":\"u\"}]}", 0, NULL, "event_type a number"},
     {"{\"events\":[{\"event_type\":\"a\",\"event_time\":0,\"user_id\":\"u\"}]}", 0, NULL, "event_time 0"},
     {"{\"events\":[{\"event_type\":\"a\",\"event_time\":-1,\"user_id\":\"u\"}]}", 0, NULL, "negative event_time"},
+    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":253402300799999,\"user_id\":\"u\"}]}", 1,
+     NULL, "event_time the last millisecond of 9999"},
+    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":253402300800000,\"user_id\":\"u\"}]}", 0,
+     "1 of 1", "event_time in the year 10000"},
     {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1.0,\"user_id\":\"u\"}]}", 0, NULL, "real event_time"},
     {"{\"events\":[{\"event_type\":\"a\",\"event_time\":\"1\",\"user_id\":\"u\"}]}", 0, NULL, "string event_time"},
     {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1,\"user_id\":\"\"}]}", 0, NULL, "empty user_id"},
@@ -32,8 +37,31 @@ static const struct {
     {NULL, 0, NULL, NULL},
 };
 
+/* An allocator that fails on demand, for jansson's allocations. */
+static int alloc_fails;
+static void *failing_malloc(size_t n) {
+        return alloc_fails ? NULL : malloc(n);
+}
+
+/* Out of memory while listing the bad events still refuses the batch. */
+static void test_no_memory(void) {
+        json_t *errors = NULL, *payload = json_loads(
+            "{\"events\":[{\"event_type\":\"a\",\"event_time\":1}]}", 0, NULL);
+        char errstr[256] = "";
+
+        alloc_fails = 1;
+        ok(svc_collect_check_payload(payload, &errors, errstr, sizeof(errstr)) == -1,
+           "no memory for the errors list: still refused (%s)", errstr);
+        alloc_fails = 0;
+        ok(!errors, "and no list");
+        json_decref(payload);
+}
+
 int main(void) {
         char errstr[256], big[2048];
+
+        json_set_alloc_funcs(failing_malloc, free);
+        test_no_memory();
         json_t *errors, *payload, *events, *ev;
 
         for (int i = 0; cases[i].json; i++) {
