@@ -41,10 +41,30 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "kafka.h"
 #include "log.h"
 #include "transform.h"
 
 #define LOG_NAME "consumer"
+#define POISON_MAX 1024      /* records remembered as refused by Kafka for good */
+#define BACKOFF_MAX_MS 5000  /* longest pause between two aborted transactions */
+
+/* Where a record of the open transaction came from, found again by its delivery report. */
+struct txn_origin {
+        int32_t partition;       /* of the raw message */
+        int64_t offset;
+        long long event_index;   /* -1: a letter about the whole message */
+};
+
+/* A record Kafka refused for good (a permanent delivery error): when its raw message is
+ * transformed again after the abort, a small dead letter takes its place. */
+struct poison {
+        int32_t partition;
+        int64_t offset;
+        long long event_index;
+        rd_kafka_resp_err_t err; /* Kafka's reason */
+        int letter_refused;      /* the letter standing for it was refused too */
+};
 
 static volatile sig_atomic_t run = 1;
 
@@ -69,13 +89,21 @@ struct consumer {
         long long txn_started_ms;     /* monotonic time of its first message */
         size_t txn_records;           /* records produced in it */
         rd_kafka_topic_partition_list_t *txn_offsets; /* next offset per partition in it */
+        struct txn_origin *origins;   /* of each record in it, by production order */
+        size_t origins_size;
+        int32_t cur_partition;        /* the raw message being transformed */
+        int64_t cur_offset;
+        struct poison poison[POISON_MAX]; /* until committed past; full: the oldest go */
+        unsigned poison_cnt;              /* entries in use */
+        unsigned poison_next;             /* where a new one goes once it is full */
+        long backoff_ms;              /* pause before transforming again after an abort */
         int need_rewind;              /* a transaction was aborted: seek to committed */
         int fatal;                    /* a fatal error: exit 1 without committing */
         int plain_commit;             /* also commit offsets outside the transaction (dev broker) */
 
         /* statistics since start */
         unsigned long long consumed_cnt, produced_cnt, dlq_cnt, commit_cnt, abort_cnt;
-        unsigned long long dr_err_cnt;
+        unsigned long long dr_err_cnt, refused_cnt, dropped_cnt;
         long long commit_ms;          /* time spent in transaction commits */
 };
 
@@ -83,6 +111,46 @@ static long long now_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Kafka refuses these for the record itself: sending it again cannot succeed. Every
+ * other failure (time-outs, leaders moving, a missing topic, authorisation) is retried:
+ * the transaction is aborted and transformed again after a pause. */
+static int is_permanent(rd_kafka_resp_err_t err) {
+        switch (err) {
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_INVALID_MSG:
+        case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+        case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+        case RD_KAFKA_RESP_ERR__INVALID_ARG:
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+static struct poison *poison_find(struct consumer *c, int32_t partition, int64_t offset,
+                                  long long event_index) {
+        for (unsigned i = 0; i < c->poison_cnt; i++)
+                if (c->poison[i].partition == partition && c->poison[i].offset == offset &&
+                    c->poison[i].event_index == event_index)
+                        return &c->poison[i];
+        return NULL;
+}
+
+/* Forgets the refused records of messages the committed offsets have passed. */
+static void poison_forget(struct consumer *c, const rd_kafka_topic_partition_list_t *offsets) {
+        unsigned kept = 0;
+
+        for (unsigned i = 0; i < c->poison_cnt; i++) {
+                const struct poison *p = &c->poison[i];
+                const rd_kafka_topic_partition_t *tp =
+                    rd_kafka_topic_partition_list_find(offsets, c->raw_topic, p->partition);
+                if (!tp || p->offset >= tp->offset)
+                        c->poison[kept++] = *p;
+        }
+        c->poison_cnt = kept;
 }
 
 /* Logs a transactional error and, when it is fatal, stops the loop for good. */
@@ -120,12 +188,17 @@ static void txn_abort(struct consumer *c, const char *why) {
                 c->txn_records, why);
         c->abort_cnt++;
         c->need_rewind = 1;
-        txn_reset(c);
-        if (c->fatal)
-                return;
-        /* Aborting purges the undelivered messages of the transaction itself. */
-        if ((error = rd_kafka_abort_transaction(c->producer, c->txn_timeout_ms)))
+        /* The same cause (a broker away, a missing topic) usually comes back at once. */
+        c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : 100;
+        if (c->backoff_ms > BACKOFF_MAX_MS)
+                c->backoff_ms = BACKOFF_MAX_MS;
+        /* Aborting purges the undelivered messages of the transaction itself. Their
+         * delivery reports name the records Kafka refused for good (dr_msg_cb), so they
+         * are served before the transaction's records are forgotten. */
+        if (!c->fatal && (error = rd_kafka_abort_transaction(c->producer, c->txn_timeout_ms)))
                 txn_error(c, "abort_transaction", error);
+        rd_kafka_poll(c->producer, 0);
+        txn_reset(c);
 }
 
 /**
@@ -179,6 +252,8 @@ static int txn_commit(struct consumer *c) {
                         rd_kafka_err2str(err));
         c->commit_cnt++;
         c->commit_ms += now_ms() - started;
+        c->backoff_ms = 0;
+        poison_forget(c, c->txn_offsets);
         txn_reset(c);
         return 0;
 }
@@ -191,6 +266,8 @@ static void rewind_consumer(struct consumer *c) {
         rd_kafka_resp_err_t err;
 
         c->need_rewind = 0;
+        if (c->backoff_ms)
+                usleep((useconds_t)c->backoff_ms * 1000); /* a signal cuts it short */
         if ((err = rd_kafka_assignment(c->consumer, &offsets)) || offsets->cnt == 0)
                 goto out;
         if ((err = rd_kafka_committed(c->consumer, offsets, c->txn_timeout_ms))) {
@@ -294,24 +371,55 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 }
 
 /* A failed delivery puts the transaction in the abortable state; the commit finds it.
- * Log the first failures only, the count goes to the stats line. */
+ * A permanent failure also marks the record, so that the next attempt sends a dead letter
+ * in its place (every record of the batch Kafka refused is marked: Kafka answers per
+ * batch). Logs the first failures only, the count goes to the stats line. */
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
         struct consumer *c = opaque;
+        size_t seq = (size_t)(uintptr_t)rkm->_private;
+        struct poison *p;
         (void)rk;
         if (!rkm->err || rkm->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
             rkm->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) /* an abort purged them */
                 return;
         if (c->dr_err_cnt++ < 10)
-                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "delivery to %s failed: %s",
-                        rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err));
+                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "delivery to %s failed: %s%s",
+                        rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err),
+                        is_permanent(rkm->err) ? " (permanent: a dead letter takes its place)"
+                                               : "");
+        if (!is_permanent(rkm->err) || seq == 0 || seq > c->txn_records)
+                return;
+        const struct txn_origin *o = &c->origins[seq - 1];
+        if ((p = poison_find(c, o->partition, o->offset, o->event_index))) {
+                p->letter_refused = 1; /* it was the letter that failed this time */
+                return;
+        }
+        if (c->poison_cnt < POISON_MAX)
+                p = &c->poison[c->poison_cnt++];
+        else
+                p = &c->poison[c->poison_next++ % POISON_MAX];
+        *p = (struct poison){o->partition, o->offset, o->event_index, rkm->err, 0};
 }
 
-/* svc_transform_emit_t: produces one record into the open transaction. */
-static int emit_record(void *opaque, int dlq, const char *key, size_t key_len, char *value,
-                       size_t value_len) {
-        struct consumer *c = opaque;
+
+/* Produces one record into the open transaction, its origin kept for the delivery
+ * report. Returns the producev error; value is handed over either way. */
+static rd_kafka_resp_err_t produce(struct consumer *c, const struct svc_transform_origin *from,
+                                   int dlq, const char *key, size_t key_len, char *value,
+                                   size_t value_len) {
         rd_kafka_resp_err_t err;
 
+        if (c->txn_records == c->origins_size) {
+                size_t size = c->origins_size ? c->origins_size * 2 : 1024;
+                struct txn_origin *o = realloc(c->origins, size * sizeof(*o));
+                if (!o) {
+                        free(value);
+                        return RD_KAFKA_RESP_ERR__FAIL /* out of memory */;
+                }
+                c->origins = o, c->origins_size = size;
+        }
+        c->origins[c->txn_records] =
+            (struct txn_origin){c->cur_partition, c->cur_offset, from->event_index};
         for (;;) {
                 err = rd_kafka_producev(c->producer,
                                         RD_KAFKA_V_RKT(dlq ? c->dlq_rkt : c->out_rkt),
@@ -319,6 +427,7 @@ static int emit_record(void *opaque, int dlq, const char *key, size_t key_len, c
                                         RD_KAFKA_V_VALUE(value, value_len),
                                         /* value is from malloc: librdkafka frees it */
                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                                        RD_KAFKA_V_OPAQUE((void *)(uintptr_t)(c->txn_records + 1)),
                                         RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || c->fatal)
                         break;
@@ -327,10 +436,7 @@ static int emit_record(void *opaque, int dlq, const char *key, size_t key_len, c
         }
         if (err) {
                 free(value);
-                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "cannot produce to %s: %s",
-                        rd_kafka_topic_name(dlq ? c->dlq_rkt : c->out_rkt),
-                        rd_kafka_err2str(err));
-                return -1;
+                return err;
         }
         c->txn_records++;
         if (dlq)
@@ -338,6 +444,51 @@ static int emit_record(void *opaque, int dlq, const char *key, size_t key_len, c
         else
                 c->produced_cnt++;
         return 0;
+}
+
+/* svc_transform_emit_t: produces one record into the open transaction, or the dead
+ * letter that stands for it when Kafka refuses it for good (now, or in an earlier
+ * attempt: see dr_msg_cb). Only a letter refused as well is dropped, loudly. */
+static int emit_record(void *opaque, const struct svc_transform_origin *from, int dlq,
+                       const char *key, size_t key_len, char *value, size_t value_len) {
+        struct consumer *c = opaque;
+        struct poison *p = poison_find(c, c->cur_partition, c->cur_offset, from->event_index);
+        char reason[160];
+        size_t size = key_len + value_len;
+        rd_kafka_resp_err_t err = 0;
+
+        if (!p) {
+                err = produce(c, from, dlq, key, key_len, value, value_len);
+                if (!err || !is_permanent(err))
+                        goto out;
+        } else {
+                free(value);
+        }
+        snprintf(reason, sizeof(reason), "Kafka refused the record: %s",
+                 rd_kafka_err2str(p ? p->err : err));
+        c->refused_cnt++;
+        if (!(p && p->letter_refused) &&
+            !(value = svc_transform_refused_letter(from, reason, size, &value_len))) {
+                err = RD_KAFKA_RESP_ERR__FAIL /* out of memory */;
+                goto out;
+        }
+        if ((p && p->letter_refused) ||
+            (err = produce(c, from, 1, key, key_len, value, value_len))) {
+                if (err && !is_permanent(err))
+                        goto out;
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
+                        "dropped: record %lld of %s partition %d offset %lld and the dead "
+                        "letter for it (%s)", from->event_index, c->raw_topic,
+                        (int)c->cur_partition, (long long)c->cur_offset, reason);
+                c->dropped_cnt++;
+                err = 0;
+        }
+out:
+        if (err)
+                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "cannot produce to %s: %s",
+                        rd_kafka_topic_name(dlq ? c->dlq_rkt : c->out_rkt),
+                        rd_kafka_err2str(err));
+        return err ? -1 : 0;
 }
 
 /* Remembers the offset to commit for the partition of rkm (the next one to read). */
@@ -370,6 +521,8 @@ static void process_message(struct consumer *c, const rd_kafka_message_t *rkm) {
                 c->txn_started_ms = now_ms();
         }
         c->consumed_cnt++;
+        c->cur_partition = rkm->partition;
+        c->cur_offset = rkm->offset;
         if (svc_transform_raw(rkm->payload, rkm->len, rkm->key, rkm->key_len, emit_record, c,
                               &cnt) == -1) {
                 txn_abort(c, "a record of the message could not be produced");
@@ -423,9 +576,10 @@ out:
 static void log_stats(struct consumer *c) {
         svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
                 "stats consumed=%llu produced=%llu dead_lettered=%llu transactions=%llu "
-                "commit_ms=%lld aborted=%llu delivery_errors=%llu lag=%lld",
+                "commit_ms=%lld aborted=%llu delivery_errors=%llu refused=%llu dropped=%llu "
+                "lag=%lld",
                 c->consumed_cnt, c->produced_cnt, c->dlq_cnt, c->commit_cnt, c->commit_ms,
-                c->abort_cnt, c->dr_err_cnt, consumer_lag(c));
+                c->abort_cnt, c->dr_err_cnt, c->refused_cnt, c->dropped_cnt, consumer_lag(c));
 }
 
 /* Applies "key=value" properties; the RDKAFKA_* passthrough comes last and wins. */
@@ -540,6 +694,7 @@ int main(void) {
         const char *producer_props[] = {"bootstrap.servers", cfg.kafka_url,
                                         "transactional.id", txn_id,
                                         "client.id", "collect-consumer-producer",
+                                        "message.max.bytes", SVC_KAFKA_MESSAGE_MAX_STR,
                                         NULL};
         conf = rd_kafka_conf_new();
         rd_kafka_conf_set_opaque(conf, &c);
@@ -672,6 +827,7 @@ out:
         if (conf)
                 rd_kafka_conf_destroy(conf);
         txn_reset(&c);
+        free(c.origins);
         if (c.consumer)
                 rd_kafka_destroy(c.consumer);
         if (c.out_rkt)

@@ -13,13 +13,14 @@
 #include <time.h>
 
 #include "collect.h"
+#include "kafka.h"
 
 int svc_transform_iso_ms(long long ms, char *buf, size_t buf_size) {
         time_t sec;
         struct tm tm;
         char day[24];
 
-        if (ms < 0 || ms > SVC_TRANSFORM_MAX_EVENT_TIME)
+        if (ms < 0 || ms > SVC_COLLECT_MAX_EVENT_TIME)
                 return -1;
         sec = (time_t)(ms / 1000);
         if (!gmtime_r(&sec, &tm) ||
@@ -83,25 +84,72 @@ static json_t *raw_string(const char *raw, size_t raw_len) {
         return str;
 }
 
-/* Emits one dead-letter record {"error","event_index"?,"raw"}; raw is borrowed. */
-static int emit_dlq(const char *error, long long event_index, json_t *raw, const char *key,
-                    size_t key_len, svc_transform_emit_t *emit, void *opaque,
-                    struct svc_transform_counts *cnt) {
+char *svc_transform_refused_letter(const struct svc_transform_origin *from,
+                                   const char *reason, size_t size, size_t *len) {
+        json_t *rec = json_pack("{s:s, s:o, s:I, s:I}", "error", reason, "request_id",
+                                from->request_id ? json_stringn(from->request_id,
+                                                                from->request_id_len)
+                                                 : json_null(),
+                                "event_index", (json_int_t)from->event_index, "size",
+                                (json_int_t)size);
+        char *val = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+
+        json_decref(rec);
+        if (val)
+                *len = strlen(val);
+        return val;
+}
+
+/* Hands one record to emit, or the refused letter in its place when key and value would
+ * not fit one Kafka message. value is handed over. */
+static int emit_checked(const struct svc_transform_origin *from, int dlq, const char *key,
+                        size_t key_len, char *value, size_t value_len,
+                        svc_transform_emit_t *emit, void *opaque,
+                        struct svc_transform_counts *cnt) {
+        char why[160];
+
+        if (key_len + value_len > SVC_KAFKA_MESSAGE_MAX) {
+                snprintf(why, sizeof(why),
+                         "%s of %zu bytes is larger than a Kafka message (%d bytes): content "
+                         "cut", dlq ? "dead letter" : "record", key_len + value_len,
+                         SVC_KAFKA_MESSAGE_MAX);
+                free(value);
+                if (!(value = svc_transform_refused_letter(from, why, key_len + value_len,
+                                                           &value_len)))
+                        return -1;
+                dlq = 1;
+        }
+        if (dlq)
+                cnt->dlq_cnt++;
+        else
+                cnt->produced_cnt++;
+        return emit(opaque, from, dlq, key, key_len, value, value_len);
+}
+
+/* Emits one dead letter: {"error","raw"} for the message as a whole (from->event_index
+ * -1), {"error","request_id","event_index","event"} for one event. what is borrowed. */
+static int emit_dlq(const struct svc_transform_origin *from, const char *error, json_t *what,
+                    const char *key, size_t key_len, svc_transform_emit_t *emit,
+                    void *opaque, struct svc_transform_counts *cnt) {
         json_t *rec = json_object();
         char *val;
 
         if (!rec)
                 return -1;
         json_object_set_new(rec, "error", json_string(error));
-        if (event_index >= 0)
-                json_object_set_new(rec, "event_index", json_integer(event_index));
-        json_object_set(rec, "raw", raw);
+        if (from->event_index < 0) {
+                json_object_set(rec, "raw", what);
+        } else {
+                json_object_set_new(rec, "request_id",
+                                    json_stringn(from->request_id, from->request_id_len));
+                json_object_set_new(rec, "event_index", json_integer(from->event_index));
+                json_object_set(rec, "event", what);
+        }
         val = json_dumps(rec, JSON_COMPACT | JSON_ENCODE_ANY);
         json_decref(rec);
         if (!val)
                 return -1;
-        cnt->dlq_cnt++;
-        return emit(opaque, 1, key, key_len, val, strlen(val));
+        return emit_checked(from, 1, key, key_len, val, strlen(val), emit, opaque, cnt);
 }
 
 /* A growing output buffer; err is set once an allocation failed. */
@@ -298,7 +346,8 @@ static const char *check_message(const json_t *msg, char *why, size_t why_size) 
 int svc_transform_raw(const char *raw, size_t raw_len, const char *key, size_t key_len,
                       svc_transform_emit_t *emit, void *opaque,
                       struct svc_transform_counts *cnt) {
-        json_t *msg = NULL, *str = NULL, *events, *ctx, *event;
+        struct svc_transform_origin from = {NULL, 0, -1};
+        json_t *msg = NULL, *str = NULL, *events, *ctx, *event, *rid;
         json_error_t jerr;
         const char *why;
         char whybuf[256], ts[32];
@@ -316,11 +365,14 @@ int svc_transform_raw(const char *raw, size_t raw_len, const char *key, size_t k
                                  jerr.text, jerr.line, jerr.column);
                 if (!(str = raw_string(raw, raw_len)))
                         goto out;
-                ret = emit_dlq(whybuf, -1, str, key, key_len, emit, opaque, cnt);
+                ret = emit_dlq(&from, whybuf, str, key, key_len, emit, opaque, cnt);
                 goto out;
         }
+        if ((rid = json_object_get(msg, "request_id")) && json_is_string(rid))
+                from.request_id = json_string_value(rid),
+                from.request_id_len = json_string_length(rid);
         if ((why = check_message(msg, whybuf, sizeof(whybuf)))) {
-                ret = emit_dlq(why, -1, msg, key, key_len, emit, opaque, cnt);
+                ret = emit_dlq(&from, why, msg, key, key_len, emit, opaque, cnt);
                 goto out;
         }
 
@@ -331,23 +383,20 @@ int svc_transform_raw(const char *raw, size_t raw_len, const char *key, size_t k
                 size_t val_len;
                 char *val;
 
+                from.event_index = (long long)i;
+                /* The same checks as /collect's; iso_ms cannot fail after them. */
                 if (svc_collect_check_event(event, whybuf, sizeof(whybuf)) == -1 ||
-                    (svc_transform_iso_ms(json_integer_value(json_object_get(event, "event_time")),
-                                          ts, sizeof(ts)) == -1 &&
-                     snprintf(whybuf, sizeof(whybuf),
-                              "event_time is after the year 9999 (epoch milliseconds "
-                              "expected)") > 0)) {
-                        if (emit_dlq(whybuf, (long long)i, msg, key, key_len, emit, opaque,
-                                     cnt) == -1)
+                    svc_transform_iso_ms(json_integer_value(json_object_get(event, "event_time")),
+                                         ts, sizeof(ts)) == -1) {
+                        if (emit_dlq(&from, whybuf, event, key, key_len, emit, opaque, cnt) == -1)
                                 goto out;
                         continue;
                 }
                 if (!(val = build_record(msg, ctx, event, i, ts, &val_len)))
                         goto out;
                 user = json_object_get(event, "user_id");
-                cnt->produced_cnt++;
-                if (emit(opaque, 0, json_string_value(user), json_string_length(user), val,
-                         val_len) == -1)
+                if (emit_checked(&from, 0, json_string_value(user), json_string_length(user), val,
+                                 val_len, emit, opaque, cnt) == -1)
                         goto out;
         }
         ret = 0;

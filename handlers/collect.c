@@ -6,9 +6,11 @@
 
 #include "app.h"
 #include "collect.h"
+#include "kafka.h"
 #include "log.h"
 
-#define COLLECT_MAX_BODY (1024 * 1024) /* spec: 1 MiB, after gzip decompression too */
+/* No body larger than one Kafka message can become one (after gzip decompression too). */
+#define COLLECT_MAX_BODY SVC_KAFKA_MESSAGE_MAX
 
 /* CORS for browser trackers: "*", or the Origin when it is in the allowed list. */
 static void add_cors(svc_req_t *req, const char *allowed) {
@@ -107,6 +109,16 @@ static void collect(svc_req_t *req, void *opaque) {
         }
         if (!(text = raw_message(req, body, len, &text_len))) {
                 svc_http_send_error(req, 500, "internal error");
+                goto out;
+        }
+        /* The envelope adds a few hundred bytes: a body near the bound may not fit. */
+        if (text_len + strlen(svc_http_request_id(req)) > SVC_KAFKA_MESSAGE_MAX) {
+                svc_http_send_error(req, 413,
+                                    "the events with their envelope make a message of %zu "
+                                    "bytes; at most %d fit in one Kafka message: send them "
+                                    "in smaller batches",
+                                    text_len + strlen(svc_http_request_id(req)),
+                                    SVC_KAFKA_MESSAGE_MAX);
                 goto out;
         }
         if (svc_kafka_produce_wait(app->kp, app->cfg.collect_raw_topic,

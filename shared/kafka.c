@@ -183,8 +183,8 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
             /* bounds memory for a million-row ingest: produce blocks when it is full */
             set(conf, "queue.buffering.max.kbytes", per_request ? "2048" : "8192", errstr,
                 errstr_size) ||
-            /* a 1 MiB /collect body plus its envelope is one message */
-            set(conf, "message.max.bytes", "2097152", errstr, errstr_size) ||
+            /* a larger message is refused at produce(), before it reaches a broker */
+            set(conf, "message.max.bytes", SVC_KAFKA_MESSAGE_MAX_STR, errstr, errstr_size) ||
             set(conf, "log_level", "4", errstr, errstr_size))
                 goto fail;
         for (char **p = cfg->rdkafka; p && *p; p++) {

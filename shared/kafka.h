@@ -11,6 +11,15 @@ typedef struct svc_kafka_batch svc_kafka_batch_t; /* opaque; one thread at a tim
 
 #define SVC_KAFKA_F_PER_REQUEST 0x1 /* CGI: small queues, no linger, least start-up work */
 
+/* The largest message (key + value) the service produces anywhere: the raw /collect
+ * message, every consumer record and dead letter. It fits a broker's default
+ * message.max.bytes (1,048,588) with room for the record batch's overhead, and every
+ * producer of the service is configured with it (README.md, "Sizes"). */
+#define SVC_KAFKA_MESSAGE_MAX 1000000
+#define SVC_KAFKA_STR_(x) #x
+#define SVC_KAFKA_STR(x) SVC_KAFKA_STR_(x)
+#define SVC_KAFKA_MESSAGE_MAX_STR SVC_KAFKA_STR(SVC_KAFKA_MESSAGE_MAX)
+
 /**
  * @brief Creates the producer of a process (or, in dev mode, a writer to DEV_STORE with
  *        the same API). A background thread serves delivery reports.

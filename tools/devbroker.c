@@ -4,19 +4,26 @@
  * per partition, older messages are dropped): never a place to keep data.
  *
  *   devbroker [-p partitions] [-b brokers] [-r rtt-ms] [-f bootstrap-file]
- *             [-t topic[:partitions]]...
+ *             [-c control-fifo] [-t topic[:partitions]]...
  *
  * -r delays every broker answer by rtt-ms, for tests that need requests in flight.
+ * -c creates a named pipe that takes one command per line, for tests of faults:
+ *      produce-errors CODE COUNT   the next COUNT produce requests fail with Kafka error
+ *                                  CODE (e.g. 87 INVALID_RECORD, 19 NOT_ENOUGH_REPLICAS)
+ *      down N / up N               broker N stops / resumes answering; data is kept
  *
  * Creates the service's topics (names from the same settings as the handlers) and any
  * -t topic, prints "bootstrap=<host:port,...>" on stdout (and into -f), and runs until
  * SIGTERM or SIGINT. */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -51,8 +58,66 @@ static int create_topic(rd_kafka_mock_cluster_t *mcluster, const char *spec,
         return 0;
 }
 
+/* Carries out one line of the control pipe. */
+static void control(rd_kafka_mock_cluster_t *mcluster, const char *line) {
+        int code, count, broker;
+        rd_kafka_resp_err_t errs[64];
+
+        if (sscanf(line, "produce-errors %d %d", &code, &count) == 2 && count > 0 &&
+            count <= 64) {
+                for (int i = 0; i < count; i++)
+                        errs[i] = (rd_kafka_resp_err_t)code;
+                rd_kafka_mock_push_request_errors_array(mcluster, 0 /* Produce */,
+                                                        (size_t)count, errs);
+        } else if (sscanf(line, "down %d", &broker) == 1) {
+                rd_kafka_mock_broker_set_down(mcluster, broker);
+        } else if (sscanf(line, "up %d", &broker) == 1) {
+                rd_kafka_mock_broker_set_up(mcluster, broker);
+        } else {
+                fprintf(stderr, "devbroker: unknown control command: %s", line);
+                return;
+        }
+        fprintf(stderr, "devbroker: %s", line);
+}
+
+/* Reads control lines until a signal ends the wait (no SA_RESTART: read returns EINTR).
+ * Opened read-write, the pipe never reports end of file between writers. */
+static void serve_control(rd_kafka_mock_cluster_t *mcluster, const char *path) {
+        char buf[256];
+        size_t len = 0;
+        int fd;
+
+        unlink(path);
+        if (mkfifo(path, 0600) == -1 || (fd = open(path, O_RDWR)) == -1) {
+                fprintf(stderr, "devbroker: %s: %s\n", path, strerror(errno));
+                while (run)
+                        pause();
+                return;
+        }
+        while (run) {
+                ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+                char *nl;
+                if (n <= 0)
+                        continue; /* EINTR: run tells */
+                len += (size_t)n;
+                buf[len] = '\0';
+                while ((nl = strchr(buf, '\n'))) {
+                        char c = nl[1];
+                        nl[1] = '\0';
+                        control(mcluster, buf);
+                        nl[1] = c;
+                        len -= (size_t)(nl + 1 - buf);
+                        memmove(buf, nl + 1, len + 1);
+                }
+                if (len == sizeof(buf) - 1)
+                        len = 0; /* a line that long is no command */
+        }
+        close(fd);
+        unlink(path);
+}
+
 int main(int argc, char **argv) {
-        const char *extra[MAX_EXTRA_TOPICS], *bootstrap_file = NULL;
+        const char *extra[MAX_EXTRA_TOPICS], *bootstrap_file = NULL, *control_fifo = NULL;
         int extra_cnt = 0, partitions = 4, brokers = 1, rtt_ms = 0, opt, ret = 1;
         char errstr[512];
         svc_config_t cfg;
@@ -62,12 +127,13 @@ int main(int argc, char **argv) {
         const char *bootstraps;
         struct sigaction sa = {.sa_handler = stop};
 
-        while ((opt = getopt(argc, argv, "p:b:r:f:t:")) != -1) {
+        while ((opt = getopt(argc, argv, "p:b:r:f:c:t:")) != -1) {
                 switch (opt) {
                 case 'p': partitions = atoi(optarg); break;
                 case 'b': brokers = atoi(optarg); break;
                 case 'r': rtt_ms = atoi(optarg); break;
                 case 'f': bootstrap_file = optarg; break;
+                case 'c': control_fifo = optarg; break;
                 case 't':
                         if (extra_cnt == MAX_EXTRA_TOPICS) {
                                 fprintf(stderr, "devbroker: too many -t\n");
@@ -77,7 +143,8 @@ int main(int argc, char **argv) {
                         break;
                 default:
                         fprintf(stderr, "usage: %s [-p partitions] [-b brokers] "
-                                        "[-r rtt-ms] [-f bootstrap-file] [-t topic[:partitions]]...\n",
+                                        "[-r rtt-ms] [-f bootstrap-file] [-c control-fifo] "
+                                        "[-t topic[:partitions]]...\n",
                                 argv[0]);
                         return 1;
                 }
@@ -130,6 +197,8 @@ int main(int argc, char **argv) {
 
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
+        if (control_fifo)
+                serve_control(mcluster, control_fifo);
         while (run)
                 pause();
         ret = 0;

@@ -57,6 +57,7 @@ many=$(jq -cn '{events: [range(1001) | {event_type:"a", event_time:1, user_id:"u
 expect 422 "1001 events" POST /collect -H "$J" --data-binary "$many"
 expect 422 "event without user_id" POST /collect -H "$J" -d '{"events":[{"event_type":"a","event_time":1}]}'
 expect 422 "event_time not an integer" POST /collect -H "$J" -d '{"events":[{"event_type":"a","event_time":"soon","user_id":"u"}]}'
+expect 422 "event_time after the year 9999" POST /collect -H "$J" -d '{"events":[{"event_type":"a","event_time":253402300800000,"user_id":"u"}]}'
 expect 422 "event_time a float" POST /collect -H "$J" -d '{"events":[{"event_type":"a","event_time":1.5,"user_id":"u"}]}'
 expect 422 "empty event_type" POST /collect -H "$J" -d '{"events":[{"event_type":"","event_time":1,"user_id":"u"}]}'
 expect 422 "event_type over 128 bytes" POST /collect -H "$J" -d "{\"events\":[{\"event_type\":\"$(printf 'x%.0s' $(seq 129))\",\"event_time\":1,\"user_id\":\"u\"}]}"
@@ -106,12 +107,23 @@ printf '%s' "$good" | gzip -c >"$T/good.gz"
 http POST /collect -H "$J" -H 'Content-Encoding: gzip' -H 'X-Request-Id: gz-1' --data-binary @"$T/good.gz"
 is "gzip body -> 200" "$STATUS" 200
 is "gzip batch landed decompressed" "$(topic_dump collect-topic1 | jq -c 'select(.key=="gz-1") | .value.payload.events | length')" 2
-{ printf '{"events":[{"event_type":"a","event_time":1,"user_id":"u","pad":"'
-  head -c 1047000 /dev/zero | tr '\0' x
-  printf '"}]}'; } >"$T/almost-1mib.json"
-http POST /collect -H "$J" -H 'X-Request-Id: almost-1mib' --data-binary @"$T/almost-1mib.json"
-is "a body just under 1 MiB -> 200" "$STATUS" 200
-is "and it landed whole" "$(topic_dump collect-topic1 | jq -c 'select(.key=="almost-1mib") | .value.payload.events[0].pad | length')" 1047000
+# One Kafka message holds at most 1,000,000 bytes (key + value): the body bound, and the
+# raw message with its envelope, are checked against that one limit.
+padded() { # padded N: a one-event body with a pad of N bytes
+	printf '{"events":[{"event_type":"a","event_time":1,"user_id":"u","pad":"'
+	head -c "$1" /dev/zero | tr '\0' x
+	printf '"}]}'
+}
+padded 1047000 >"$T/almost-1mib.json"
+expect 413 "a body under 1 MiB but over one Kafka message" POST /collect -H "$J" --data-binary @"$T/almost-1mib.json"
+padded 999900 >"$T/fits-body.json"
+http POST /collect -H "$J" -H 'X-Request-Id: envelope-too-big' --data-binary @"$T/fits-body.json"
+is "a body that fits, whose raw message does not -> 413 saying so" \
+	"$STATUS $(jq -r '.message | test("at most 1000000 fit in one Kafka message")' <<<"$BODY")" "413 true"
+padded 999000 >"$T/fits.json"
+http POST /collect -H "$J" -H 'X-Request-Id: fits-1mb' --data-binary @"$T/fits.json"
+is "a raw message just under the limit -> 200" "$STATUS" 200
+is "and it landed whole" "$(topic_dump collect-topic1 | jq -c 'select(.key=="fits-1mb") | .value.payload.events[0].pad | length')" 999000
 base=$((base + 1))
 is "the service still answers after all that" "$(topic_count collect-topic1)" "$((base + 2))"
 

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "../../consumer/transform.h"
+#include "collect.h"
+#include "kafka.h"
 #include "tap.h"
 
 /* Collects what svc_transform_raw() emits as lines "O|D <key> <value>\n". */
@@ -12,9 +14,10 @@ struct sink {
         int fail_after; /* emit fails once this many records were taken; -1 never */
 };
 
-static int emit(void *opaque, int dlq, const char *key, size_t key_len, char *value,
-                size_t value_len) {
+static int emit(void *opaque, const struct svc_transform_origin *from, int dlq,
+                const char *key, size_t key_len, char *value, size_t value_len) {
         struct sink *s = opaque;
+        (void)from;
         if (s->fail_after == 0) {
                 free(value);
                 return -1;
@@ -114,9 +117,9 @@ static const struct {
      "{\"request_id\":\"r\",\"payload\":{\"events\":[{\"event_type\":\"t\",\"event_time\":"
      "253402300800000,\"user_id\":\"u\"}]}}",
      "k",
-     "D k {\"error\":\"event_time is after the year 9999 (epoch milliseconds expected)\","
-     "\"event_index\":0,\"raw\":{\"request_id\":\"r\",\"payload\":{\"events\":[{\"event_type\":"
-     "\"t\",\"event_time\":253402300800000,\"user_id\":\"u\"}]}}}\n",
+     "D k {\"error\":\"event_time is after the year 9999 (epoch milliseconds expected, at "
+     "most 253402300799999)\",\"request_id\":\"r\",\"event_index\":0,\"event\":{"
+     "\"event_type\":\"t\",\"event_time\":253402300800000,\"user_id\":\"u\"}}\n",
      0},
     {NULL, NULL, NULL, NULL, 0}};
 
@@ -148,8 +151,9 @@ static void test_bad_event_among_good(void) {
         is_int(cnt.dlq_cnt, 1, "mixed: one dead letter");
         ok(!strncmp(s.out, "O u1 {\"event_id\":\"r3-0\"", 23), "mixed: first event produced");
         ok(strstr(s.out, "\nD r3 {\"error\":\"event_time must be a positive integer (epoch "
-                         "milliseconds)\",\"event_index\":1,\"raw\":{\"request_id\":\"r3\"") != NULL,
-           "mixed: second event dead-lettered with its index");
+                         "milliseconds)\",\"request_id\":\"r3\",\"event_index\":1,\"event\":"
+                         "{\"event_type\":\"b\",\"event_time\":0,\"user_id\":\"u2\"}}\n") != NULL,
+           "mixed: second event dead-lettered with its index, itself, not the message");
         ok(strstr(s.out, "\nO u3 {\"event_id\":\"r3-2\"") != NULL, "mixed: third event produced");
 
         memcpy(again, s.out, s.len + 1);
@@ -172,8 +176,8 @@ static void test_iso_ms(void) {
         } t[] = {{0, 0, "1970-01-01T00:00:00.000Z"},
                  {1750867000000LL, 0, "2025-06-25T15:56:40.000Z"},
                  {1750867000042LL, 0, "2025-06-25T15:56:40.042Z"},
-                 {SVC_TRANSFORM_MAX_EVENT_TIME, 0, "9999-12-31T23:59:59.999Z"},
-                 {SVC_TRANSFORM_MAX_EVENT_TIME + 1, -1, NULL},
+                 {SVC_COLLECT_MAX_EVENT_TIME, 0, "9999-12-31T23:59:59.999Z"},
+                 {SVC_COLLECT_MAX_EVENT_TIME + 1, -1, NULL},
                  {-1, -1, NULL}};
         for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
                 char buf[32] = "";
@@ -184,8 +188,98 @@ static void test_iso_ms(void) {
         }
 }
 
+/* Counts and weighs what is emitted, keeping the largest record. */
+struct scale {
+        size_t records, letters, letter_bytes, largest;
+        char *last_letter;
+};
+
+static int emit_scale(void *opaque, const struct svc_transform_origin *from, int dlq,
+                      const char *key, size_t key_len, char *value, size_t value_len) {
+        struct scale *s = opaque;
+        (void)from, (void)key;
+        if (key_len + value_len > s->largest)
+                s->largest = key_len + value_len;
+        if (dlq) {
+                s->letters++;
+                s->letter_bytes += value_len;
+                free(s->last_letter);
+                s->last_letter = value;
+                return 0;
+        }
+        s->records++;
+        free(value);
+        return 0;
+}
+
+/* A raw message of n events; bad ones lack user_id; each has a pad of pad bytes. */
+static char *raw_of(size_t n, size_t pad, int bad_from, size_t *len) {
+        size_t size = 128 + n * (pad + 96), o = 0;
+        char *raw = malloc(size);
+
+        o += (size_t)snprintf(raw + o, size - o, "{\"request_id\":\"big\",\"payload\":{\"events\":[");
+        for (size_t i = 0; i < n; i++) {
+                o += (size_t)snprintf(raw + o, size - o, "%s{\"event_type\":\"t\",\"event_time\":1,%s"
+                                      "\"pad\":\"", i ? "," : "",
+                                      (int)i >= bad_from ? "" : "\"user_id\":\"u\",");
+                memset(raw + o, 'x', pad);
+                o += pad;
+                o += (size_t)snprintf(raw + o, size - o, "\"}");
+        }
+        o += (size_t)snprintf(raw + o, size - o, "]}}");
+        *len = o;
+        return raw;
+}
+
+/* Letters cost the message's size plus a small constant per bad event, never the whole
+ * message per bad event; nothing larger than one Kafka message comes out. */
+static void test_sizes(void) {
+        struct svc_transform_counts cnt = {0, 0};
+        struct scale s = {0};
+        size_t len;
+        char *raw = raw_of(301, 2000, 1, &len); /* one good event, 300 bad */
+
+        is_int(svc_transform_raw(raw, len, "big", 3, emit_scale, &s, &cnt), 0,
+               "300 bad events: returns 0");
+        is_int(s.records, 1, "300 bad events: the good one is produced");
+        is_int(s.letters, 300, "300 bad events: 300 letters");
+        ok(s.letter_bytes <= len + 300 * 700, "letters weigh %zu bytes, bound %zu",
+           s.letter_bytes, len + 300 * 700);
+        free(raw);
+
+        /* One event near the limit: its record (envelope added) no longer fits. */
+        memset(&s, 0, sizeof(s));
+        raw = raw_of(1, SVC_KAFKA_MESSAGE_MAX - 120, 1, &len);
+        is_int(svc_transform_raw(raw, len, "big", 3, emit_scale, &s, &cnt), 0,
+               "too large: returns 0");
+        is_int(s.records, 0, "too large: no record");
+        is_int(s.letters, 1, "too large: one letter");
+        ok(s.largest <= SVC_KAFKA_MESSAGE_MAX, "nothing over the limit (largest %zu)", s.largest);
+        ok(s.last_letter && strstr(s.last_letter, "\"request_id\":\"big\",\"event_index\":0,"
+                                                  "\"size\":"),
+           "the letter names the request, the index and the size: %s",
+           s.last_letter ? s.last_letter : "(none)");
+        ok(s.last_letter && strlen(s.last_letter) < 400, "and is small");
+        free(s.last_letter);
+        free(raw);
+
+        /* A bad event near the limit: its letter does not fit either. */
+        memset(&s, 0, sizeof(s));
+        raw = raw_of(1, SVC_KAFKA_MESSAGE_MAX - 120, 0, &len);
+        is_int(svc_transform_raw(raw, len, "big", 3, emit_scale, &s, &cnt), 0,
+               "too large bad event: returns 0");
+        is_int(s.letters, 1, "too large bad event: one letter");
+        ok(s.largest <= SVC_KAFKA_MESSAGE_MAX && s.last_letter &&
+               strstr(s.last_letter, "dead letter of "),
+           "too large bad event: a small letter saying so: %s",
+           s.last_letter ? s.last_letter : "(none)");
+        free(s.last_letter);
+        free(raw);
+}
+
 int main(void) {
         test_cases();
+        test_sizes();
         test_bad_event_among_good();
         test_iso_ms();
         return done_testing();
