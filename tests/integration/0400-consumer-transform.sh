@@ -72,7 +72,9 @@ is "no payload: reason and the raw JSON" "$(dlq no-payload '[.error, .raw]')" \
 	'["raw message has no payload object",{"request_id":"np-1","received_at":1}]'
 is "bad events: index and reason each" "$(dlq bad-event '[.event_index, .error]' | paste -sd' ')" \
 	'[1,"event_time must be a positive integer (epoch milliseconds)"] [3,"user_id must be a non-empty string"]'
-is "bad events: the whole raw message" "$(dlq bad-event '.raw' | sort -u)" "$(jq -c . <<<"$bad_event")"
+is "bad events: the event itself and the request id, not the whole raw message" \
+	"$(dlq bad-event '[.request_id, .event, has("raw")]' | paste -sd' ')" \
+	"$(jq -c '[.request_id, .payload.events[1], false], [.request_id, .payload.events[3], false]' <<<"$bad_event" | paste -sd' ')"
 is "empty events array" "$(dlq no-events '.error')" '"payload.events must be a non-empty array"'
 is "JSON that is not an object" "$(dlq not-object '[.error, .raw]')" '["raw message is not a JSON object",[1,2,3]]'
 is "invalid UTF-8 kept as replacement characters" "$(dlq bad-utf8 '.raw')" '"��{"'
