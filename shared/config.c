@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,7 +158,7 @@ static int collect_rdkafka(svc_config_t *cfg) {
 int svc_config_load(svc_config_t *cfg, char *errstr, size_t errstr_size) {
         const char *path = getenv("EVENTS_CONFIG");
         const char *url, *force;
-        long timeout;
+        long timeout, max_bytes;
 
         memset(cfg, 0, sizeof(*cfg));
         if (path && *path && load_file(cfg, path, errstr, errstr_size) == -1)
@@ -208,6 +209,12 @@ int svc_config_load(svc_config_t *cfg, char *errstr, size_t errstr_size) {
                 }
         }
         cfg->cors_origins = dup_setting(cfg, "COLLECT_CORS_ORIGINS", "*");
+        cfg->spool_dir = dup_setting(cfg, "SPOOL_DIR", "./var/spool");
+        cfg->metrics_dir = dup_setting(cfg, "METRICS_DIR", "./var/metrics");
+        if (svc_config_int(cfg, "SPOOL_MAX_BYTES", 1073741824L, 1, LONG_MAX, &max_bytes, errstr,
+                           errstr_size) == -1)
+                goto fail;
+        cfg->spool_max_bytes = max_bytes;
 
         if (svc_config_int(cfg, "KAFKA_TIMEOUT_MS", 5000, 1, 600000, &timeout, errstr,
                            errstr_size) == -1)
@@ -218,10 +225,16 @@ int svc_config_load(svc_config_t *cfg, char *errstr, size_t errstr_size) {
             !cfg->collect_raw_topic || !cfg->collect_out_topic ||
             !cfg->collect_dlq_topic || !cfg->dev_store || !cfg->error_log ||
             !cfg->sheets_api_base || !cfg->docs_base || !cfg->cors_origins ||
+            !cfg->spool_dir || !cfg->metrics_dir ||
             collect_rdkafka(cfg) == -1) {
                 snprintf(errstr, errstr_size, "out of memory loading configuration");
                 goto fail;
         }
+        /* "off" turns a directory setting off (the Vercel adapter has no disk to keep). */
+        if (!strcmp(cfg->spool_dir, "off"))
+                free(cfg->spool_dir), cfg->spool_dir = NULL;
+        if (!strcmp(cfg->metrics_dir, "off"))
+                free(cfg->metrics_dir), cfg->metrics_dir = NULL;
         return 0;
 fail:
         svc_config_close(cfg);
@@ -249,6 +262,8 @@ void svc_config_close(svc_config_t *cfg) {
         free(cfg->docs_base);
         free(cfg->ingest_api_token);
         free(cfg->cors_origins);
+        free(cfg->spool_dir);
+        free(cfg->metrics_dir);
         free_list(cfg->rdkafka);
         free_list(cfg->file_vars);
         memset(cfg, 0, sizeof(*cfg));

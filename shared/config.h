@@ -21,6 +21,9 @@ typedef struct svc_config {
         char *docs_base;          /* GOOGLE_DOCS_BASE */
         char *ingest_api_token;   /* INGEST_API_TOKEN; NULL if unset */
         char *cors_origins;       /* COLLECT_CORS_ORIGINS */
+        char *spool_dir;          /* SPOOL_DIR; NULL when "off" */
+        long long spool_max_bytes; /* SPOOL_MAX_BYTES */
+        char *metrics_dir;        /* METRICS_DIR; NULL when "off" */
         char **rdkafka;           /* "key=value" librdkafka properties from RDKAFKA_*, NULL-terminated */
         char **file_vars;         /* "KEY=value" lines of EVENTS_CONFIG, NULL-terminated */
 } svc_config_t;
