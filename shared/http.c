@@ -21,6 +21,7 @@
 
 #define HTTP_MAX_HEADERS 16
 #define HTTP_MAX_THREADS 256
+#define HTTP_RETRY_AFTER_S 5 /* on every 503; README.md, Endpoints */
 
 struct svc_req {
         FCGX_Request fcgx;             /* FastCGI mode only */
@@ -368,6 +369,10 @@ void svc_http_send(svc_req_t *req, int status, const char *content_type,
                      "Status: %d %s\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n"
                      "Content-Length: %zu\r\nCache-Control: no-store\r\n",
                      status, reason_phrase(status), content_type, req->request_id, len);
+        /* Said here, where every answer goes out, so no 503 can be sent without it. */
+        if (status == 503)
+                n += snprintf(head + n, sizeof(head) - (size_t)n, "Retry-After: %d\r\n",
+                              HTTP_RETRY_AFTER_S);
         put(req, head, (size_t)n);
         for (int i = 0; i < req->header_cnt; i++) {
                 put(req, req->headers[i], strlen(req->headers[i]));
