@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The errors nginx answers itself (unknown path, wrong method, body over its bound, a pool
-# that is down) are JSON like the handlers' errors, with the same Content-Type.
+# that is down) are JSON like the handlers' errors, with the same Content-Type; the
+# answer for a pool that is down is a 503 with Retry-After.
 . "$(dirname "$0")/lib.sh"
 export FORCE_DEV_MODE=true
 start_stack
@@ -37,6 +38,8 @@ done
 is "the /collect pool is gone" "$alive" 0
 http POST /collect -H 'Content-Type: application/json' -d '{"events":[{"event_type":"a","event_time":1,"user_id":"u"}]}'
 nginx_error "pool down" 503
+is "pool down: Retry-After" "$(header Retry-After)" 5
 rm -f "$T/run/collect.sock"
 http POST /collect -H 'Content-Type: application/json' -d '{"events":[{"event_type":"a","event_time":1,"user_id":"u"}]}'
 nginx_error "pool socket gone" 503
+is "pool socket gone: Retry-After" "$(header Retry-After)" 5
