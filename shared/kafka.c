@@ -164,8 +164,10 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
         kp->timeout_ms = cfg->kafka_timeout_ms;
         kp->per_request = per_request;
         if (cfg->dev_mode) {
-                if (!(kp->dev_store = strdup(cfg->dev_store)))
+                if (!(kp->dev_store = strdup(cfg->dev_store))) {
+                        snprintf(errstr, errstr_size, "out of memory");
                         goto fail;
+                }
                 return kp;
         }
 
