@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -483,7 +484,7 @@ struct pool {
         const svc_config_t *cfg;
         svc_http_handler_fn *fn;
         void *opaque;
-        volatile int stopping;
+        atomic_int stopping;     /* set by the thread that waits for SIGTERM */
 };
 
 /* True once the request body was read to its end (the empty end-of-stdin record included,
@@ -503,7 +504,7 @@ static void *worker(void *arg) {
         }
         req->endpoint = pool->endpoint;
         req->cfg = pool->cfg;
-        while (!pool->stopping && FCGX_Accept_r(&req->fcgx) >= 0) {
+        while (!atomic_load(&pool->stopping) && FCGX_Accept_r(&req->fcgx) >= 0) {
                 handle(req, pool->fn, pool->opaque);
                 /* libfcgi closes a connection by shutting down its side and then waiting in
                  * poll() until nginx closes too, which holds the thread and costs a context
@@ -554,7 +555,7 @@ int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads,
 
         sigwait(&stop_sigs, &sig);
         svc_log(SVC_LOG_INFO, NULL, endpoint, "%s: draining", strsignal(sig));
-        pool.stopping = 1;
+        atomic_store(&pool.stopping, 1);
         /* Wakes every thread blocked in accept(); a request being served completes. */
         shutdown(0, SHUT_RDWR);
         for (int i = 0; i < started; i++)
