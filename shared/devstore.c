@@ -76,33 +76,20 @@ static int reader_next(struct line_reader *r, char **line, size_t *len) {
         }
 }
 
-/* The record's topic without parsing the line when it is in the writer's usual form
- * {"topic":"<no escapes>",...}; otherwise parses it. Returns 0 and the topic span. */
-static int line_topic(const char *line, size_t len, const char **topic, size_t *topic_len,
-                      json_t **parsed) {
-        static const char prefix[] = "{\"topic\":\"";
-        const size_t plen = sizeof(prefix) - 1;
-        json_t *obj, *t;
+/* The line as a record: a JSON object with a string "topic", or NULL. Every line is
+ * parsed, also outside the page, so that the count and the pages skip the same lines
+ * (a torn append can begin like a record and still not be one). */
+static json_t *line_record(const char *line, size_t len, const char **topic,
+                           size_t *topic_len) {
+        json_t *obj = json_loadb(line, len, 0, NULL), *t = json_object_get(obj, "topic");
 
-        *parsed = NULL;
-        if (len > plen && memcmp(line, prefix, plen) == 0) {
-                const char *end = memchr(line + plen, '"', len - plen);
-                if (end && !memchr(line + plen, '\\', (size_t)(end - line) - plen)) {
-                        *topic = line + plen;
-                        *topic_len = (size_t)(end - *topic);
-                        return 0;
-                }
-        }
-        obj = json_loadb(line, len, 0, NULL);
-        t = json_object_get(obj, "topic");
         if (!json_is_object(obj) || !json_is_string(t)) {
                 json_decref(obj);
-                return -1;
+                return NULL;
         }
         *topic = json_string_value(t);
         *topic_len = json_string_length(t);
-        *parsed = obj;
-        return 0;
+        return obj;
 }
 
 int svc_devstore_read(const char *path, const char *topic, size_t offset, size_t limit,
@@ -140,7 +127,7 @@ int svc_devstore_read(const char *path, const char *topic, size_t offset, size_t
         while ((rc = reader_next(&r, &line, &len)) != LINE_EOF) {
                 const char *t;
                 size_t t_len;
-                json_t *obj = NULL;
+                json_t *obj;
 
                 if (rc == LINE_ERR) {
                         snprintf(errstr, errstr_size, "cannot read the dev store: %s",
@@ -148,22 +135,20 @@ int svc_devstore_read(const char *path, const char *topic, size_t offset, size_t
                         goto out;
                 }
                 if (rc == LINE_TOO_LONG || len == 0 ||
-                    line_topic(line, len, &t, &t_len, &obj) == -1)
+                    !(obj = line_record(line, len, &t, &t_len)))
                         continue;
                 if (topic && (t_len != topic_len || memcmp(t, topic, t_len) != 0)) {
                         json_decref(obj);
                         continue;
                 }
                 if (n >= offset && n - offset < limit) {
-                        if (!obj)
-                                obj = json_loadb(line, len, 0, NULL);
-                        if (obj && json_array_append_new(page, obj) == -1) {
+                        if (json_array_append_new(page, obj) == -1) {
                                 snprintf(errstr, errstr_size, "out of memory");
                                 goto out;
                         }
-                        obj = NULL;
+                } else {
+                        json_decref(obj);
                 }
-                json_decref(obj);
                 n++;
         }
         ret = 0;

@@ -10,8 +10,9 @@
 /**
  * @brief Reads one page of the store, oldest first, under a shared flock so no append
  *        is seen half-written. The file is streamed line by line: memory is bounded by
- *        the page, not by the file. Lines that are not a JSON object with a string
- *        "topic" are skipped (and not counted).
+ *        the page, not by the file; every line is parsed, so time grows with it. Lines
+ *        that are not a JSON object with a string "topic" (a torn append among them)
+ *        are skipped: neither counted nor returned.
  * @param topic keep only records bound for this topic; NULL keeps all.
  * @param count set to the number of matching records in the whole store.
  * @param events set to a new array (the caller owns it) of at most `limit` records,

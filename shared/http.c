@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 
 #define HTTP_MAX_HEADERS 16
 #define HTTP_MAX_THREADS 256
+#define HTTP_RETRY_AFTER_S 5 /* on every 503; README.md, Endpoints */
 
 struct svc_req {
         FCGX_Request fcgx;             /* FastCGI mode only */
@@ -368,6 +370,10 @@ void svc_http_send(svc_req_t *req, int status, const char *content_type,
                      "Status: %d %s\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n"
                      "Content-Length: %zu\r\nCache-Control: no-store\r\n",
                      status, reason_phrase(status), content_type, req->request_id, len);
+        /* Said here, where every answer goes out, so no 503 can be sent without it. */
+        if (status == 503)
+                n += snprintf(head + n, sizeof(head) - (size_t)n, "Retry-After: %d\r\n",
+                              HTTP_RETRY_AFTER_S);
         put(req, head, (size_t)n);
         for (int i = 0; i < req->header_cnt; i++) {
                 put(req, req->headers[i], strlen(req->headers[i]));
@@ -478,7 +484,7 @@ struct pool {
         const svc_config_t *cfg;
         svc_http_handler_fn *fn;
         void *opaque;
-        volatile int stopping;
+        atomic_int stopping;     /* set by the thread that waits for SIGTERM */
 };
 
 /* True once the request body was read to its end (the empty end-of-stdin record included,
@@ -498,7 +504,7 @@ static void *worker(void *arg) {
         }
         req->endpoint = pool->endpoint;
         req->cfg = pool->cfg;
-        while (!pool->stopping && FCGX_Accept_r(&req->fcgx) >= 0) {
+        while (!atomic_load(&pool->stopping) && FCGX_Accept_r(&req->fcgx) >= 0) {
                 handle(req, pool->fn, pool->opaque);
                 /* libfcgi closes a connection by shutting down its side and then waiting in
                  * poll() until nginx closes too, which holds the thread and costs a context
@@ -549,7 +555,7 @@ int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads,
 
         sigwait(&stop_sigs, &sig);
         svc_log(SVC_LOG_INFO, NULL, endpoint, "%s: draining", strsignal(sig));
-        pool.stopping = 1;
+        atomic_store(&pool.stopping, 1);
         /* Wakes every thread blocked in accept(); a request being served completes. */
         shutdown(0, SHUT_RDWR);
         for (int i = 0; i < started; i++)

@@ -69,7 +69,8 @@ json_t *svc_http_read_json(svc_req_t *req, size_t max, const char **body, size_t
 /** @brief Adds a response header (name and value copied); at most 16 per request. */
 void svc_http_add_header(svc_req_t *req, const char *name, const char *value);
 
-/** @brief Sends status, headers and a body. Only the first send of a request counts. */
+/** @brief Sends status, headers and a body (a 503 also says Retry-After). Only the first
+ *         send of a request counts. */
 void svc_http_send(svc_req_t *req, int status, const char *content_type,
                    const char *body, size_t len);
 

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ struct svc_kafka {
         rd_kafka_t *rk;          /* NULL in dev mode */
         char *dev_store;         /* dev mode: DEV_STORE path */
         pthread_t poller;        /* serves delivery reports */
-        volatile int run;
+        atomic_int run;          /* the poller runs while set */
         int timeout_ms;          /* KAFKA_TIMEOUT_MS, also the local message timeout */
         int per_request;         /* SVC_KAFKA_F_PER_REQUEST */
         char *warm[KAFKA_MAX_WARM]; /* topics whose metadata was fetched */
@@ -123,7 +124,7 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 
 static void *poll_loop(void *arg) {
         svc_kafka_t *kp = arg;
-        while (kp->run)
+        while (atomic_load(&kp->run))
                 rd_kafka_poll(kp->rk, 100 /* ms; wakes at once on a report */);
         return NULL;
 }
@@ -164,8 +165,10 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
         kp->timeout_ms = cfg->kafka_timeout_ms;
         kp->per_request = per_request;
         if (cfg->dev_mode) {
-                if (!(kp->dev_store = strdup(cfg->dev_store)))
+                if (!(kp->dev_store = strdup(cfg->dev_store))) {
+                        snprintf(errstr, errstr_size, "out of memory");
                         goto fail;
+                }
                 return kp;
         }
 
@@ -207,10 +210,10 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
             !(kp->sticky_rkt = sticky_topic_new(kp->rk, cfg->collect_raw_topic)))
                 svc_log(SVC_LOG_WARN, NULL, "kafka", "%s: no sticky partitioner: %s",
                         cfg->collect_raw_topic, rd_kafka_err2str(rd_kafka_last_error()));
-        kp->run = 1;
+        atomic_store(&kp->run, 1);
         if (pthread_create(&kp->poller, NULL, poll_loop, kp) != 0) {
                 snprintf(errstr, errstr_size, "cannot start the delivery thread");
-                kp->run = 0;
+                atomic_store(&kp->run, 0);
                 goto fail;
         }
         return kp;
@@ -453,7 +456,7 @@ void svc_kafka_destroy(svc_kafka_t *kp, int timeout_ms) {
                         rd_kafka_purge(kp->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
                         rd_kafka_flush(kp->rk, 1000 /* ms */);
                 }
-                kp->run = 0;
+                atomic_store(&kp->run, 0);
                 /* Wakes the poller now rather than at the end of its 100 ms poll: a
                  * per-request process would spend that before it exits. */
                 rd_kafka_queue_t *rkqu = rd_kafka_queue_get_main(kp->rk);

@@ -10,6 +10,7 @@
 #include <fcgiapp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -22,7 +23,7 @@ static const char reply[] = "Status: 200 OK\r\n"
                             "\r\n"
                             "{\"status\":\"success\"}\n";
 
-static volatile int stopping;
+static atomic_int stopping; /* set by main() on SIGTERM/SIGINT, read by every worker */
 
 static void *worker(void *arg) {
         FCGX_Request req;
@@ -31,7 +32,7 @@ static void *worker(void *arg) {
 
         if (FCGX_InitRequest(&req, 0, 0) != 0)
                 return NULL;
-        while (!stopping && FCGX_Accept_r(&req) >= 0) {
+        while (!atomic_load(&stopping) && FCGX_Accept_r(&req) >= 0) {
                 /* Drain the body, as a real handler would. */
                 while (FCGX_GetStr(buf, (int)sizeof(buf), req.in) > 0)
                         ;
@@ -73,7 +74,7 @@ int main(void) {
         if (started == 0)
                 return 1;
         sigwait(&stop_sigs, &sig);
-        stopping = 1;
+        atomic_store(&stopping, 1);
         shutdown(0, SHUT_RDWR);
         for (int i = 0; i < started; i++)
                 pthread_join(tids[i], NULL);

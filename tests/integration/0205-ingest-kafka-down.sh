@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Kafka down while KAFKA_URL is set: /api/ingest answers 503 saying nothing was reliably
-# processed, never 200 and never a processed_count; a header error is still a 422.
+# Kafka down while KAFKA_URL is set: /api/ingest answers 503 (with Retry-After) saying
+# nothing was reliably processed, never 200 and never a processed_count; a header error
+# is still a 422.
 # Covered: nothing listening, and the broker dying under a running pool.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ingest.sh"
@@ -14,6 +15,7 @@ printf 'DATE,IP\n2025-10-22,1.2.3.4\n' >"$INGEST_DATA_DIR/nohdr.csv"
 down() { # down LABEL PATH
 	INGEST_PATH=$2 ingest '{"file_path":"k.csv","query_param_a":3}' -m 20
 	is "$1: 503" "$STATUS $(jq -r .status <<<"$BODY")" "503 error"
+	is "$1: Retry-After" "$(header Retry-After)" 5
 	check "$1: says nothing was reliably processed" jq -e '(.message | test("Kafka")) and (.message | test("nothing was processed|not reliably processed")) and (has("processed_count") | not)' <<<"$BODY"
 }
 

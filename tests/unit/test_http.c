@@ -24,6 +24,7 @@ static struct {
 static const char *query_name;
 static size_t body_max;
 static const char *token;
+static int answer_status = 418; /* the status the test handler answers with */
 
 static void handler(svc_req_t *req, void *opaque) {
         char *body, errstr[128];
@@ -36,7 +37,7 @@ static void handler(svc_req_t *req, void *opaque) {
                 snprintf(seen.body, sizeof(seen.body), "%.*s", (int)seen.body_len, body);
         seen.bearer_ok = token ? svc_http_bearer_ok(req, token) : 0;
         snprintf(seen.request_id, sizeof(seen.request_id), "%s", svc_http_request_id(req));
-        svc_http_send_error(req, 418, "short and stout");
+        svc_http_send_error(req, answer_status, "short and stout");
 }
 
 /* Runs one CGI request with `env` ("K=V" strings, NULL-terminated) and `in` on stdin;
@@ -233,6 +234,15 @@ int main(void) {
                 char want_cl[64];
                 snprintf(want_cl, sizeof(want_cl), "Content-Length: %zu\r\n", body ? strlen(body + 4) : 0);
                 ok(strstr(out, want_cl) != NULL, "Content-Length matches the body");
+                ok(strstr(out, "Retry-After") == NULL, "no Retry-After on a 418");
+        }
+        {
+                const char *env[] = {"REQUEST_METHOD=GET", NULL};
+                answer_status = 503;
+                out = run(env, "", 0);
+                answer_status = 418;
+                ok(!strncmp(out, "Status: 503 ", 12), "a 503");
+                ok(strstr(out, "\r\nRetry-After: 5\r\n") != NULL, "a 503 says Retry-After: 5");
         }
         return done_testing();
 }
