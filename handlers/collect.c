@@ -1,11 +1,15 @@
 /* collect.c - POST /collect: a JSON batch of product events, produced as one raw
- * message to COLLECT_RAW_TOPIC and answered once Kafka has acknowledged it. */
+ * message to COLLECT_RAW_TOPIC and answered once it is safe: 200 when Kafka acknowledged
+ * it, 202 when the spool keeps it, 503 when neither (README.md, docs/spool.md). The
+ * answer is written by whichever thread settles the message (shared/deliver.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "app.h"
 #include "collect.h"
+#include "deliver.h"
 #include "kafka.h"
 #include "log.h"
 
@@ -70,13 +74,56 @@ static char *raw_message(svc_req_t *req, const char *body, size_t body_len, size
         return msg;
 }
 
+/* A request whose message is on its way. */
+struct pending {
+        svc_req_t *req;
+        char *text;       /* the raw message; Kafka or the spool reads it until settled */
+        size_t received;  /* events in it */
+        const char *endpoint;
+};
+
+/* svc_deliver_done_fn: answers the request and ends it. */
+static void collect_done(void *opaque, svc_deliver_outcome_t outcome, const char *why) {
+        struct pending *p = opaque;
+        svc_req_t *req = p->req;
+        char reply[192];
+
+        switch (outcome) {
+        case SVC_DELIVER_ACKED:
+        case SVC_DELIVER_SPOOLED:
+                /* request_id is a token of [A-Za-z0-9._-]: nothing in it needs escaping. */
+                svc_http_send(req, outcome == SVC_DELIVER_ACKED ? 200 : 202,
+                              "application/json; charset=utf-8", reply,
+                              (size_t)snprintf(reply, sizeof(reply),
+                                               outcome == SVC_DELIVER_ACKED
+                                                   ? "{\"status\":\"success\",\"received\":%zu,"
+                                                     "\"request_id\":\"%s\"}"
+                                                   : "{\"status\":\"accepted\",\"spooled\":true,"
+                                                     "\"received\":%zu,\"request_id\":\"%s\"}",
+                                               p->received, svc_http_request_id(req)));
+                break;
+        case SVC_DELIVER_FAILED:
+                /* why may name a server path (dev store, spool): it goes to the log only. */
+                svc_log(SVC_LOG_ERROR, svc_http_request_id(req), p->endpoint, "not delivered: %s",
+                        why);
+                svc_http_send_error(req, 503,
+                                    "Kafka did not acknowledge the events and they could not "
+                                    "be kept for later; nothing was accepted, send them again");
+                break;
+        }
+        free(p->text);
+        free(p);
+        svc_http_finish(req);
+}
+
 static void collect(svc_req_t *req, void *opaque) {
         svc_app_t *app = opaque;
+        svc_deliver_t *dl = app->opaque;
         const char *method = svc_http_method(req);
-        char errstr[512], *text = NULL;
-        const char *body;
+        char errstr[512];
+        const char *body, *rid = svc_http_request_id(req);
         json_t *payload = NULL, *errors = NULL;
-        char reply[192];
+        struct pending *p = NULL;
         size_t len, text_len;
 
         add_cors(req, app->cfg.cors_origins);
@@ -107,52 +154,52 @@ static void collect(svc_req_t *req, void *opaque) {
                     req, 422, errstr, errors ? json_pack("{s:o}", "errors", errors) : NULL);
                 goto out;
         }
-        if (!(text = raw_message(req, body, len, &text_len))) {
+        if (!(p = calloc(1, sizeof(*p))) || !(p->text = raw_message(req, body, len, &text_len))) {
                 svc_http_send_error(req, 500, "internal error");
                 goto out;
         }
         /* The envelope adds a few hundred bytes: a body near the bound may not fit. */
-        if (text_len + strlen(svc_http_request_id(req)) > SVC_KAFKA_MESSAGE_MAX) {
+        if (text_len + strlen(rid) > SVC_KAFKA_MESSAGE_MAX) {
                 svc_http_send_error(req, 413,
                                     "the events with their envelope make a message of %zu "
                                     "bytes; at most %d fit in one Kafka message: send them "
                                     "in smaller batches",
-                                    text_len + strlen(svc_http_request_id(req)),
-                                    SVC_KAFKA_MESSAGE_MAX);
+                                    text_len + strlen(rid), SVC_KAFKA_MESSAGE_MAX);
                 goto out;
         }
-        if (svc_kafka_produce_wait(app->kp, app->cfg.collect_raw_topic,
-                                   svc_http_request_id(req),
-                                   strlen(svc_http_request_id(req)), text, text_len,
-                                   app->cfg.kafka_timeout_ms, errstr, sizeof(errstr)) == -1) {
-                /* errstr may name a server path (dev store): it goes to the log only. */
-                svc_log(SVC_LOG_ERROR, svc_http_request_id(req), app->endpoint, "kafka: %s",
-                        errstr);
-                svc_http_send_error(req, 503,
-                                    "Kafka did not acknowledge the events; nothing was "
-                                    "accepted, send them again");
-                goto out;
-        }
-        /* request_id is a token of [A-Za-z0-9._-]: nothing in it needs escaping. */
-        svc_http_send(req, 200, "application/json; charset=utf-8", reply,
-                      (size_t)snprintf(reply, sizeof(reply),
-                                       "{\"status\":\"success\",\"received\":%zu,"
-                                       "\"request_id\":\"%s\"}",
-                                       json_array_size(json_object_get(payload, "events")),
-                                       svc_http_request_id(req)));
+        p->req = req;
+        p->received = json_array_size(json_object_get(payload, "events"));
+        p->endpoint = app->endpoint;
+        json_decref(payload);
+        /* From here the request belongs to collect_done(), maybe already on another thread. */
+        svc_http_defer(req);
+        svc_deliver_send(dl, app->cfg.collect_raw_topic, rid, strlen(rid), p->text, text_len,
+                         collect_done, p);
+        return;
 out:
-        free(text);
+        if (p)
+                free(p->text);
+        free(p);
         json_decref(payload);
 }
 
 int main(void) {
         svc_app_t app;
+        svc_deliver_t *dl;
+        char errstr[512];
         int ret;
 
         if (svc_app_init(&app, "/collect", SVC_APP_F_KAFKA) == -1)
                 return 1;
+        if (!(dl = svc_deliver_new(&app.cfg, app.kp, svc_http_is_cgi(), errstr, sizeof(errstr)))) {
+                svc_log(SVC_LOG_ERROR, NULL, app.endpoint, "spool: %s", errstr);
+                svc_app_close(&app);
+                return 1;
+        }
+        app.opaque = dl;
         svc_app_prepare_topics(&app, (const char *[]){app.cfg.collect_raw_topic, NULL});
         ret = svc_app_run(&app, 16, collect);
+        svc_deliver_destroy(dl);
         svc_app_close(&app);
         return ret;
 }

@@ -39,14 +39,17 @@ void svc_app_prepare_topics(svc_app_t *app, const char *const *topics) {
 
 int svc_app_run(svc_app_t *app, int default_threads, svc_http_handler_fn *fn) {
         char errstr[256];
-        long threads;
+        long threads, inflight;
 
         if (svc_config_int(&app->cfg, "HANDLER_THREADS", default_threads, 1, 256, &threads,
-                           errstr, sizeof(errstr)) == -1) {
+                           errstr, sizeof(errstr)) == -1 ||
+            svc_config_int(&app->cfg, "HANDLER_INFLIGHT", 256, 1, 4096, &inflight, errstr,
+                           sizeof(errstr)) == -1) {
                 svc_log(SVC_LOG_ERROR, NULL, app->endpoint, "%s", errstr);
                 return 1;
         }
-        if (svc_http_serve(app->endpoint, &app->cfg, (int)threads, fn, app) == -1) {
+        if (svc_http_serve(app->endpoint, &app->cfg, (int)threads, (int)inflight, fn, app) ==
+            -1) {
                 svc_log(SVC_LOG_ERROR, NULL, app->endpoint,
                         "cannot serve: FastCGI socket unusable");
                 return 1;

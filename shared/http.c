@@ -23,9 +23,14 @@
 #define HTTP_MAX_HEADERS 16
 #define HTTP_MAX_THREADS 256
 #define HTTP_RETRY_AFTER_S 5 /* on every 503; README.md, Endpoints */
+#define HTTP_MAX_INFLIGHT 4096
+
+struct pool;
 
 struct svc_req {
         FCGX_Request fcgx;             /* FastCGI mode only */
+        struct pool *pool;             /* FastCGI mode: the pool the request goes back to */
+        struct svc_req *next_free;
         int is_cgi;
         const char *endpoint;
         const svc_config_t *cfg;
@@ -439,20 +444,47 @@ int svc_http_bearer_ok(svc_req_t *req, const char *token) {
         return diff == 0 && alen == tlen;
 }
 
-/* Runs one request through the handler and releases what it allocated. */
-static void handle(svc_req_t *req, svc_http_handler_fn *fn, void *opaque) {
+/* CGI mode: the one request's deferred answer, waited for by the main thread. */
+static pthread_mutex_t cgi_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cgi_cond = PTHREAD_COND_INITIALIZER;
+static int cgi_done;
+
+static void cgi_finished(svc_req_t *req) {
+        (void)req;
+        pthread_mutex_lock(&cgi_lock);
+        cgi_done = 1;
+        pthread_cond_signal(&cgi_cond);
+        pthread_mutex_unlock(&cgi_lock);
+}
+
+/* Set by svc_http_defer() on the thread running the handler: the request is no longer
+ * that thread's once the handler returns (svc_http_finish() may already have run). */
+static _Thread_local int deferred;
+
+void svc_http_defer(svc_req_t *req) {
+        (void)req;
+        deferred = 1;
+}
+
+/* Runs one request through the handler. Returns 1 when the handler deferred its answer:
+ * the request then belongs to whoever calls svc_http_finish(). */
+static int handle(svc_req_t *req, svc_http_handler_fn *fn, void *opaque) {
         const char *id = svc_http_param(req, "HTTP_X_REQUEST_ID");
 
         if (is_sane_request_id(id))
                 snprintf(req->request_id, sizeof(req->request_id), "%s", id);
         else
                 new_request_id(req->request_id);
+        deferred = 0;
         if (!(req->path = request_path(req)))
                 svc_http_send_error(req, 500, "internal error");
         else
                 fn(req, opaque);
-        if (!req->sent)
-                svc_http_send_error(req, 500, "the handler gave no answer");
+        return deferred;
+}
+
+/* Releases what the request allocated, for the next one. */
+static void release(svc_req_t *req) {
         free(req->path);
         free(req->body);
         for (int i = 0; i < req->header_cnt; i++)
@@ -460,6 +492,7 @@ static void handle(svc_req_t *req, svc_http_handler_fn *fn, void *opaque) {
         req->path = req->body = NULL;
         req->header_cnt = 0;
         req->sent = 0;
+        req->body_read = 0;
 }
 
 /* A CGI answer sent before the body was read (413, 415, ...) must still let the server
@@ -479,12 +512,21 @@ static void cgi_drain_body(size_t already_read) {
         }
 }
 
+/* A FastCGI pool: `threads` threads accept requests, each into a free request of the
+ * pool's `inflight`, and run the handler; a deferred request is finished later by another
+ * thread (a Kafka delivery report) while its thread accepts the next one. When every
+ * request is in flight, accepting waits: the bound keeps memory fixed, and it is only
+ * reached when Kafka stalls, where waiting in nginx's queue is better than a 503. */
 struct pool {
         const char *endpoint;
         const svc_config_t *cfg;
         svc_http_handler_fn *fn;
         void *opaque;
         atomic_int stopping;     /* set by the thread that waits for SIGTERM */
+        pthread_mutex_t lock;
+        pthread_cond_t freed;            /* a request went back to the free list */
+        svc_req_t *free_list;
+        int busy;                        /* requests accepted and not finished */
 };
 
 /* True once the request body was read to its end (the empty end-of-stdin record included,
@@ -494,51 +536,122 @@ static int stdin_is_done(svc_req_t *req) {
         return FCGX_GetStr(&c, 1, req->fcgx.in) == 0 && FCGX_HasSeenEOF(req->fcgx.in) == EOF;
 }
 
+void svc_http_finish(svc_req_t *req) {
+        struct pool *pool = req->pool;
+
+        if (!req->sent)
+                svc_http_send_error(req, 500, "the handler gave no answer");
+        if (req->is_cgi) {
+                cgi_finished(req);
+                return;
+        }
+        /* libfcgi closes a connection by shutting down its side and then waiting in poll()
+         * until nginx closes too, which holds the thread and costs a context switch per
+         * request. That lingering only matters when the client may still be sending: once
+         * the body was read to its end, a plain close() is safe. */
+        if (stdin_is_done(req))
+                req->fcgx.detached = 1;
+        /* Touches only this request's streams and socket: safe on any thread
+         * (libfcgi's fcgiapp.c). */
+        FCGX_Finish_r(&req->fcgx);
+        release(req);
+        pthread_mutex_lock(&pool->lock);
+        req->next_free = pool->free_list;
+        pool->free_list = req;
+        pool->busy--;
+        pthread_mutex_unlock(&pool->lock);
+        pthread_cond_broadcast(&pool->freed);
+}
+
+/* A free request, waiting while all are in flight; NULL once stopping. */
+static svc_req_t *take_free(struct pool *pool) {
+        svc_req_t *req = NULL;
+
+        pthread_mutex_lock(&pool->lock);
+        while (!atomic_load(&pool->stopping) && !(req = pool->free_list))
+                pthread_cond_wait(&pool->freed, &pool->lock);
+        if (req) {
+                pool->free_list = req->next_free;
+                pool->busy++;
+        }
+        pthread_mutex_unlock(&pool->lock);
+        return req;
+}
+
+static void give_back(struct pool *pool, svc_req_t *req) {
+        pthread_mutex_lock(&pool->lock);
+        req->next_free = pool->free_list;
+        pool->free_list = req;
+        pool->busy--;
+        pthread_mutex_unlock(&pool->lock);
+        pthread_cond_broadcast(&pool->freed);
+}
+
 static void *worker(void *arg) {
         struct pool *pool = arg;
-        svc_req_t *req = calloc(1, sizeof(*req));
+        svc_req_t *req;
 
-        if (!req || FCGX_InitRequest(&req->fcgx, 0, 0) != 0) {
-                free(req);
-                return NULL;
+        while ((req = take_free(pool))) {
+                if (atomic_load(&pool->stopping) || FCGX_Accept_r(&req->fcgx) < 0) {
+                        give_back(pool, req);
+                        break;
+                }
+                if (!handle(req, pool->fn, pool->opaque))
+                        svc_http_finish(req);
         }
-        req->endpoint = pool->endpoint;
-        req->cfg = pool->cfg;
-        while (!atomic_load(&pool->stopping) && FCGX_Accept_r(&req->fcgx) >= 0) {
-                handle(req, pool->fn, pool->opaque);
-                /* libfcgi closes a connection by shutting down its side and then waiting in
-                 * poll() until nginx closes too, which holds the thread and costs a context
-                 * switch per request. That lingering only matters when the client may still
-                 * be sending: once the body was read to its end, a plain close() is safe. */
-                if (stdin_is_done(req))
-                        req->fcgx.detached = 1;
-                FCGX_Finish_r(&req->fcgx);
-        }
-        FCGX_Free(&req->fcgx, 1);
-        free(req);
         return NULL;
 }
 
-int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads,
+/* Waits until every deferred request was finished (the drain). */
+static void wait_idle(struct pool *pool) {
+        pthread_mutex_lock(&pool->lock);
+        while (pool->busy > 0)
+                pthread_cond_wait(&pool->freed, &pool->lock);
+        pthread_mutex_unlock(&pool->lock);
+}
+
+int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads, int inflight,
                    svc_http_handler_fn *fn, void *opaque) {
         pthread_t tids[HTTP_MAX_THREADS];
-        struct pool pool = {endpoint, cfg, fn, opaque, 0};
+        struct pool pool = {.endpoint = endpoint, .cfg = cfg, .fn = fn, .opaque = opaque};
+        svc_req_t *reqs = NULL;
         sigset_t stop_sigs, old;
-        int started = 0, sig;
+        int started = 0, sig, ret = -1;
 
         signal(SIGPIPE, SIG_IGN); /* a client that went away is not a reason to die */
         if (svc_http_is_cgi()) {
                 svc_req_t req = {.is_cgi = 1, .endpoint = endpoint, .cfg = cfg};
-                handle(&req, fn, opaque);
+                cgi_done = 0;
+                if (handle(&req, fn, opaque)) { /* one request, one wait */
+                        pthread_mutex_lock(&cgi_lock);
+                        while (!cgi_done)
+                                pthread_cond_wait(&cgi_cond, &cgi_lock);
+                        pthread_mutex_unlock(&cgi_lock);
+                } else {
+                        svc_http_finish(&req);
+                }
                 cgi_drain_body(req.body_read);
+                release(&req);
                 return 0;
         }
         if (FCGX_Init() != 0)
                 return -1;
-        if (threads < 1)
-                threads = 1;
-        if (threads > HTTP_MAX_THREADS)
-                threads = HTTP_MAX_THREADS;
+        threads = threads < 1 ? 1 : threads > HTTP_MAX_THREADS ? HTTP_MAX_THREADS : threads;
+        inflight = inflight < threads ? threads : inflight > HTTP_MAX_INFLIGHT ? HTTP_MAX_INFLIGHT
+                                                                               : inflight;
+        if (!(reqs = calloc((size_t)inflight, sizeof(*reqs))))
+                return -1;
+        pthread_mutex_init(&pool.lock, NULL);
+        pthread_cond_init(&pool.freed, NULL);
+        for (int i = 0; i < inflight; i++) {
+                if (FCGX_InitRequest(&reqs[i].fcgx, 0, 0) != 0)
+                        goto out;
+                reqs[i].pool = &pool;
+                reqs[i].endpoint = endpoint;
+                reqs[i].cfg = cfg;
+                reqs[i].next_free = pool.free_list;
+                pool.free_list = &reqs[i];
+        }
 
         /* Workers never see SIGTERM/SIGINT: this thread waits for them with sigwait(),
          * because libfcgi's own handler only sets a flag that blocked accepts ignore. */
@@ -550,16 +663,29 @@ int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads,
                 if (pthread_create(&tids[started], NULL, worker, &pool) != 0)
                         break;
         if (started == 0)
-                return -1;
-        svc_log(SVC_LOG_INFO, NULL, endpoint, "serving FastCGI with %d threads", started);
+                goto out;
+        svc_log(SVC_LOG_INFO, NULL, endpoint,
+                "serving FastCGI with %d threads, at most %d requests in flight", started,
+                inflight);
 
         sigwait(&stop_sigs, &sig);
         svc_log(SVC_LOG_INFO, NULL, endpoint, "%s: draining", strsignal(sig));
+        pthread_mutex_lock(&pool.lock);
         atomic_store(&pool.stopping, 1);
+        pthread_mutex_unlock(&pool.lock);
+        pthread_cond_broadcast(&pool.freed);
         /* Wakes every thread blocked in accept(); a request being served completes. */
         shutdown(0, SHUT_RDWR);
         for (int i = 0; i < started; i++)
                 pthread_join(tids[i], NULL);
+        wait_idle(&pool); /* every deferred request answered */
         pthread_sigmask(SIG_SETMASK, &old, NULL);
-        return 0;
+        ret = 0;
+out:
+        for (int i = 0; reqs && i < inflight; i++)
+                FCGX_Free(&reqs[i].fcgx, 1);
+        free(reqs);
+        pthread_cond_destroy(&pool.freed);
+        pthread_mutex_destroy(&pool.lock);
+        return ret;
 }

@@ -7,20 +7,33 @@
 
 #include "config.h"
 
-typedef struct svc_req svc_req_t; /* opaque; one request, valid during the handler call */
+typedef struct svc_req svc_req_t; /* opaque; one request, valid during the handler call,
+                                   * or until svc_http_finish() after svc_http_defer() */
 
 /* Called once per request; its return value is ignored (respond with svc_http_send*). */
 typedef void (svc_http_handler_fn)(svc_req_t *req, void *opaque);
 
 /**
  * @brief Serves requests until there are no more: in CGI mode exactly one; under
- *        FastCGI with `threads` threads until SIGTERM/SIGINT, after which the listening
- *        socket is shut down and requests in progress are finished (the drain).
+ *        FastCGI with `threads` threads and at most `inflight` requests open at once
+ *        (deferred ones included) until SIGTERM/SIGINT, after which the listening socket
+ *        is shut down and every request in progress is answered (the drain).
  *        Every error response is persisted to cfg->error_log.
  * @returns 0 after a clean end, -1 when the listening socket failed.
  */
-int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads,
+int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads, int inflight,
                    svc_http_handler_fn *fn, void *opaque);
+
+/**
+ * @brief Called by a handler that will answer later, from another thread: when the
+ *        handler returns, its thread goes on to the next request, and this one stays open
+ *        until svc_http_finish(). The handler must not touch req after handing it over.
+ *        In CGI mode the process waits for svc_http_finish() (one request, one wait).
+ */
+void svc_http_defer(svc_req_t *req);
+
+/** @brief Ends a deferred request once its answer was sent; any thread, exactly once. */
+void svc_http_finish(svc_req_t *req);
 
 /** @brief 1 when the process serves a single CGI request. */
 int svc_http_is_cgi(void);

@@ -27,9 +27,18 @@ struct svc_kafka {
         int per_request;         /* SVC_KAFKA_F_PER_REQUEST */
         char *warm[KAFKA_MAX_WARM]; /* topics whose metadata was fetched */
         rd_kafka_topic_t *sticky_rkt; /* COLLECT_RAW_TOPIC, pooled only */
+        atomic_int down;         /* no broker reachable, since the last acknowledgement */
+        pthread_mutex_t pending_lock;
+        struct async_msg *pending_head, *pending_tail; /* async messages by deadline */
+};
+
+/* Where a message's delivery report goes: every message's opaque starts with this. */
+struct report_to {
+        void (*report)(struct report_to *self, const rd_kafka_message_t *rkm);
 };
 
 struct svc_kafka_batch {
+        struct report_to to;     /* batch_report */
         svc_kafka_t *kp;
         pthread_mutex_t lock;
         pthread_cond_t cond;
@@ -55,11 +64,9 @@ static void batch_unref_locked(svc_kafka_batch_t *kb) {
         }
 }
 
-/* Runs on the poller thread, once per message, with its final outcome. */
-static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
-        svc_kafka_batch_t *kb = rkm->_private;
-        (void)rk;
-        (void)opaque;
+/* Runs on the poller thread, once per message of a batch, with its final outcome. */
+static void batch_report(struct report_to *to, const rd_kafka_message_t *rkm) {
+        svc_kafka_batch_t *kb = (svc_kafka_batch_t *)to;
         pthread_mutex_lock(&kb->lock);
         if (rkm->err) {
                 if (kb->failed++ == 0)
@@ -78,6 +85,117 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
         pthread_cond_broadcast(&kb->cond);
         pthread_mutex_lock(&kb->lock);
         batch_unref_locked(kb);
+}
+
+/* One message produced by svc_kafka_produce_async(). Its caller hears once: from the
+ * delivery report, or at its deadline if that comes first (librdkafka's own
+ * message.timeout.ms is checked only about once a second while no broker is up). The
+ * report still comes later and frees it. */
+struct async_msg {
+        struct report_to to;     /* async_report */
+        svc_kafka_t *kp;
+        svc_kafka_done_fn *done;
+        void *opaque;
+        atomic_int settled;      /* done() was called */
+        int linked;              /* in kp's pending list (under pending_lock) */
+        long long deadline_ms;
+        struct async_msg *prev, *next;
+};
+
+static long long mono_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pending_unlink_locked(svc_kafka_t *kp, struct async_msg *am) {
+        if (!am->linked)
+                return;
+        if (am->prev)
+                am->prev->next = am->next;
+        else
+                kp->pending_head = am->next;
+        if (am->next)
+                am->next->prev = am->prev;
+        else
+                kp->pending_tail = am->prev;
+        am->linked = 0;
+}
+
+static void settle(struct async_msg *am, const char *why) {
+        int expected = 0;
+        if (atomic_compare_exchange_strong(&am->settled, &expected, 1))
+                am->done(am->opaque, why);
+}
+
+static void async_report(struct report_to *to, const rd_kafka_message_t *rkm) {
+        struct async_msg *am = (struct async_msg *)to;
+        char why[256];
+
+        pthread_mutex_lock(&am->kp->pending_lock);
+        pending_unlink_locked(am->kp, am);
+        pthread_mutex_unlock(&am->kp->pending_lock);
+        if (rkm->err)
+                snprintf(why, sizeof(why), "%s: %s", rd_kafka_topic_name(rkm->rkt),
+                         rd_kafka_err2str(rkm->err));
+        settle(am, rkm->err ? why : NULL);
+        free(am);
+}
+
+/* Settles the messages whose deadline passed; returns ms until the next one (<= max). */
+static int expire_pending(svc_kafka_t *kp, int max) {
+        long long now = mono_ms();
+        struct async_msg *am;
+        char why[128];
+
+        for (;;) {
+                pthread_mutex_lock(&kp->pending_lock);
+                if (!(am = kp->pending_head) || am->deadline_ms > now) {
+                        long long left = am ? am->deadline_ms - now : max;
+                        pthread_mutex_unlock(&kp->pending_lock);
+                        return left < max ? (int)left : max;
+                }
+                pending_unlink_locked(kp, am);
+                pthread_mutex_unlock(&kp->pending_lock);
+                atomic_store(&kp->down, 1);
+                snprintf(why, sizeof(why), "no acknowledgement from Kafka within %d ms",
+                         kp->timeout_ms);
+                settle(am, why);
+        }
+}
+
+/* Errors that say no broker can be reached (rather than one message being refused). */
+static int means_down(rd_kafka_resp_err_t err) {
+        return err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+               err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN;
+}
+
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
+        svc_kafka_t *kp = opaque;
+        struct report_to *to = rkm->_private;
+        (void)rk;
+        if (!rkm->err)
+                atomic_store(&kp->down, 0);
+        else if (means_down(rkm->err))
+                atomic_store(&kp->down, 1);
+        to->report(to, rkm);
+}
+
+/* librdkafka's own errors: it retries by itself. "All brokers down" is worth acting on
+ * at once: the messages still waiting to be sent fail now (their callers may spool them)
+ * instead of each waiting for its time-out. */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+        svc_kafka_t *kp = opaque;
+        if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+                atomic_store(&kp->down, 1);
+                rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_NON_BLOCKING);
+        }
+        svc_log(SVC_LOG_WARN, NULL, "kafka", "%s: %s", rd_kafka_err2name(err), reason);
+}
+
+int svc_kafka_brokers_down(svc_kafka_t *kp) {
+        return atomic_load(&kp->down);
 }
 
 /* Raw collect messages are keyed by request id, unique per message: hashing the key
@@ -124,8 +242,11 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 
 static void *poll_loop(void *arg) {
         svc_kafka_t *kp = arg;
-        while (atomic_load(&kp->run))
-                rd_kafka_poll(kp->rk, 100 /* ms; wakes at once on a report */);
+        int wait_ms = 100;
+        while (atomic_load(&kp->run)) {
+                rd_kafka_poll(kp->rk, wait_ms); /* wakes at once on a report */
+                wait_ms = expire_pending(kp, 100);
+        }
         return NULL;
 }
 
@@ -164,6 +285,7 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
         }
         kp->timeout_ms = cfg->kafka_timeout_ms;
         kp->per_request = per_request;
+        pthread_mutex_init(&kp->pending_lock, NULL);
         if (cfg->dev_mode) {
                 if (!(kp->dev_store = strdup(cfg->dev_store))) {
                         snprintf(errstr, errstr_size, "out of memory");
@@ -197,7 +319,9 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
                 if (set(conf, name, eq + 1, errstr, errstr_size) == -1)
                         goto fail; /* errstr names the property, never its value */
         }
+        rd_kafka_conf_set_opaque(conf, kp);
         rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+        rd_kafka_conf_set_error_cb(conf, error_cb);
         rd_kafka_conf_set_log_cb(conf, log_cb);
         /* One request, one process: skip the plugin scan nobody will use (SASL_PATH is
          * Cyrus SASL's plugin directory; the process is still single-threaded here). */
@@ -233,6 +357,7 @@ svc_kafka_batch_t *svc_kafka_batch_new(svc_kafka_t *kp) {
         svc_kafka_batch_t *kb = calloc(1, sizeof(*kb));
         if (!kb)
                 return NULL;
+        kb->to.report = batch_report;
         kb->kp = kp;
         kb->refcnt = 1;
         pthread_mutex_init(&kb->lock, NULL);
@@ -429,6 +554,57 @@ int svc_kafka_produce_wait(svc_kafka_t *kp, const char *topic, const char *key,
         return ret;
 }
 
+int svc_kafka_produce_async(svc_kafka_t *kp, const char *topic, const char *key,
+                            size_t key_len, const char *val, size_t val_len,
+                            svc_kafka_done_fn *done, void *opaque, char *errstr,
+                            size_t errstr_size) {
+        struct async_msg *am;
+        rd_kafka_resp_err_t err;
+
+        if (!kp->rk) { /* the dev store: written at once */
+                if (svc_kafka_produce_wait(kp, topic, key, key_len, val, val_len, kp->timeout_ms,
+                                           errstr, errstr_size) == -1)
+                        return -1;
+                done(opaque, NULL);
+                return 0;
+        }
+        if (kp->per_request && warm_up(kp, topic, errstr, errstr_size) == -1)
+                return -1;
+        if (!(am = calloc(1, sizeof(*am)))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        am->to.report = async_report;
+        am->kp = kp, am->done = done, am->opaque = opaque;
+        am->deadline_ms = mono_ms() + kp->timeout_ms;
+        /* Linked before it is produced: its report may come at once. Same timeout for
+         * all, so appending keeps the list in deadline order. */
+        pthread_mutex_lock(&kp->pending_lock);
+        am->prev = kp->pending_tail;
+        if (kp->pending_tail)
+                kp->pending_tail->next = am;
+        else
+                kp->pending_head = am;
+        kp->pending_tail = am;
+        am->linked = 1;
+        pthread_mutex_unlock(&kp->pending_lock);
+        /* Copied: the caller may free val once done() ran, before librdkafka is done. */
+        err = rd_kafka_producev(kp->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+                                RD_KAFKA_V_VALUE((void *)val, val_len),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(am),
+                                RD_KAFKA_V_END);
+        if (err) {
+                snprintf(errstr, errstr_size, "cannot queue a message for %s: %s", topic,
+                         rd_kafka_err2str(err));
+                pthread_mutex_lock(&kp->pending_lock);
+                pending_unlink_locked(kp, am);
+                pthread_mutex_unlock(&kp->pending_lock);
+                free(am);
+                return -1;
+        }
+        return 0;
+}
+
 int svc_kafka_ping(svc_kafka_t *kp, int timeout_ms, char *errstr, size_t errstr_size) {
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_resp_err_t err;
@@ -469,6 +645,7 @@ void svc_kafka_destroy(svc_kafka_t *kp, int timeout_ms) {
         }
         for (int i = 0; i < KAFKA_MAX_WARM; i++)
                 free(kp->warm[i]);
+        pthread_mutex_destroy(&kp->pending_lock);
         free(kp->dev_store);
         free(kp);
 }

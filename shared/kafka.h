@@ -48,6 +48,25 @@ int svc_kafka_produce_wait(svc_kafka_t *kp, const char *topic, const char *key,
                            int timeout_ms, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
+/* The outcome of one asynchronous message, on the delivery thread (or at once, in dev
+ * mode): why is NULL when Kafka acknowledged it, else the reason it failed. */
+typedef void(svc_kafka_done_fn)(void *opaque, const char *why);
+
+/**
+ * @brief Produces one message without waiting: done() is called exactly once, when Kafka
+ *        acknowledged it, failed it, or KAFKA_TIMEOUT_MS passed without an answer (then
+ *        the message may still be delivered later). key and val are copied.
+ * @returns 0, or -1 with errstr when the message could not even be queued (done() is then
+ *          not called).
+ */
+int svc_kafka_produce_async(svc_kafka_t *kp, const char *topic, const char *key,
+                            size_t key_len, const char *val, size_t val_len,
+                            svc_kafka_done_fn *done, void *opaque, char *errstr,
+                            size_t errstr_size) __attribute__((warn_unused_result));
+
+/** @brief 1 when librdkafka found no broker reachable and nothing was acknowledged since. */
+int svc_kafka_brokers_down(svc_kafka_t *kp);
+
 /**
  * @brief Starts a batch: many messages in flight, one wait at the end.
  * @returns the batch, or NULL when out of memory.

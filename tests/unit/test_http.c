@@ -61,7 +61,7 @@ static const char *run(const char *const *env, const char *in, size_t in_len) {
         clearerr(stdin);
         fflush(stdout);
         dup2(fileno(fout), 1);
-        svc_http_serve("/test", NULL, 1, handler, NULL);
+        svc_http_serve("/test", NULL, 1, 1, handler, NULL);
         fflush(stdout);
         dup2(saved_out, 1);
         close(saved_out);

@@ -1,0 +1,268 @@
+/* deliver.c - Kafka first, the spool when Kafka does not acknowledge: the one completion
+ * path of /collect (docs/spool.md).
+ *
+ * Pooled, one spool thread per process writes what Kafka failed or timed out, many
+ * records per fdatasync (group commit), and settles their requests; the threads that
+ * accept requests and the delivery thread never wait for the disk. Per request (CGI), the
+ * one message is spooled on the spot. */
+#include "deliver.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "spool.h"
+
+#define DOWN_MARK_MAX_AGE_MS 10000 /* a Kafka-down mark older than this no longer counts */
+#define DOWN_CHECK_MS 200          /* pooled: how often the mark file is looked at */
+#define PROBE_EVERY_MS 1000        /* pooled, Kafka down: one message a second still tries */
+#define SPOOL_BATCH_MAX 256        /* records per append */
+
+struct job {
+        svc_deliver_t *dl;
+        const char *topic, *key, *val;
+        size_t key_len, val_len;
+        svc_deliver_done_fn *done;
+        void *opaque;
+        struct job *next;
+};
+
+struct svc_deliver {
+        svc_kafka_t *kp;
+        char *spool_dir;              /* NULL: no spool */
+        long long spool_max_bytes;
+        svc_spool_t *spool;           /* opened at start (pooled) or when first needed */
+        int pooled;
+        atomic_llong down_checked_ms; /* pooled: when the mark was last looked at */
+        atomic_int down_marked;       /* what it said */
+        atomic_llong last_probe_ms;
+        atomic_int we_marked_down;    /* this process marked Kafka down: clear it on success */
+
+        /* the spool thread (pooled) */
+        pthread_t thread;
+        int thread_started;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        struct job *head, *tail;
+        int stopping;
+};
+
+static long long now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void settle(struct job *job, svc_deliver_outcome_t outcome, const char *why) {
+        job->done(job->opaque, outcome, why);
+        free(job);
+}
+
+/* Opens the spool writer when it is not open yet (per request: only when needed). */
+static int spool_ready(svc_deliver_t *dl, char *errstr, size_t errstr_size) {
+        if (!dl->spool)
+                dl->spool = svc_spool_open(dl->spool_dir, dl->spool_max_bytes, errstr,
+                                           errstr_size);
+        return dl->spool ? 0 : -1;
+}
+
+/* Appends jobs (at most SPOOL_BATCH_MAX) in one durable write and settles them. */
+static void spool_write(svc_deliver_t *dl, struct job **jobs, size_t cnt) {
+        struct svc_spool_rec recs[SPOOL_BATCH_MAX];
+        char errstr[256];
+        svc_spool_err_t err = SVC_SPOOL_IO;
+
+        for (size_t i = 0; i < cnt; i++)
+                recs[i] = (struct svc_spool_rec){jobs[i]->topic, jobs[i]->key, jobs[i]->key_len,
+                                                 jobs[i]->val, jobs[i]->val_len};
+        if (spool_ready(dl, errstr, sizeof(errstr)) == 0)
+                err = svc_spool_append(dl->spool, recs, cnt, errstr, sizeof(errstr));
+        if (err)
+                svc_log(SVC_LOG_ERROR, NULL, "spool", "%zu message(s) not spooled: %s", cnt,
+                        errstr);
+        for (size_t i = 0; i < cnt; i++)
+                settle(jobs[i], err ? SVC_DELIVER_FAILED : SVC_DELIVER_SPOOLED,
+                       err ? (err == SVC_SPOOL_FULL ? "spool full" : "spool unwritable") : NULL);
+}
+
+static void *spool_loop(void *arg) {
+        svc_deliver_t *dl = arg;
+        struct job *batch[SPOOL_BATCH_MAX];
+        struct timespec until;
+
+        pthread_mutex_lock(&dl->lock);
+        for (;;) {
+                size_t n = 0;
+                while (dl->head && n < SPOOL_BATCH_MAX) {
+                        batch[n++] = dl->head;
+                        if (!(dl->head = dl->head->next))
+                                dl->tail = NULL;
+                }
+                if (n) {
+                        pthread_mutex_unlock(&dl->lock);
+                        spool_write(dl, batch, n);
+                        pthread_mutex_lock(&dl->lock);
+                        continue;
+                }
+                if (dl->stopping)
+                        break;
+                /* Idle for a second: seal the file, so the forwarder may take it. */
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += 1;
+                if (pthread_cond_timedwait(&dl->cond, &dl->lock, &until) && !dl->head &&
+                    dl->spool) {
+                        pthread_mutex_unlock(&dl->lock);
+                        svc_spool_seal(dl->spool);
+                        pthread_mutex_lock(&dl->lock);
+                }
+        }
+        pthread_mutex_unlock(&dl->lock);
+        return NULL;
+}
+
+static void spool_job(svc_deliver_t *dl, struct job *job) {
+        if (!dl->thread_started) {
+                spool_write(dl, &job, 1);
+                return;
+        }
+        job->next = NULL;
+        pthread_mutex_lock(&dl->lock);
+        if (dl->tail)
+                dl->tail->next = job;
+        else
+                dl->head = job;
+        dl->tail = job;
+        pthread_mutex_unlock(&dl->lock);
+        pthread_cond_signal(&dl->cond);
+}
+
+/* Kafka is known to be unreachable: this process saw it, or another one marked it. */
+static int known_down(svc_deliver_t *dl) {
+        long long now;
+
+        if (svc_kafka_brokers_down(dl->kp))
+                return 1;
+        if (!dl->pooled)
+                return svc_spool_is_down(dl->spool_dir, DOWN_MARK_MAX_AGE_MS);
+        now = now_ms();
+        if (now - atomic_load(&dl->down_checked_ms) >= DOWN_CHECK_MS) {
+                atomic_store(&dl->down_checked_ms, now);
+                atomic_store(&dl->down_marked,
+                             svc_spool_is_down(dl->spool_dir, DOWN_MARK_MAX_AGE_MS));
+        }
+        return atomic_load(&dl->down_marked);
+}
+
+/* Pooled, while Kafka is down: one message a second still goes to Kafka, so that the
+ * process sees it come back. */
+static int take_probe(svc_deliver_t *dl) {
+        long long now = now_ms(), last = atomic_load(&dl->last_probe_ms);
+        return dl->pooled && now - last >= PROBE_EVERY_MS &&
+               atomic_compare_exchange_strong(&dl->last_probe_ms, &last, now);
+}
+
+/* svc_kafka_done_fn: Kafka's answer for one job. */
+static void kafka_done(void *opaque, const char *why) {
+        struct job *job = opaque;
+        svc_deliver_t *dl = job->dl;
+
+        if (!why) {
+                if (dl->spool_dir && atomic_exchange(&dl->we_marked_down, 0))
+                        svc_spool_mark_up(dl->spool_dir);
+                settle(job, SVC_DELIVER_ACKED, NULL);
+                return;
+        }
+        if (!dl->spool_dir) {
+                settle(job, SVC_DELIVER_FAILED, why);
+                return;
+        }
+        if (svc_kafka_brokers_down(dl->kp)) {
+                svc_spool_mark_down(dl->spool_dir);
+                atomic_store(&dl->we_marked_down, 1);
+        }
+        spool_job(dl, job);
+}
+
+void svc_deliver_send(svc_deliver_t *dl, const char *topic, const char *key, size_t key_len,
+                      const char *val, size_t val_len, svc_deliver_done_fn *done,
+                      void *opaque) {
+        struct job *job = malloc(sizeof(*job));
+        char errstr[256];
+
+        if (!job) {
+                done(opaque, SVC_DELIVER_FAILED, "out of memory");
+                return;
+        }
+        *job = (struct job){dl, topic, key, val, key_len, val_len, done, opaque, NULL};
+        if (dl->spool_dir && known_down(dl) && !take_probe(dl)) {
+                spool_job(dl, job);
+                return;
+        }
+        if (svc_kafka_produce_async(dl->kp, topic, key, key_len, val, val_len, kafka_done, job,
+                                    errstr, sizeof(errstr)) == -1)
+                kafka_done(job, errstr);
+}
+
+svc_deliver_t *svc_deliver_new(const svc_config_t *cfg, svc_kafka_t *kp, int per_request,
+                               char *errstr, size_t errstr_size) {
+        svc_deliver_t *dl = calloc(1, sizeof(*dl));
+
+        if (!dl) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        dl->kp = kp;
+        dl->pooled = !per_request;
+        dl->spool_max_bytes = cfg->spool_max_bytes;
+        atomic_store(&dl->last_probe_ms, now_ms());
+        pthread_mutex_init(&dl->lock, NULL);
+        pthread_cond_init(&dl->cond, NULL);
+        /* No spool in dev mode: the dev store is written at once. */
+        if (!cfg->spool_dir || svc_kafka_is_dev(kp))
+                return dl;
+        if (!(dl->spool_dir = strdup(cfg->spool_dir))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto fail;
+        }
+        if (!dl->pooled) {
+                /* One request: a cheap check now, the writer only if Kafka fails. */
+                if (access(dl->spool_dir, W_OK | X_OK) == 0)
+                        return dl;
+                snprintf(errstr, errstr_size, "SPOOL_DIR %s is not a writable directory "
+                         "(set SPOOL_DIR=off to run without a spool)", dl->spool_dir);
+                goto fail;
+        }
+        if (spool_ready(dl, errstr, errstr_size) == -1)
+                goto fail;
+        if (pthread_create(&dl->thread, NULL, spool_loop, dl) != 0) {
+                snprintf(errstr, errstr_size, "cannot start the spool thread");
+                goto fail;
+        }
+        dl->thread_started = 1;
+        return dl;
+fail:
+        svc_deliver_destroy(dl);
+        return NULL;
+}
+
+void svc_deliver_destroy(svc_deliver_t *dl) {
+        if (!dl)
+                return;
+        if (dl->thread_started) {
+                pthread_mutex_lock(&dl->lock);
+                dl->stopping = 1;
+                pthread_mutex_unlock(&dl->lock);
+                pthread_cond_signal(&dl->cond);
+                pthread_join(dl->thread, NULL);
+        }
+        svc_spool_close(dl->spool);
+        pthread_cond_destroy(&dl->cond);
+        pthread_mutex_destroy(&dl->lock);
+        free(dl->spool_dir);
+        free(dl);
+}
