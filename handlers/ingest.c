@@ -199,8 +199,8 @@ static int open_data_file(struct ingest *in, const char *path) {
                                      "(INGEST_DATA_DIR), not an absolute path",
             [SVC_DATADIR_DOTDOT] = "file_path must not contain '..': it names a file "
                                    "inside the data directory",
-            [SVC_DATADIR_OUTSIDE] = "file_path leads outside the data directory (through "
-                                    "a symbolic link); refused",
+            [SVC_DATADIR_OUTSIDE] = "file_path leads outside the data directory, or to no "
+                                    "file, through a symbolic link; refused",
             [SVC_DATADIR_NOT_FOUND] = "file_path does not name an existing file in the "
                                       "data directory",
             [SVC_DATADIR_DENIED] = "file_path cannot be read: permission denied",

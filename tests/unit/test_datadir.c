@@ -72,6 +72,9 @@ int main(void) {
             {"sub//inner.csv", SVC_DATADIR_OK, "inner"},
             {"rel-in.csv", SVC_DATADIR_OK, "inner"},
             {"sub/up.csv", SVC_DATADIR_OK, "ok"},
+            {"abs-in.csv", SVC_DATADIR_OK, "ok"},
+            {"abs-dir-in/inner.csv", SVC_DATADIR_OK, "inner"},
+            {"sub/abs-up.csv", SVC_DATADIR_OK, "ok"},
             {"..x", SVC_DATADIR_OK, "dots"},
             {"/etc/passwd", SVC_DATADIR_ABSOLUTE, NULL},
             {"../outside/secret.csv", SVC_DATADIR_DOTDOT, NULL},
@@ -82,12 +85,22 @@ int main(void) {
             {"dir-out/secret.csv", SVC_DATADIR_OUTSIDE, NULL},
             {"rel-dir-out/secret.csv", SVC_DATADIR_OUTSIDE, NULL},
             {"prefix-out.csv", SVC_DATADIR_OUTSIDE, NULL},
+            {"abs-prefix-out.csv", SVC_DATADIR_OUTSIDE, NULL},
+            {"magic-out.csv", SVC_DATADIR_OUTSIDE, NULL},
+            /* Through a link out, a missing file looks like an existing one: the answer
+             * tells nothing about what exists outside. */
+            {"dir-out/nope.csv", SVC_DATADIR_OUTSIDE, NULL},
+            {"rel-dir-out/nope.csv", SVC_DATADIR_OUTSIDE, NULL},
+            {"abs-dangling.csv", SVC_DATADIR_OUTSIDE, NULL},
             {"nope.csv", SVC_DATADIR_NOT_FOUND, NULL},
             {"...", SVC_DATADIR_NOT_FOUND, NULL},
             {"ok.csv/x", SVC_DATADIR_NOT_FOUND, NULL},
             {"sub", SVC_DATADIR_IS_DIR, NULL},
             {".", SVC_DATADIR_IS_DIR, NULL},
+            {"abs-self", SVC_DATADIR_IS_DIR, NULL},
             {"fifo", SVC_DATADIR_NOT_REGULAR, NULL},
+            {"abs-fifo", SVC_DATADIR_NOT_REGULAR, NULL},
+            {"loop", SVC_DATADIR_UNOPENABLE, NULL},
             {NULL, 0, NULL},
         };
         char dir[PATH_MAX], errstr[512], longname[300];
@@ -116,6 +129,15 @@ int main(void) {
         mklink("data/dir-out", "@outside");
         mklink("data/rel-dir-out", "../outside");
         mklink("data/prefix-out.csv", "../data-evil/x.csv");
+        mklink("data/abs-in.csv", "@data/ok.csv");
+        mklink("data/abs-dir-in", "@data/sub");
+        mklink("data/sub/abs-up.csv", "@data/ok.csv");
+        mklink("data/abs-prefix-out.csv", "@data-evil/x.csv");
+        mklink("data/magic-out.csv", "/proc/self/exe");
+        mklink("data/abs-dangling.csv", "@data/nope.csv");
+        mklink("data/abs-self", "@data");
+        mklink("data/abs-fifo", "@data/fifo");
+        mklink("data/loop", "loop");
         snprintf(dir, sizeof(dir), "%s/data/fifo", root);
         mkfifo(dir, 0644);
         snprintf(dir, sizeof(dir), "%s/data", root);
