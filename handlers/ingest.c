@@ -35,6 +35,7 @@ typedef enum {
         STOP_HEADER,  /* the header lacks a column or cannot be read: 422 */
         STOP_KAFKA,   /* the producer refused a message or Kafka is unreachable: 503 */
         STOP_MEMORY,  /* 500 */
+        STOP_READ,    /* reading the file failed after events went out: 500 */
 } ingest_stop_t;
 
 /* One request. */
@@ -226,6 +227,21 @@ static int open_data_file(struct ingest *in, const char *path) {
         return -1;
 }
 
+/* Answers a failure after events went out: how many of them Kafka acknowledged. */
+static void send_cut_short(struct ingest *in, int status, const char *what, size_t acked) {
+        char msg[1024];
+
+        snprintf(msg, sizeof(msg),
+                 "%s; Kafka acknowledged %zu of the %zu events sent, so it was not reliably "
+                 "processed: ingest it again (event_ids are stable, so duplicates can be "
+                 "dropped downstream)",
+                 what, acked, in->queued_cnt);
+        svc_http_send_error_details(in->req, status, msg,
+                                    json_pack("{s:I, s:I}", "acknowledged_count",
+                                              (json_int_t)acked, "queued_count",
+                                              (json_int_t)in->queued_cnt));
+}
+
 /* Reads the sheet; returns 0, or -1 after answering (a stop is left to the caller). */
 static int read_sheet(struct ingest *in, const char *url) {
         static const int status[] = {
@@ -264,15 +280,8 @@ static int read_sheet(struct ingest *in, const char *url) {
                                  sizeof(msg)) == -1)
                 svc_log(SVC_LOG_ERROR, svc_http_request_id(in->req),
                         svc_http_endpoint(in->req), "kafka: %s", msg);
-        snprintf(msg, sizeof(msg),
-                 "%s; the sheet broke off after %zu events were sent and Kafka acknowledged "
-                 "%zu: ingest it again (event_ids are stable, so duplicates can be dropped "
-                 "downstream)",
-                 errstr, in->queued_cnt, acked);
-        svc_http_send_error_details(in->req, status[err] ? status[err] : 502, msg,
-                                    json_pack("{s:I, s:I}", "acknowledged_count",
-                                              (json_int_t)acked, "queued_count",
-                                              (json_int_t)in->queued_cnt));
+        snprintf(msg, sizeof(msg), "%s; the sheet broke off", errstr);
+        send_cut_short(in, status[err] ? status[err] : 502, msg, acked);
         return -1;
 }
 
@@ -365,24 +374,17 @@ static void finish(struct ingest *in) {
                 svc_http_send_error(in->req, 422, "%s", in->stop_msg);
                 return;
         }
-        if (in->stop == STOP_MEMORY) {
-                svc_http_send_error(in->req, 500, "internal error");
+        if (in->stop == STOP_MEMORY || in->stop == STOP_READ) {
+                send_cut_short(in, 500, in->stop_msg, acked);
                 return;
         }
         if (in->stop == STOP_KAFKA || wait_rc == -1) {
                 svc_log(SVC_LOG_ERROR, svc_http_request_id(in->req), svc_http_endpoint(in->req),
                         "kafka: %s", in->stop == STOP_KAFKA ? in->stop_detail : errstr);
-                snprintf(msg, sizeof(msg),
-                         "%s; Kafka acknowledged %zu of %zu events, so the file was not "
-                         "reliably processed: ingest it again (event_ids are stable, so "
-                         "duplicates can be dropped downstream)",
-                         in->stop == STOP_KAFKA ? in->stop_msg
-                                                : "Kafka did not acknowledge every event",
-                         acked, in->queued_cnt);
-                svc_http_send_error_details(
-                    in->req, 503, msg,
-                    json_pack("{s:I, s:I}", "acknowledged_count", (json_int_t)acked,
-                              "queued_count", (json_int_t)in->queued_cnt));
+                send_cut_short(in, 503,
+                               in->stop == STOP_KAFKA ? in->stop_msg
+                                                      : "Kafka did not acknowledge every event",
+                               acked);
                 return;
         }
         if (!in->header_seen) {
@@ -475,7 +477,9 @@ static void ingest(svc_req_t *req, void *opaque) {
                                 svc_http_send_error(req, 500, "the file could not be read");
                                 goto out;
                         }
-                        in.stop = STOP_MEMORY;
+                        in.stop = STOP_READ;
+                        snprintf(in.stop_msg, sizeof(in.stop_msg),
+                                 "the file could not be read to the end");
                 }
         }
         finish(&in);
