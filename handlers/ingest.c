@@ -1,19 +1,15 @@
 /* ingest.c - POST /api/ingest: streams a CSV file of the data directory (or a Google
  * Sheet) row by row, turns every valid tracking row into a CLICK or CONVERSION event and
  * produces it to Kafka (or the dev store), answering once every event is acknowledged. */
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "app.h"
 #include "csv.h"
+#include "datadir.h"
 #include "log.h"
 #include "sheets.h"
 #include "tracking.h"
@@ -39,6 +35,7 @@ typedef enum {
         STOP_HEADER,  /* the header lacks a column or cannot be read: 422 */
         STOP_KAFKA,   /* the producer refused a message or Kafka is unreachable: 503 */
         STOP_MEMORY,  /* 500 */
+        STOP_READ,    /* reading the file failed after events went out: 500 */
 } ingest_stop_t;
 
 /* One request. */
@@ -196,116 +193,53 @@ static int on_row(void *opaque, const struct svc_field *fields, size_t field_cnt
         return kafka_progressing(in);
 }
 
-/* openat2(RESOLVE_BENEATH): the kernel resolves the path inside dirfd and refuses
- * absolute paths, ".." and symbolic links that lead out of it. */
-static int open_beneath(int dirfd, const char *path) {
-        struct open_how how = {
-            .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
-            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-        };
-        return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-}
-
-/* Without openat2 (kernels before 5.6): resolve both paths and compare the results. */
-static int open_resolved(const char *data_dir, const char *path) {
-        char *dir = realpath(data_dir, NULL), *full = NULL, *file = NULL;
-        size_t dlen;
-        int fd = -1;
-
-        if (!dir || asprintf(&full, "%s/%s", dir, path) < 0)
-                goto out;
-        if (!(file = realpath(full, NULL)))
-                goto out;
-        dlen = strlen(dir);
-        if (strncmp(file, dir, dlen) != 0 || (file[dlen] != '/' && dlen > 1)) {
-                errno = EXDEV;
-                goto out;
-        }
-        fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
-out:
-        free(dir);
-        free(full);
-        free(file);
-        return fd;
-}
-
 /* Opens file_path inside the data directory. Returns the fd, or -1 after answering. */
 static int open_data_file(struct ingest *in, const char *path) {
-        struct stat st;
-        int dirfd, fd, err;
+        static const char *const refusal[] = {
+            [SVC_DATADIR_ABSOLUTE] = "file_path must be relative to the data directory "
+                                     "(INGEST_DATA_DIR), not an absolute path",
+            [SVC_DATADIR_DOTDOT] = "file_path must not contain '..': it names a file "
+                                   "inside the data directory",
+            [SVC_DATADIR_OUTSIDE] = "file_path leads outside the data directory, or to no "
+                                    "file, through a symbolic link; refused",
+            [SVC_DATADIR_NOT_FOUND] = "file_path does not name an existing file in the "
+                                      "data directory",
+            [SVC_DATADIR_DENIED] = "file_path cannot be read: permission denied",
+            [SVC_DATADIR_TOO_LONG] = "file_path is too long",
+            [SVC_DATADIR_IS_DIR] = "file_path names a directory, not a CSV file",
+            [SVC_DATADIR_NOT_REGULAR] = "file_path does not name a regular file",
+            [SVC_DATADIR_UNOPENABLE] = "file_path cannot be opened",
+        };
+        char errstr[512];
+        svc_datadir_err_t err;
+        int fd = svc_datadir_open(in->cfg->data_dir, path, &err, errstr, sizeof(errstr));
 
-        if (path[0] == '/') {
-                svc_http_send_error(in->req, 400,
-                                    "file_path must be relative to the data directory "
-                                    "(INGEST_DATA_DIR), not an absolute path");
-                return -1;
-        }
-        for (const char *p = path; *p;) { /* a clear message for the common attempt */
-                size_t n = strcspn(p, "/");
-                if (n == 2 && p[0] == '.' && p[1] == '.') {
-                        svc_http_send_error(in->req, 400,
-                                            "file_path must not contain '..': it names a "
-                                            "file inside the data directory");
-                        return -1;
-                }
-                p += n + (p[n] == '/');
-        }
-        if ((dirfd = open(in->cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+        if (fd != -1)
+                return fd;
+        if (err == SVC_DATADIR_UNAVAILABLE || err == SVC_DATADIR_UNOPENABLE)
                 svc_log(SVC_LOG_ERROR, svc_http_request_id(in->req), svc_http_endpoint(in->req),
-                        "data directory %s: %s", in->cfg->data_dir, strerror(errno));
+                        "%s", errstr);
+        if (err == SVC_DATADIR_UNAVAILABLE)
                 svc_http_send_error(in->req, 500,
                                     "the data directory of the service is not available");
-                return -1;
-        }
-        fd = open_beneath(dirfd, path);
-        if (fd == -1 && errno == ENOSYS)
-                fd = open_resolved(in->cfg->data_dir, path);
-        err = errno;
-        close(dirfd);
-        if (fd == -1) {
-                switch (err) {
-                case ENOENT:
-                case ENOTDIR:
-                        svc_http_send_error(in->req, 400,
-                                            "file_path does not name an existing file in the "
-                                            "data directory");
-                        break;
-                case EXDEV:
-                case ELOOP:
-                        svc_http_send_error(in->req, 400,
-                                            "file_path leads outside the data directory "
-                                            "(through a symbolic link); refused");
-                        break;
-                case EACCES:
-                case EPERM:
-                        svc_http_send_error(in->req, 400,
-                                            "file_path cannot be read: permission denied");
-                        break;
-                case ENAMETOOLONG:
-                        svc_http_send_error(in->req, 400, "file_path is too long");
-                        break;
-                default:
-                        svc_log(SVC_LOG_ERROR, svc_http_request_id(in->req),
-                                svc_http_endpoint(in->req), "open %s: %s", path,
-                                strerror(err));
-                        svc_http_send_error(in->req, 400, "file_path cannot be opened");
-                }
-                return -1;
-        }
-        if (fstat(fd, &st) == -1)
-                st.st_mode = 0;
-        if (!S_ISREG(st.st_mode)) {
-                close(fd);
-                svc_http_send_error(in->req, 400,
-                                    S_ISDIR(st.st_mode)
-                                        ? "file_path names a directory, not a CSV file"
-                                        : "file_path does not name a regular file");
-                return -1;
-        }
-        /* O_NONBLOCK only kept a FIFO from blocking the open; a regular file ignores it,
-         * but clear it anyway. */
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-        return fd;
+        else
+                svc_http_send_error(in->req, 400, "%s", refusal[err]);
+        return -1;
+}
+
+/* Answers a failure after events went out: how many of them Kafka acknowledged. */
+static void send_cut_short(struct ingest *in, int status, const char *what, size_t acked) {
+        char msg[1024];
+
+        snprintf(msg, sizeof(msg),
+                 "%s; Kafka acknowledged %zu of the %zu events sent, so it was not reliably "
+                 "processed: ingest it again (event_ids are stable, so duplicates can be "
+                 "dropped downstream)",
+                 what, acked, in->queued_cnt);
+        svc_http_send_error_details(in->req, status, msg,
+                                    json_pack("{s:I, s:I}", "acknowledged_count",
+                                              (json_int_t)acked, "queued_count",
+                                              (json_int_t)in->queued_cnt));
 }
 
 /* Reads the sheet; returns 0, or -1 after answering (a stop is left to the caller). */
@@ -346,15 +280,8 @@ static int read_sheet(struct ingest *in, const char *url) {
                                  sizeof(msg)) == -1)
                 svc_log(SVC_LOG_ERROR, svc_http_request_id(in->req),
                         svc_http_endpoint(in->req), "kafka: %s", msg);
-        snprintf(msg, sizeof(msg),
-                 "%s; the sheet broke off after %zu events were sent and Kafka acknowledged "
-                 "%zu: ingest it again (event_ids are stable, so duplicates can be dropped "
-                 "downstream)",
-                 errstr, in->queued_cnt, acked);
-        svc_http_send_error_details(in->req, status[err] ? status[err] : 502, msg,
-                                    json_pack("{s:I, s:I}", "acknowledged_count",
-                                              (json_int_t)acked, "queued_count",
-                                              (json_int_t)in->queued_cnt));
+        snprintf(msg, sizeof(msg), "%s; the sheet broke off", errstr);
+        send_cut_short(in, status[err] ? status[err] : 502, msg, acked);
         return -1;
 }
 
@@ -447,24 +374,17 @@ static void finish(struct ingest *in) {
                 svc_http_send_error(in->req, 422, "%s", in->stop_msg);
                 return;
         }
-        if (in->stop == STOP_MEMORY) {
-                svc_http_send_error(in->req, 500, "internal error");
+        if (in->stop == STOP_MEMORY || in->stop == STOP_READ) {
+                send_cut_short(in, 500, in->stop_msg, acked);
                 return;
         }
         if (in->stop == STOP_KAFKA || wait_rc == -1) {
                 svc_log(SVC_LOG_ERROR, svc_http_request_id(in->req), svc_http_endpoint(in->req),
                         "kafka: %s", in->stop == STOP_KAFKA ? in->stop_detail : errstr);
-                snprintf(msg, sizeof(msg),
-                         "%s; Kafka acknowledged %zu of %zu events, so the file was not "
-                         "reliably processed: ingest it again (event_ids are stable, so "
-                         "duplicates can be dropped downstream)",
-                         in->stop == STOP_KAFKA ? in->stop_msg
-                                                : "Kafka did not acknowledge every event",
-                         acked, in->queued_cnt);
-                svc_http_send_error_details(
-                    in->req, 503, msg,
-                    json_pack("{s:I, s:I}", "acknowledged_count", (json_int_t)acked,
-                              "queued_count", (json_int_t)in->queued_cnt));
+                send_cut_short(in, 503,
+                               in->stop == STOP_KAFKA ? in->stop_msg
+                                                      : "Kafka did not acknowledge every event",
+                               acked);
                 return;
         }
         if (!in->header_seen) {
@@ -557,7 +477,9 @@ static void ingest(svc_req_t *req, void *opaque) {
                                 svc_http_send_error(req, 500, "the file could not be read");
                                 goto out;
                         }
-                        in.stop = STOP_MEMORY;
+                        in.stop = STOP_READ;
+                        snprintf(in.stop_msg, sizeof(in.stop_msg),
+                                 "the file could not be read to the end");
                 }
         }
         finish(&in);

@@ -10,7 +10,7 @@
 
 extern char **environ;
 
-#define CONFIG_MAX_LINES 256
+#define CONFIG_MAX_SETTINGS 256
 #define CONFIG_MAX_LINE (64 * 1024) /* a one-line service-account key fits */
 
 /* The last line that sets `name` wins, as in a shell. */
@@ -53,10 +53,14 @@ static int load_file(svc_config_t *cfg, const char *path, char *errstr,
                          strerror(errno));
                 return -1;
         }
-        cfg->file_vars = calloc(CONFIG_MAX_LINES + 1, sizeof(char *));
-        while (cfg->file_vars && (n = getline(&line, &line_size, fp)) != -1 &&
-               cnt < CONFIG_MAX_LINES) {
-                char *s, *eq, *val;
+        if (!(cfg->file_vars = calloc(CONFIG_MAX_SETTINGS + 1, sizeof(char *)))) {
+                snprintf(errstr, errstr_size, "EVENTS_CONFIG %s: out of memory", path);
+                ret = -1;
+        }
+        /* Every setting is kept or the file is refused: a dropped one would leave its
+         * default in force without a word. */
+        while (ret == 0 && (n = getline(&line, &line_size, fp)) != -1) {
+                char *s, *eq, *val, *setting;
                 size_t vlen;
 
                 lineno++;
@@ -81,9 +85,25 @@ static int load_file(svc_config_t *cfg, const char *path, char *errstr,
                         val[vlen - 1] = '\0';
                         val++;
                 }
-                if (asprintf(&cfg->file_vars[cnt], "%s=%s", trim(s), val) < 0)
+                if (cnt == CONFIG_MAX_SETTINGS) {
+                        snprintf(errstr, errstr_size,
+                                 "EVENTS_CONFIG line %ld: more than %d settings, the most "
+                                 "one file may hold",
+                                 lineno, CONFIG_MAX_SETTINGS);
+                        ret = -1;
                         break;
-                cnt++;
+                }
+                if (asprintf(&setting, "%s=%s", trim(s), val) < 0) {
+                        snprintf(errstr, errstr_size, "EVENTS_CONFIG line %ld: out of memory",
+                                 lineno);
+                        ret = -1;
+                        break;
+                }
+                cfg->file_vars[cnt++] = setting;
+        }
+        if (ret == 0 && !feof(fp)) {
+                snprintf(errstr, errstr_size, "EVENTS_CONFIG %s: %s", path, strerror(errno));
+                ret = -1;
         }
         free(line);
         fclose(fp);

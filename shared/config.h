@@ -31,7 +31,8 @@ typedef struct svc_config {
 /**
  * @brief Loads the settings: defaults, then the EVENTS_CONFIG file (KEY=value lines,
  *        '#' comments), then the environment, which wins.
- * @returns 0 on success, -1 with a reason in errstr (unreadable file, bad number).
+ * @returns 0 on success, -1 with a reason in errstr (unreadable file, more than 256
+ *          settings in it, out of memory, bad number).
  *          On failure cfg is left empty and needs no svc_config_close().
  */
 int svc_config_load(svc_config_t *cfg, char *errstr, size_t errstr_size)

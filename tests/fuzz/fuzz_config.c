@@ -13,7 +13,7 @@
 #include "config.h"
 #include "fuzz_check.h"
 
-#define MAX_LINES 256    /* config.c reads at most this many settings */
+#define MAX_LINES 256    /* config.c refuses a file of more settings */
 #define LINE_BUF 4096    /* and lines of at most this many bytes, newline included */
 
 static char config_path[4096];

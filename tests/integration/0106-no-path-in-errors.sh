@@ -8,7 +8,8 @@ start_stack
 http POST /collect -H 'Content-Type: application/json' -d '{"events":[{"event_type":"a","event_time":1,"user_id":"u"}]}'
 is "an unwritable dev store -> 503" "$STATUS" 503
 check "the answer names no server path" bash -c "! grep -q '/proc\|no-such-dir' <<<'$BODY'"
-check "nor does its ERROR_LOG line" bash -c "! grep -q 'no-such-dir' '$ERROR_LOG'"
+is "ERROR_LOG holds the refusal, one line" "$(jq -c '[.endpoint, .status]' "$ERROR_LOG" 2>&1)" '["/collect",503]'
+check "and that line names no server path" bash -c "! grep -q 'no-such-dir' '$ERROR_LOG'"
 check "the log line does, for the operator" grep -q 'no-such-dir' "$T/run/collect.log"
 body='{"x":1}'
 out=$(printf '%s' "$body" | REQUEST_METHOD=HEAD "$BUILD/bin/home")

@@ -16,6 +16,8 @@ ln -s "$T/outside/secret.csv" "$INGEST_DATA_DIR/abs-link.csv"
 ln -s ../outside/secret.csv "$INGEST_DATA_DIR/rel-link.csv"
 ln -s "$T/outside" "$INGEST_DATA_DIR/dir-link"
 ln -s sub/inner.csv "$INGEST_DATA_DIR/inner-link.csv"
+ln -s "$INGEST_DATA_DIR/ok.csv" "$INGEST_DATA_DIR/abs-in.csv"
+ln -s "$INGEST_DATA_DIR/sub" "$INGEST_DATA_DIR/abs-dir-in"
 mkfifo "$INGEST_DATA_DIR/fifo.csv"
 
 ingest '{"file_path":"ok.csv","query_param_a":3}'
@@ -24,6 +26,10 @@ ingest '{"file_path":"sub/inner.csv","query_param_a":3}'
 is "a file in a subdirectory works" "$STATUS $(counts)" "200 success 1 0 0"
 ingest '{"file_path":"inner-link.csv","query_param_a":3}'
 is "a symlink that stays inside works" "$STATUS $(counts)" "200 success 1 0 0"
+ingest '{"file_path":"abs-in.csv","query_param_a":3}'
+is "an absolute symlink that stays inside works" "$STATUS $(counts)" "200 success 1 0 0"
+INGEST_PATH=/cgi/api/ingest ingest '{"file_path":"abs-dir-in/inner.csv","query_param_a":3}'
+is "CGI: an absolute symlink to a directory inside works" "$STATUS $(counts)" "200 success 1 0 0"
 stored=$(wc -l <"$DEV_STORE")
 
 # refused STATUS LABEL JSON [curl args]: the answer is STATUS with a JSON error that shows
@@ -58,6 +64,11 @@ ingest '{"file_path":"../outside/secret.csv"}'
 check "the dot-dot message is clear" jq -e '.message | test("\\.\\.")' <<<"$BODY"
 ingest '{"file_path":"rel-link.csv"}'
 check "the symlink message says outside the data directory" jq -e '.message | test("outside the data directory")' <<<"$BODY"
+ingest '{"file_path":"dir-link/secret.csv"}'
+through_link=$BODY
+refused 400 "symlinked directory out, to a missing file" '{"file_path":"dir-link/nope.csv","query_param_a":3}'
+is "a link out says the same whether the file there exists or not" \
+	"$(jq -r .message <<<"$BODY")" "$(jq -r .message <<<"$through_link")"
 ingest '{"file_path":"nope.csv"}'
 check "the missing-file message is clear" jq -e '.message | test("does not name an existing file")' <<<"$BODY"
 

@@ -112,6 +112,29 @@ int main(void) {
         ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == 0, "a file setting a key twice loads");
         is_str(cfg.click_topic, "second", "the last line wins");
         svc_config_close(&cfg);
+
+        /* At most 256 settings; one more is refused, never dropped. */
+        static const struct {
+                int settings;
+                int ok;
+        } counts[] = {{256, 1}, {257, 0}, {1000, 0}, {0, 0}};
+        for (int i = 0; counts[i].settings; i++) {
+                fp = fopen(path, "w");
+                for (int n = 1; n <= counts[i].settings; n++)
+                        fprintf(fp, "# setting %d\n\nSETTING_%d=%d\n", n, n, n);
+                fclose(fp);
+                int rc = svc_config_load(&cfg, errstr, sizeof(errstr));
+                ok((rc == 0) == counts[i].ok, "a file of %d settings %s", counts[i].settings,
+                   counts[i].ok ? "loads" : "is refused");
+                if (rc == 0) {
+                        is_str(svc_config_get(&cfg, "SETTING_256"), "256",
+                               "the 256th setting is there");
+                        svc_config_close(&cfg);
+                } else {
+                        ok(strstr(errstr, "EVENTS_CONFIG") && strstr(errstr, "256"),
+                           "the error names EVENTS_CONFIG and the limit (%s)", errstr);
+                }
+        }
         unlink(path);
         unsetenv("EVENTS_CONFIG");
         setenv("INGEST_API_TOKEN", "", 1);

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# `make run` (tools/run) in a checkout of its own, fresh (no data/, no var/): every example
+# it prints works as printed, with the dev broker and in FORCE_DEV_MODE; a second one on
+# another port is refused while the first runs, and leaves the first alone; stopping the
+# first stops everything it started, and then a new one starts.
+. "$(dirname "$0")/lib.sh"
+
+# tools/run finds its checkout from where it lies: copy tools/, link the rest.
+R=$T/checkout
+mkdir -p "$R"
+R=$(cd "$R" && pwd -P)
+cp -r "$TOP/tools" "$R/"
+ln -s "$TOP/build" "$TOP/build-asan" "$TOP/nginx" "$R/"
+export POOL_PROCS=1 FCGIWRAP_PROCS=1
+RUN_PIDS="" INGESTED=""
+
+# start_run NAME: tools/run in the background on a free port; sets RUN_PID, RUN_PORT.
+start_run() {
+	RUN_PORT=$(free_port)
+	PORT=$RUN_PORT "$R/tools/run" >"$T/$1.out" 2>&1 </dev/null &
+	RUN_PID=$!
+	RUN_PIDS="$RUN_PIDS $RUN_PID"
+}
+
+# serving PORT PID: waits at most 60 s for /health through nginx while PID lives.
+serving() {
+	for _ in $(seq 600); do
+		curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$1/health" 2>/dev/null && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# ended PID: waits at most 30 s for PID to exit; its status in RUN_STATUS.
+ended() {
+	for _ in $(seq 300); do
+		if ! kill -0 "$1" 2>/dev/null; then
+			wait "$1"
+			RUN_STATUS=$?
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# running: the processes working in the checkout (every one tools/run starts), but
+# the `sleep 1` of its wait loop, which comes and goes.
+running() {
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/cwd" 2>/dev/null)" = "$R" ] && [ "$(cat "$p/comm" 2>/dev/null)" != sleep ] &&
+			echo "${p#/proc/}"
+	done | sort -n
+}
+
+# examples FILE: the commands tools/run printed, one a line (continuations joined).
+examples() {
+	sed -n '/^Event ingestion service on/,$p' "$1" | sed -e :a -e '/\\$/N; s/\\\n//; ta' |
+		grep -E '^  (curl|kcat) '
+}
+
+# try_examples NAME N: runs each of the N examples NAME printed (they come after nginx is
+# up: wait for them), as printed; each must succeed.
+try_examples() {
+	local cmd out label n=0
+	for _ in $(seq 100); do
+		[ "$(examples "$T/$1.out" | wc -l)" -ge "$2" ] && break
+		sleep 0.1
+	done
+	while IFS= read -r cmd; do
+		n=$((n + 1))
+		label=$(sed -E 's|https?://[^/]+||; s/^ +//; s/ +/ /g' <<<"$cmd" | cut -c1-40)
+		case "$cmd" in
+		*kcat*) # the consumer's output comes when it comes: wait for it
+			for _ in $(seq 60); do
+				out=$(timeout 20 bash -c "$cmd" 2>"$T/example.err" </dev/null)
+				grep -q '"user_id":"u1"' <<<"$out" && break
+				sleep 0.5
+			done
+			is "$1: kcat shows the consumer's record of the /collect example" \
+				"$(grep -c '"user_id":"u1"' <<<"$out")" 1 ;;
+		*)
+			out=$(timeout 30 bash -c "$cmd" 2>"$T/example.err" </dev/null)
+			check "$1: $label... answers no error" jq -e '.status != "error"' <<<"$out"
+			case "$cmd" in */api/ingest*) INGESTED=$(jq -c '[.processed_count, .error_count]' <<<"$out") ;; esac ;;
+		esac
+	done < <(examples "$T/$1.out")
+	is "$1: it printed $2 examples" "$n" "$2"
+}
+
+stop_runs() {
+	local p
+	for p in $RUN_PIDS; do kill -TERM "$p" 2>/dev/null; done
+	for p in $RUN_PIDS; do ended "$p"; done
+	for p in $(running); do kill -KILL "$p" 2>/dev/null; done
+}
+trap 'stop_runs; _cleanup' EXIT
+
+start_run first
+check "a first make run serves" serving "$RUN_PORT" "$RUN_PID"
+first=$RUN_PID first_port=$RUN_PORT
+try_examples first 4
+is "first: the /api/ingest example reads the sample, every row valid" "$INGESTED" \
+	"[$(($(wc -l <"$TOP/tools/sample/events.csv") - 1)),0]"
+first_procs=$(running)
+nginx_pid=$(cat "$R/var/run/nginx.pid" 2>/dev/null)
+
+start_run second
+if ended "$RUN_PID"; then
+	is "a second one, on another port, exits with status 1" "$RUN_STATUS" 1
+else
+	not_ok "a second one, on another port, exits with status 1" "still running after 30 s"
+fi
+check "and says why" grep -q 'already running' "$T/second.out"
+check "it serves nothing" bash -c "! curl -fsS -m 2 -o /dev/null http://127.0.0.1:$RUN_PORT/nginx-health"
+check "the first still serves" curl -fsS -m 5 -o /dev/null "http://127.0.0.1:$first_port/health"
+is "the first's processes are untouched" "$(running | tr '\n' ' ')" "$(tr '\n' ' ' <<<"$first_procs")"
+is "and so is its nginx pid file" "$(cat "$R/var/run/nginx.pid" 2>/dev/null)" "$nginx_pid"
+
+kill -TERM "$first"
+check "SIGTERM (as Ctrl-C) stops the first" ended "$first"
+is "and nothing it started is left" "$(running)" ""
+
+printf '%s\n' 'DATE,REF_NUMBER,IP,USER_AGENT,USER_FP,URL,SOURCE' \
+	'2025-10-22,R1,192.0.2.1,ua,fp-1,https://example.com,COOKIE' >"$R/data/events.csv"
+FORCE_DEV_MODE=true start_run third
+check "then a new one starts" serving "$RUN_PORT" "$RUN_PID"
+try_examples third 4
+is "third: an events.csv already there is kept" "$INGESTED" "[1,0]"
+kill -TERM "$RUN_PID"
+check "and stops" ended "$RUN_PID"
+is "leaving nothing behind" "$(running)" ""
