@@ -68,6 +68,7 @@ start_stack() {
 	export INGEST_DATA_DIR=${INGEST_DATA_DIR:-$T/data}
 	export DEV_STORE=${DEV_STORE:-$T/var/dev-events.jsonl}
 	export ERROR_LOG=${ERROR_LOG:-$T/var/errors.jsonl}
+	export SPOOL_DIR=${SPOOL_DIR:-$T/var/spool}
 	mkdir -p "$INGEST_DATA_DIR"
 	_STACK_RUN="$T/run"
 	# Another program may take the free port before nginx binds it: try another one.
