@@ -133,6 +133,12 @@ static int forward_file(struct forwarder *fw, svc_spool_file_t *f, const char *n
         }
         if (wait_acked(fw, kb, errstr, sizeof(errstr)) == -1)
                 goto out;
+        /* Kafka acknowledges: handlers may produce again (before the file goes, so that
+         * whoever sees it gone sees the mark gone too). */
+        svc_spool_mark_up(fw->dir);
+        if (fw->down)
+                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "Kafka acknowledges again");
+        fw->down = 0;
         ret = 0;
         fw->files++;
         fw->records += records;
@@ -229,10 +235,6 @@ static int forward_all(struct forwarder *fw) {
                 }
                 ret = 1;
                 fw->backoff_ms = 0;
-                if (fw->down)
-                        svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "Kafka acknowledges again");
-                fw->down = 0;
-                svc_spool_mark_up(fw->dir);
         }
         svc_spool_list_free(names);
         return ret;
