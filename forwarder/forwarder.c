@@ -116,7 +116,11 @@ static int forward_file(struct forwarder *fw, svc_spool_file_t *f, const char *n
                         damaged++;
                         continue;
                 }
-                if (svc_kafka_batch_produce(kb, rec.topic, rec.key, rec.key_len, rec.val,
+                /* Metadata first (once per topic): a fresh producer could otherwise wait
+                 * for its next topic scan, up to a second, and without a broker the file
+                 * fails here at once. */
+                if (svc_kafka_prepare_topic(fw->kp, rec.topic, errstr, sizeof(errstr)) == -1 ||
+                    svc_kafka_batch_produce(kb, rec.topic, rec.key, rec.key_len, rec.val,
                                             rec.val_len, errstr, sizeof(errstr)) == -1)
                         goto out;
                 records++;
