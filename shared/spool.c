@@ -380,16 +380,14 @@ svc_spool_err_t svc_spool_append(svc_spool_t *sp, const struct svc_spool_rec *re
 fail:
         e = errno ? errno : EIO;
         /* All or nothing: none of these records may reach the forwarder. */
-        if (created || ftruncate(sp->fd, sp->size) == -1) {
-                if (created) {
-                        char name[SPOOL_BASE_SIZE + 8];
-                        snprintf(name, sizeof(name), "%s.open", sp->base);
-                        unlinkat(sp->dirfd, name, 0);
-                        close(sp->fd);
-                        sp->fd = -1;
-                } else {
-                        svc_spool_seal(sp); /* the forwarder skips the torn tail */
-                }
+        if (created) {
+                char name[SPOOL_BASE_SIZE + 8];
+                snprintf(name, sizeof(name), "%s.open", sp->base);
+                unlinkat(sp->dirfd, name, 0);
+                close(sp->fd);
+                sp->fd = -1;
+        } else if (ftruncate(sp->fd, sp->size) == -1) {
+                svc_spool_seal(sp); /* the forwarder skips the torn tail */
         }
         return io_error(e, sp, what, errstr, errstr_size);
 }
@@ -487,24 +485,26 @@ char **svc_spool_list(const char *dir, char *errstr, size_t errstr_size) {
                 return NULL;
         }
         while ((de = readdir(d))) {
-                if (cnt + 1 >= size) {
+                if (!name_kind(de->d_name, &records))
+                        continue;
+                if (cnt + 1 >= size) { /* room for this one and the NULL after it */
                         size = size ? size * 2 : 64;
                         if (!(n = realloc(names, size * sizeof(*names))))
                                 goto oom;
                         names = n;
                 }
-                if (name_kind(de->d_name, &records) && !(names[cnt++] = strdup(de->d_name)))
+                if (!(names[cnt] = strdup(de->d_name)))
                         goto oom;
+                cnt++;
         }
-        closedir(d);
         if (!names && !(names = calloc(1, sizeof(*names))))
-                goto oom_closed;
+                goto oom;
         names[cnt] = NULL;
         qsort(names, cnt, sizeof(*names), cmp_names);
+        closedir(d);
         return names;
 oom:
         closedir(d);
-oom_closed:
         if (names)
                 names[cnt] = NULL;
         svc_spool_list_free(names);
