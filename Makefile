@@ -24,9 +24,10 @@ LIB_SRC   = $(wildcard shared/*.c)
 LIB_OBJ   = $(LIB_SRC:%.c=$(B)/%.o)
 HANDLERS  = $(patsubst handlers/%.c,$(B)/bin/%,$(wildcard handlers/*.c))
 CONSUMER  = $(if $(wildcard consumer/*.c),$(B)/bin/consumer)
+FORWARDER = $(if $(wildcard forwarder/*.c),$(B)/bin/forwarder)
 TOOLS     = $(patsubst tools/%.c,$(B)/bin/%,$(wildcard tools/*.c))
 UNIT      = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
-BINS      = $(HANDLERS) $(CONSUMER) $(TOOLS)
+BINS      = $(HANDLERS) $(CONSUMER) $(FORWARDER) $(TOOLS)
 
 .SECONDARY:
 .PHONY: all deps run test test-unit test-integration test-asan bench clean style-check
@@ -44,6 +45,10 @@ $(B)/bin/%: $(B)/handlers/%.o $(B)/libsvc.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/bin/consumer: $(patsubst %.c,$(B)/%.o,$(wildcard consumer/*.c)) $(B)/libsvc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/bin/forwarder: $(patsubst %.c,$(B)/%.o,$(wildcard forwarder/*.c)) $(B)/libsvc.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -81,7 +86,7 @@ bench: deps
 	@bench/run $(if $(QUICK),--quick)
 
 style-check:
-	clang-format --dry-run --Werror shared/*.[ch] handlers/*.c consumer/*.c tools/*.c tests/unit/*.[ch]
+	clang-format --dry-run --Werror shared/*.[ch] handlers/*.c consumer/*.c forwarder/*.c tools/*.c tests/unit/*.[ch]
 
 clean:
 	rm -rf build build-asan var/test-*

@@ -18,7 +18,8 @@
 #include "log.h"
 #include "spool.h"
 
-#define DOWN_MARK_MAX_AGE_MS 10000 /* a Kafka-down mark older than this no longer counts */
+#define DOWN_MARK_MAX_AGE_MS 5000 /* a Kafka-down mark older than this no longer counts;
+                                   * the forwarder refreshes it every 1-2 s */
 #define DOWN_CHECK_MS 200          /* pooled: how often the mark file is looked at */
 #define PROBE_EVERY_MS 1000        /* pooled, Kafka down: one message a second still tries */
 #define SPOOL_BATCH_MAX 256        /* records per append */
@@ -111,13 +112,14 @@ static void *spool_loop(void *arg) {
                 }
                 if (dl->stopping)
                         break;
-                /* Idle for a second: seal the file, so the forwarder may take it. */
+                /* Idle for a second: a file a second old is sealed, so the forwarder may
+                 * take it. */
                 clock_gettime(CLOCK_REALTIME, &until);
                 until.tv_sec += 1;
                 if (pthread_cond_timedwait(&dl->cond, &dl->lock, &until) && !dl->head &&
                     dl->spool) {
                         pthread_mutex_unlock(&dl->lock);
-                        svc_spool_seal(dl->spool);
+                        svc_spool_tick(dl->spool);
                         pthread_mutex_lock(&dl->lock);
                 }
         }

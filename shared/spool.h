@@ -50,14 +50,30 @@ svc_spool_err_t svc_spool_append(svc_spool_t *sp, const struct svc_spool_rec *re
 /** @brief Seals the current file, if any: the forwarder may take it. */
 void svc_spool_seal(svc_spool_t *sp);
 
+/**
+ * @brief Seals the current file when it is older than about a second. svc_spool_append
+ *        does this on its own; a writer that may then stay idle (the burst is over, Kafka
+ *        is back) calls this now and then, or its last records wait for its next append.
+ */
+void svc_spool_tick(svc_spool_t *sp);
+
 /** @brief Seals and frees. NULL is a no-op. */
 void svc_spool_close(svc_spool_t *sp);
 
 /**
- * @brief What the directory holds now: records and bytes of every spool file.
+ * @brief What the directory holds now: records and bytes of every spool file. Cheap
+ *        enough for /health: sealed files carry their record count in their name, only
+ *        open files are walked (header by header).
  * @returns 0, or -1 with errno when the directory cannot be read.
  */
 int svc_spool_usage(const char *dir, long long *records, long long *bytes);
+
+/**
+ * @brief The check svc_spool_open makes, for /health: creates the directory when missing,
+ *        then writes, fsyncs and removes a probe file in it.
+ * @returns 0, or -1 with errstr.
+ */
+int svc_spool_writable(const char *dir, char *errstr, size_t errstr_size);
 
 /* Kafka unreachable, as seen by any process of the host: a mark file in the directory,
  * so that a new process (one CGI request) spools at once instead of waiting
@@ -66,4 +82,60 @@ int svc_spool_usage(const char *dir, long long *records, long long *bytes);
 void svc_spool_mark_down(const char *dir);
 void svc_spool_mark_up(const char *dir);
 int svc_spool_is_down(const char *dir, int max_age_ms);
+
+/* Reading, for the forwarder and tools/spooltool. */
+
+typedef struct svc_spool_file svc_spool_file_t; /* one spool file, read into memory */
+
+typedef enum {
+        SVC_SPOOL_END = 0,  /* no more records */
+        SVC_SPOOL_RECORD,   /* a record whose checksum verified */
+        SVC_SPOOL_DAMAGED,  /* bytes that are no record: torn by a crash, or corrupt */
+} svc_spool_next_t;
+
+#define SVC_SPOOL_F_TAKE 0x1 /* lock the file for replaying it (see svc_spool_file_open) */
+
+/**
+ * @brief The spool files of dir (open and sealed, not temporary ones), oldest first.
+ * @returns a NULL-terminated array of names, empty when there is none, to free with
+ *          svc_spool_list_free(); NULL with errstr when the directory cannot be read.
+ */
+char **svc_spool_list(const char *dir, char *errstr, size_t errstr_size);
+
+/** @brief Frees a list. NULL is a no-op. */
+void svc_spool_list_free(char **names);
+
+/**
+ * @brief Reads the file `name` of dir. With SVC_SPOOL_F_TAKE the file is locked first, as
+ *        its writer locks it: a file with a live writer, or that another forwarder holds,
+ *        is busy. Without it the file is read as it is now (spooltool).
+ * @returns 1 and *file; 0 when it is busy or gone (sealed or removed meanwhile); -1 with
+ *          errstr.
+ */
+int svc_spool_file_open(const char *dir, const char *name, int flags,
+                        svc_spool_file_t **file, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
+/**
+ * @brief The next record of the file. rec points into the file's memory and is valid until
+ *        the next call. Bytes that do not form a record with a valid checksum are reported
+ *        once as SVC_SPOOL_DAMAGED (*off, *len: where and how many), and reading goes on at
+ *        the next whole record, if any: a record torn by a crash is the damaged tail.
+ *        *off is also set for a record.
+ */
+svc_spool_next_t svc_spool_file_next(svc_spool_file_t *file, struct svc_spool_rec *rec,
+                                     size_t *off, size_t *len);
+
+/**
+ * @brief Removes the file (its records are in Kafka), makes that durable (fsync of the
+ *        directory), then closes it.
+ * @returns 0, or -1 with errstr: the file is then closed but may still be there.
+ */
+int svc_spool_file_remove(svc_spool_file_t *file, char *errstr, size_t errstr_size);
+
+/** @brief Closes (and unlocks) the file, which stays. NULL is a no-op. */
+void svc_spool_file_close(svc_spool_file_t *file);
+
+/** @brief Removes temporary files that a writer dying at the wrong moment left behind. */
+void svc_spool_sweep(const char *dir);
 #endif

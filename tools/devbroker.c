@@ -11,6 +11,9 @@
  *      produce-errors CODE COUNT   the next COUNT produce requests fail with Kafka error
  *                                  CODE (e.g. 87 INVALID_RECORD, 19 NOT_ENOUGH_REPLICAS)
  *      down N / up N               broker N stops / resumes answering; data is kept
+ * SIGUSR1 takes every broker down, SIGUSR2 brings them all back (a Kafka outage for a
+ * person trying `make run`: pkill -USR1 devbroker). A broker that is down closes its
+ * connections and refuses new ones; its topics and messages are kept.
  *
  * Creates the service's topics (names from the same settings as the handlers) and any
  * -t topic, prints "bootstrap=<host:port,...>" on stdout (and into -f), and runs until
@@ -19,6 +22,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +35,31 @@
 #define MAX_EXTRA_TOPICS 32
 
 static volatile sig_atomic_t run = 1;
+static volatile sig_atomic_t outage = -1; /* SIGUSR1: 1 (all down), SIGUSR2: 0 (all up) */
 
 static void stop(int sig) {
         (void)sig;
         run = 0;
+}
+
+static void set_outage(int sig) {
+        outage = sig == SIGUSR1;
+}
+
+/* Carries out the last SIGUSR1 or SIGUSR2. */
+static void apply_outage(rd_kafka_mock_cluster_t *mcluster, int brokers) {
+        int down = outage;
+
+        if (down == -1)
+                return;
+        outage = -1;
+        for (int b = 1; b <= brokers; b++) {
+                if (down)
+                        rd_kafka_mock_broker_set_down(mcluster, b);
+                else
+                        rd_kafka_mock_broker_set_up(mcluster, b);
+        }
+        fprintf(stderr, "devbroker: all %d broker(s) %s\n", brokers, down ? "down" : "up");
 }
 
 static int create_topic(rd_kafka_mock_cluster_t *mcluster, const char *spec,
@@ -80,40 +105,39 @@ static void control(rd_kafka_mock_cluster_t *mcluster, const char *line) {
         fprintf(stderr, "devbroker: %s", line);
 }
 
-/* Reads control lines until a signal ends the wait (no SA_RESTART: read returns EINTR).
- * Opened read-write, the pipe never reports end of file between writers. */
-static void serve_control(rd_kafka_mock_cluster_t *mcluster, const char *path) {
-        char buf[256];
-        size_t len = 0;
+/* Creates the control pipe; returns its fd, or -1. Opened read-write, the pipe never
+ * reports end of file between writers. */
+static int open_control(const char *path) {
         int fd;
 
         unlink(path);
-        if (mkfifo(path, 0600) == -1 || (fd = open(path, O_RDWR)) == -1) {
+        if (mkfifo(path, 0600) == -1 || (fd = open(path, O_RDWR | O_NONBLOCK)) == -1) {
                 fprintf(stderr, "devbroker: %s: %s\n", path, strerror(errno));
-                while (run)
-                        pause();
+                return -1;
+        }
+        return fd;
+}
+
+/* Reads what the pipe holds and carries out each whole line. */
+static void read_control(rd_kafka_mock_cluster_t *mcluster, int fd, char *buf, size_t size,
+                         size_t *len) {
+        ssize_t n = read(fd, buf + *len, size - 1 - *len);
+        char *nl;
+
+        if (n <= 0)
                 return;
+        *len += (size_t)n;
+        buf[*len] = '\0';
+        while ((nl = strchr(buf, '\n'))) {
+                char c = nl[1];
+                nl[1] = '\0';
+                control(mcluster, buf);
+                nl[1] = c;
+                *len -= (size_t)(nl + 1 - buf);
+                memmove(buf, nl + 1, *len + 1);
         }
-        while (run) {
-                ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
-                char *nl;
-                if (n <= 0)
-                        continue; /* EINTR: run tells */
-                len += (size_t)n;
-                buf[len] = '\0';
-                while ((nl = strchr(buf, '\n'))) {
-                        char c = nl[1];
-                        nl[1] = '\0';
-                        control(mcluster, buf);
-                        nl[1] = c;
-                        len -= (size_t)(nl + 1 - buf);
-                        memmove(buf, nl + 1, len + 1);
-                }
-                if (len == sizeof(buf) - 1)
-                        len = 0; /* a line that long is no command */
-        }
-        close(fd);
-        unlink(path);
+        if (*len == size - 1)
+                *len = 0; /* a line that long is no command */
 }
 
 int main(int argc, char **argv) {
@@ -125,7 +149,11 @@ int main(int argc, char **argv) {
         rd_kafka_t *rk = NULL;
         rd_kafka_mock_cluster_t *mcluster = NULL;
         const char *bootstraps;
-        struct sigaction sa = {.sa_handler = stop};
+        struct sigaction sa = {.sa_handler = stop}, sa_outage = {.sa_handler = set_outage};
+        sigset_t block, orig;
+        char buf[256];
+        size_t len = 0;
+        int fd = -1;
 
         while ((opt = getopt(argc, argv, "p:b:r:f:c:t:")) != -1) {
                 switch (opt) {
@@ -195,12 +223,30 @@ int main(int argc, char **argv) {
         printf("bootstrap=%s\n", bootstraps);
         fflush(stdout);
 
+        /* The signals are let in only inside ppoll(), so none is missed between a check
+         * and the wait. */
+        sigemptyset(&block);
+        sigaddset(&block, SIGTERM);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGUSR1);
+        sigaddset(&block, SIGUSR2);
+        sigprocmask(SIG_BLOCK, &block, &orig);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGUSR1, &sa_outage, NULL);
+        sigaction(SIGUSR2, &sa_outage, NULL);
         if (control_fifo)
-                serve_control(mcluster, control_fifo);
-        while (run)
-                pause();
+                fd = open_control(control_fifo);
+        while (run) {
+                struct pollfd pfd = {.fd = fd, .events = POLLIN};
+                apply_outage(mcluster, brokers);
+                if (ppoll(&pfd, fd == -1 ? 0 : 1, NULL, &orig) > 0)
+                        read_control(mcluster, fd, buf, sizeof(buf), &len);
+        }
+        if (fd != -1) {
+                close(fd);
+                unlink(control_fifo);
+        }
         ret = 0;
 out:
         if (mcluster)

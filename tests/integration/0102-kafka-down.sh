@@ -7,6 +7,8 @@
 J='Content-Type: application/json'
 ev='{"events":[{"event_type":"a","event_time":1,"user_id":"u"}]}'
 export KAFKA_TIMEOUT_MS=1500
+# Without a spool: what a node with the spool answers is tested in 0804.
+export SPOOL_DIR=off
 
 # 1. Nothing listens at KAFKA_URL.
 export KAFKA_URL="127.0.0.1:$(free_port)"

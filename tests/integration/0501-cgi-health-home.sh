@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # /health and / per request: through nginx -> fcgiwrap and invoked directly. /health
-# reports the broker's state honestly in each mode (connected, disconnected, dev_mode).
+# reports the broker's state honestly in each mode (connected, disconnected, dev_mode), and
+# with Kafka down whether the spool still takes /collect (degraded) or not (unhealthy).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-cgi.sh"
 start_broker
@@ -23,10 +24,14 @@ is "fcgiwrap: / as JSON lists the five endpoints" \
 
 direct health REQUEST_METHOD=GET DOCUMENT_URI=/health
 is "direct: /health -> exit 0, 200 connected" "$RC $STATUS $(jq -r .kafka_status <<<"$BODY")" "0 200 connected"
-direct health REQUEST_METHOD=GET KAFKA_URL="127.0.0.1:$(closed_port)"
-is "direct: /health with Kafka down -> exit 0, 503 unhealthy disconnected" \
+direct health REQUEST_METHOD=GET KAFKA_URL="127.0.0.1:$(closed_port)" SPOOL_DIR=off
+is "direct: /health with Kafka down, no spool -> exit 0, 503 unhealthy disconnected" \
 	"$RC $STATUS $(jq -r '[.status, .kafka_status] | join(" ")' <<<"$BODY")" "0 503 unhealthy disconnected"
 check "direct: the unreachable broker is logged" grep -qi 'kafka' <<<"$LOG"
+direct health REQUEST_METHOD=GET KAFKA_URL="127.0.0.1:$(closed_port)" SPOOL_DIR="$T/cgi-spool"
+is "direct: /health with Kafka down, a spool -> exit 0, 200 degraded disconnected, spool numbers" \
+	"$RC $STATUS $(jq -r '[.status, .kafka_status, .spool.records, .spool.bytes] | join(" ")' <<<"$BODY")" \
+	"0 200 degraded disconnected 0 0"
 direct health REQUEST_METHOD=GET FORCE_DEV_MODE=true
 is "direct: /health in dev mode -> 200 dev_mode" "$RC $STATUS $(jq -r .kafka_status <<<"$BODY")" "0 200 dev_mode"
 direct health REQUEST_METHOD=DELETE

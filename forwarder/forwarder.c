@@ -1,0 +1,317 @@
+/* forwarder.c - replays the spool of /collect into Kafka: one long-running process per
+ * host (docs/spool.md).
+ *
+ * Takes the oldest spool file it may (a sealed one, or an open one whose writer died),
+ * produces every whole record with the same topic, key and value (acks=all, idempotent
+ * producer: shared/kafka.c), waits until Kafka acknowledged all of them, then removes the
+ * file and fsyncs the directory. Damaged bytes (a record torn by a crash, never answered
+ * 202) are skipped and logged with the file name and offset. A file Kafka did not take
+ * stays, and is tried again after a growing pause; while no broker answers, the Kafka-down
+ * mark is kept fresh so that the handlers spool at once instead of waiting for Kafka.
+ * After a kill -9 the file in progress is replayed from its start: a record may reach
+ * Kafka twice, byte-identical with the same key, never zero times.
+ *
+ * Settings (README.md "Configuration"): KAFKA_URL, SPOOL_DIR, KAFKA_TIMEOUT_MS (how long
+ * Kafka may take to acknowledge a record), RDKAFKA_*, and
+ *   FORWARDER_STATS_INTERVAL_MS  10000  period of the stats log line (0: only at exit)
+ *
+ * SIGTERM/SIGINT: finishes the file in progress (within about KAFKA_TIMEOUT_MS, else it
+ * stays for the next start) and exits 0. Exit status 1 on a configuration error, or when
+ * a forwarded file cannot be removed (it would be replayed again and again). */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "kafka.h"
+#include "log.h"
+#include "spool.h"
+
+#define LOG_NAME "forwarder"
+#define IDLE_MS 200                 /* how often an empty spool is looked at again */
+#define PING_MS 1000                /* reachability checks, and mark refreshes, while down */
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+#define WINDOW_BYTES (4 << 20)      /* acknowledged before more is produced: a failure */
+#define WINDOW_RECORDS 10000        /* shows after one window, not after a whole file */
+#define SWEEP_MS 60000
+
+static volatile sig_atomic_t run = 1;
+
+static void stop(int sig) {
+        (void)sig;
+        run = 0;
+}
+
+struct forwarder {
+        const char *dir;
+        svc_kafka_t *kp;
+        int timeout_ms;              /* KAFKA_TIMEOUT_MS */
+        long long stop_deadline_ms;  /* after a signal: when the file in progress is given up */
+        long backoff_ms;             /* pause before the next try after a failure */
+        int down;                    /* no broker answered since the last failure */
+        int fatal;
+        /* statistics since start */
+        unsigned long long files, records, damaged, failures;
+};
+
+static long long now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void nap(long long ms) {
+        struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+        if (ms > 0)
+                nanosleep(&ts, NULL); /* a signal cuts it short */
+}
+
+/* Once stopping, the file in progress gets KAFKA_TIMEOUT_MS more; returns the ms left
+ * (LLONG_MAX while running). */
+static long long stop_left_ms(struct forwarder *fw) {
+        if (run)
+                return LLONG_MAX;
+        if (!fw->stop_deadline_ms)
+                fw->stop_deadline_ms = now_ms() + fw->timeout_ms;
+        return fw->stop_deadline_ms - now_ms();
+}
+
+/* Waits until Kafka acknowledged everything produced so far. Records time out on their
+ * own after KAFKA_TIMEOUT_MS (message.timeout.ms, checked about once a second), so the
+ * delivery reports say why by then. */
+static int wait_acked(struct forwarder *fw, svc_kafka_batch_t *kb, char *errstr,
+                      size_t errstr_size) {
+        long long timeout = fw->timeout_ms + 2000, left = stop_left_ms(fw);
+        size_t acked;
+
+        if (left < timeout)
+                timeout = left > 0 ? left : 0;
+        return svc_kafka_batch_wait(kb, (int)timeout, &acked, errstr, errstr_size);
+}
+
+/* Replays one taken file, and removes it once Kafka has acknowledged all of it; the file
+ * is closed either way. Returns 0 when it was forwarded, -1 when it stays. */
+static int forward_file(struct forwarder *fw, svc_spool_file_t *f, const char *name) {
+        svc_kafka_batch_t *kb = svc_kafka_batch_new(fw->kp);
+        struct svc_spool_rec rec;
+        svc_spool_next_t next;
+        size_t off, len, window = 0;
+        unsigned long long records = 0, damaged = 0;
+        char errstr[512];
+        int ret = -1;
+
+        if (!kb) {
+                snprintf(errstr, sizeof(errstr), "out of memory");
+                goto out;
+        }
+        while ((next = svc_spool_file_next(f, &rec, &off, &len)) != SVC_SPOOL_END) {
+                if (next == SVC_SPOOL_DAMAGED) {
+                        svc_log(SVC_LOG_WARN, NULL, LOG_NAME,
+                                "%s: skipping %zu damaged bytes at offset %zu (a record torn "
+                                "by a crash, or corrupt)",
+                                name, len, off);
+                        damaged++;
+                        continue;
+                }
+                /* Metadata first (once per topic): a fresh producer could otherwise wait
+                 * for its next topic scan, up to a second, and without a broker the file
+                 * fails here at once. */
+                if (svc_kafka_prepare_topic(fw->kp, rec.topic, errstr, sizeof(errstr)) == -1 ||
+                    svc_kafka_batch_produce(kb, rec.topic, rec.key, rec.key_len, rec.val,
+                                            rec.val_len, errstr, sizeof(errstr)) == -1)
+                        goto out;
+                records++;
+                window += len;
+                if (window >= WINDOW_BYTES || records % WINDOW_RECORDS == 0) {
+                        if (wait_acked(fw, kb, errstr, sizeof(errstr)) == -1)
+                                goto out;
+                        window = 0;
+                }
+                if (stop_left_ms(fw) <= 0) {
+                        snprintf(errstr, sizeof(errstr), "stopping: no time left");
+                        goto out;
+                }
+        }
+        if (wait_acked(fw, kb, errstr, sizeof(errstr)) == -1)
+                goto out;
+        /* Kafka acknowledges: handlers may produce again (before the file goes, so that
+         * whoever sees it gone sees the mark gone too). */
+        svc_spool_mark_up(fw->dir);
+        if (fw->down)
+                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "Kafka acknowledges again");
+        fw->down = 0;
+        ret = 0;
+        fw->files++;
+        fw->records += records;
+        fw->damaged += damaged;
+        if (svc_spool_file_remove(f, errstr, sizeof(errstr)) == -1) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
+                        "fatal: %s is in Kafka but stays in the spool (%s): stopping rather "
+                        "than replaying it again",
+                        name, errstr);
+                fw->fatal = 1;
+                run = 0;
+        }
+        f = NULL;
+out:
+        if (ret == -1)
+                svc_log(SVC_LOG_WARN, NULL, LOG_NAME,
+                        "%s stays in the spool (%llu records sent): %s", name, records, errstr);
+        svc_kafka_batch_destroy(kb);
+        svc_spool_file_close(f);
+        return ret;
+}
+
+/* After a file failed. While no broker answers, asks again every second and refreshes the
+ * Kafka-down mark (handlers then spool at once instead of waiting for Kafka), until one
+ * answers. When brokers answer but did not take the file, waits a growing pause. */
+static void pause_after_failure(struct forwarder *fw) {
+        long long until;
+        char errstr[256];
+
+        fw->failures++;
+        fw->backoff_ms = fw->backoff_ms ? fw->backoff_ms * 2 : BACKOFF_MIN_MS;
+        if (fw->backoff_ms > BACKOFF_MAX_MS)
+                fw->backoff_ms = BACKOFF_MAX_MS;
+        until = now_ms() + fw->backoff_ms;
+        while (run) {
+                long long started = now_ms();
+                if (svc_kafka_ping(fw->kp, PING_MS, errstr, sizeof(errstr)) == 0) {
+                        if (fw->down) {
+                                svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
+                                        "a broker answers again: forwarding");
+                                fw->down = 0;
+                                return;
+                        }
+                } else {
+                        svc_spool_mark_down(fw->dir);
+                        if (!fw->down)
+                                svc_log(SVC_LOG_WARN, NULL, LOG_NAME,
+                                        "Kafka unreachable (%s): marked down, handlers spool "
+                                        "at once",
+                                        errstr);
+                        fw->down = 1;
+                }
+                if (!fw->down && now_ms() >= until)
+                        return;
+                nap(PING_MS - (now_ms() - started));
+        }
+}
+
+static void log_stats(struct forwarder *fw) {
+        long long records = -1, bytes = -1;
+
+        svc_spool_usage(fw->dir, &records, &bytes);
+        svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
+                "stats files=%llu records=%llu damaged=%llu failures=%llu "
+                "spool_records=%lld spool_bytes=%lld kafka=%s",
+                fw->files, fw->records, fw->damaged, fw->failures, records, bytes,
+                fw->down ? "down" : "up");
+}
+
+/* One pass over the spool, oldest first. Returns 1 when a file was forwarded, 0 when
+ * there was nothing to take, -1 when a file failed (it stays). */
+static int forward_all(struct forwarder *fw) {
+        char errstr[512];
+        char **names = svc_spool_list(fw->dir, errstr, sizeof(errstr));
+        int ret = 0;
+
+        if (!names) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "%s", errstr);
+                return -1;
+        }
+        for (char **name = names; *name && run; name++) {
+                svc_spool_file_t *f;
+                int rc = svc_spool_file_open(fw->dir, *name, SVC_SPOOL_F_TAKE, &f, errstr,
+                                             sizeof(errstr));
+                if (rc == 0)
+                        continue; /* its writer lives, or it was sealed meanwhile */
+                if (rc == -1) {
+                        svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "%s", errstr);
+                        continue;
+                }
+                if (forward_file(fw, f, *name) == -1) {
+                        ret = -1; /* oldest first: no newer file overtakes it */
+                        break;
+                }
+                ret = 1;
+                fw->backoff_ms = 0;
+        }
+        svc_spool_list_free(names);
+        return ret;
+}
+
+int main(void) {
+        svc_config_t cfg;
+        struct forwarder fw = {0};
+        char errstr[512];
+        long stats_interval_ms;
+        long long last_stats, last_sweep = 0;
+        int ret = 1;
+        struct sigaction sa = {.sa_handler = stop}; /* no SA_RESTART: naps end at once */
+
+        if (svc_config_load(&cfg, errstr, sizeof(errstr)) == -1) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "configuration: %s", errstr);
+                return 1;
+        }
+        if (!cfg.spool_dir) {
+                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "SPOOL_DIR=off: nothing to forward");
+                ret = 0;
+                goto out;
+        }
+        if (!cfg.kafka_url || cfg.dev_mode) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
+                        "KAFKA_URL is unset or FORCE_DEV_MODE=true: there is no Kafka to "
+                        "forward the spool to");
+                goto out;
+        }
+        if (svc_config_int(&cfg, "FORWARDER_STATS_INTERVAL_MS", 10000, 0, 86400000,
+                           &stats_interval_ms, errstr, sizeof(errstr)) == -1) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "configuration: %s", errstr);
+                goto out;
+        }
+        /* It removes files: a spool it cannot write to is a start-up error. */
+        if (svc_spool_writable(cfg.spool_dir, errstr, sizeof(errstr)) == -1) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "%s", errstr);
+                goto out;
+        }
+        fw.dir = cfg.spool_dir;
+        fw.timeout_ms = cfg.kafka_timeout_ms;
+        if (!(fw.kp = svc_kafka_new(&cfg, 0, errstr, sizeof(errstr)))) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "kafka producer: %s", errstr);
+                goto out;
+        }
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "forwarding %s to %s", fw.dir, cfg.kafka_url);
+
+        last_stats = now_ms();
+        while (run) {
+                int rc;
+                if (now_ms() - last_sweep >= SWEEP_MS) {
+                        svc_spool_sweep(fw.dir);
+                        last_sweep = now_ms();
+                }
+                rc = forward_all(&fw);
+                if (rc == -1 && run)
+                        pause_after_failure(&fw);
+                else if (rc == 0)
+                        nap(IDLE_MS);
+                if (stats_interval_ms && now_ms() - last_stats >= stats_interval_ms) {
+                        log_stats(&fw);
+                        last_stats = now_ms();
+                }
+        }
+        log_stats(&fw);
+        ret = fw.fatal ? 1 : 0;
+        svc_log(fw.fatal ? SVC_LOG_ERROR : SVC_LOG_INFO, NULL, LOG_NAME,
+                "exiting with status %d", ret);
+out:
+        /* Whatever is still in flight belongs to a file that stays: no need to wait long. */
+        svc_kafka_destroy(fw.kp, 1000 /* ms */);
+        svc_config_close(&cfg);
+        return ret;
+}
