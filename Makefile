@@ -38,7 +38,7 @@ $(B)/%.o: %.c
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/libsvc.a: $(LIB_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^ # a removed source leaves no member behind
 
 $(B)/bin/%: $(B)/handlers/%.o $(B)/libsvc.a
 	@mkdir -p $(dir $@)

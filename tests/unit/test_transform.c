@@ -246,6 +246,7 @@ static void test_sizes(void) {
         ok(s.letter_bytes <= len + 300 * 700, "letters weigh %zu bytes, bound %zu",
            s.letter_bytes, len + 300 * 700);
         free(raw);
+        free(s.last_letter);
 
         /* One event near the limit: its record (envelope added) no longer fits. */
         memset(&s, 0, sizeof(s));
