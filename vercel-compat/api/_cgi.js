@@ -65,6 +65,13 @@ function headerVars(rawHeaders) {
   return vars;
 }
 
+// ?request_id= of the URL: the request id of a client that cannot set X-Request-Id
+// (navigator.sendBeacon), as the nginx site takes it.
+function requestIdArg(url) {
+  const q = (url || '').indexOf('?');
+  return q === -1 ? null : new URLSearchParams(url.slice(q + 1)).get('request_id');
+}
+
 function firstForwarded(value) {
   if (!value) return null;
   const first = String(value).split(',')[0].trim();
@@ -255,7 +262,7 @@ function createHandler(options) {
 
   return async function handler(req, res) {
     const started = process.hrtime.bigint();
-    const incoming = req.headers['x-request-id'];
+    const incoming = req.headers['x-request-id'] || requestIdArg(req.url);
     const requestId = typeof incoming === 'string' && SANE_ID.test(incoming) ? incoming
       : crypto.randomBytes(16).toString('hex');
     const log = (level, msg) => opts.log(`${new Date().toISOString()} ${level} [${requestId}] ` +

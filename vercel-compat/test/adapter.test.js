@@ -164,6 +164,19 @@ test('POST /collect: 200 after Kafka acknowledged, one raw record keyed by reque
   assert.deepEqual(recs[0].value.payload, EVENTS);
 });
 
+test('POST /collect?request_id= (sendBeacon cannot set headers): the id keys the record', async () => {
+  const res = await request('POST', '/collect?request_id=vercel-beacon-1', {
+    headers: { 'Content-Type': 'text/plain;charset=UTF-8' }, body: JSON.stringify(EVENTS),
+  });
+  assert.equal(res.status, 200, res.body.toString());
+  assert.equal(res.headers['x-request-id'], 'vercel-beacon-1');
+  assert.equal(topicDump('collect-topic1').filter((r) => r.key === 'vercel-beacon-1').length, 1);
+  const both = await request('POST', '/collect?request_id=from-the-url', {
+    headers: { 'Content-Type': 'application/json', 'X-Request-Id': 'from-the-header' }, body: JSON.stringify(EVENTS),
+  });
+  assert.equal(both.headers['x-request-id'], 'from-the-header', 'the header wins');
+});
+
 test('POST /collect: invalid batch is the handler\'s own 422, nothing produced', async () => {
   const before = topicDump('collect-topic1').length;
   const res = await request('POST', '/collect', {
