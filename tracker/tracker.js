@@ -224,7 +224,7 @@
       beaconed[b.id] = true;
       budget -= size;
     }
-    q.closed = closing;
+    if (closing) q.closed = true; /* until the page is shown again (pageshow) */
     save();
   };
 
