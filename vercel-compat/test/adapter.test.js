@@ -369,6 +369,44 @@ test('oversized bodies are refused with 413 before anything is spawned', async (
   assert.equal(fs.existsSync(marker), true);
 });
 
+test('vercel.json keeps no secret: no "@name" Secrets reference, no secret setting', () => {
+  const env = JSON.parse(fs.readFileSync(path.join(TOP, 'vercel-compat/vercel.json'), 'utf8')).env;
+  for (const [k, v] of Object.entries(env)) assert.ok(!String(v).startsWith('@'), `${k} refers to a Vercel Secret: ${v}`);
+  for (const k of ['KAFKA_URL', 'RDKAFKA_SASL_USERNAME', 'RDKAFKA_SASL_PASSWORD', 'GOOGLE_SERVICE_ACCOUNT_KEY', 'INGEST_API_TOKEN']) {
+    assert.equal(env[k], undefined, `${k} belongs in vercel env add, not in vercel.json`);
+  }
+});
+
+test('a function without KAFKA_URL says so: 500 naming it, its executable never started', async () => {
+  const marker = path.join(tmp, 'collect-started');
+  const body = `touch ${marker}; printf 'Status: 200 OK\\r\\nContent-Type: application/json\\r\\n\\r\\n{}'`;
+  routes.set('/nokafka', scriptHandler('collect', body, { env: { KAFKA_URL: '' } }));
+  const res = await request('POST', '/nokafka', { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(EVENTS) });
+  assertJsonError(res, 500);
+  assert.match(json(res).message, /not configured: KAFKA_URL is not set: add it \(vercel env add KAFKA_URL\)/);
+  assert.ok(logged.some((l) => /ERROR .*not configured: KAFKA_URL is not set/.test(l)), logged.join('\n'));
+  assert.equal(fs.existsSync(marker), false);
+  routes.set('/devkafka', scriptHandler('collect', body, { env: { KAFKA_URL: '', FORCE_DEV_MODE: 'true' } }));
+  assert.equal((await request('POST', '/devkafka', { body: '{}' })).status, 200, 'FORCE_DEV_MODE=true asks for dev mode');
+  assert.equal(fs.existsSync(marker), true);
+  const health = createHandler({ executable: 'health', path: '/health', env: { KAFKA_URL: '' }, log: capture });
+  routes.set('/health-nokafka', health);
+  assertJsonError(await request('GET', '/health-nokafka'), 500);
+  routes.set('/home-nokafka', createHandler({ executable: 'home', path: '/', env: { KAFKA_URL: '' }, log: capture }));
+  assert.equal((await request('GET', '/home-nokafka')).status, 200, 'the page needs no Kafka');
+});
+
+test('SASL with a password mechanism and no password: 500 naming what is missing', async () => {
+  routes.set('/nosasl', createHandler({
+    executable: 'collect', path: '/collect', log: capture,
+    env: { RDKAFKA_SECURITY_PROTOCOL: 'SASL_SSL', RDKAFKA_SASL_MECHANISMS: 'SCRAM-SHA-512', RDKAFKA_SASL_USERNAME: 'events' },
+  }));
+  const res = await request('POST', '/nosasl', { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(EVENTS) });
+  assertJsonError(res, 500);
+  assert.match(json(res).message, /RDKAFKA_SASL_PASSWORD is not set, which RDKAFKA_SECURITY_PROTOCOL=SASL_SSL with RDKAFKA_SASL_MECHANISMS=SCRAM-SHA-512 needs/);
+  assert.doesNotMatch(json(res).message, /USERNAME/);
+});
+
 test('stderr of the executable goes to the function log, line by line', async () => {
   routes.set('/noisy', scriptHandler('noisy', "echo 'first line' >&2; printf 'second' >&2; printf 'Status: 204 No Content\\r\\n\\r\\n'"));
   const res = await request('GET', '/noisy');
