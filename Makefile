@@ -95,7 +95,7 @@ style-check:
 # from the plain build (README.md, "Install on a server"); make uninstall removes it.
 INSTALL_VARS = DESTDIR PREFIX SYSCONFDIR LOCALSTATEDIR RUNSTATEDIR UNITDIR LISTEN EVENTS_USER
 install:
-	@$(MAKE) --no-print-directory -j2 SANITIZE= $(addprefix build/bin/,collect health home ingest processed_events consumer)
+	@$(MAKE) --no-print-directory -j2 SANITIZE= $(addprefix build/bin/,collect health home ingest processed_events consumer forwarder)
 	@env $(foreach v,$(INSTALL_VARS),$(if $($(v)),$(v)="$($(v))")) tools/install install
 
 uninstall:

@@ -2,11 +2,11 @@
 # make install and make uninstall. First as a package is built: into a DESTDIR with the
 # default paths, every file where it belongs, naming installed paths only, and make
 # uninstall takes it all back (an edited events.conf stays). Then installed under a
-# temporary prefix and run from there alone: the pools and fcgiwrap started by their
-# systemd units' commands with the units' clean environment, nginx with the installed
-# site; a /collect lands in Kafka (the dev broker), a refusal in the installed ERROR_LOG,
-# and the installed logrotate rule, forced again and again under concurrent writers,
-# loses no line.
+# temporary prefix and run from there alone: the pools, fcgiwrap and the forwarder
+# started by their systemd units' commands in the units' clean environment, nginx with
+# the installed site; a /collect lands in Kafka (the dev broker), a refusal in the
+# installed ERROR_LOG, and the installed logrotate rule, forced again and again under
+# concurrent writers, loses no line.
 . "$(dirname "$0")/lib.sh"
 start_broker -p 2
 mk() { make -C "$TOP" --no-print-directory "$@" >>"$T/make.log" 2>&1; }
@@ -15,22 +15,22 @@ mk() { make -C "$TOP" --no-print-directory "$@" >>"$T/make.log" 2>&1; }
 S=$T/stage
 if mk install DESTDIR="$S" PREFIX=/usr/local; then ok "make install DESTDIR=... PREFIX=/usr/local"; else not_ok "make install DESTDIR=... PREFIX=/usr/local" "$(tail -20 "$T/make.log")"; fi
 missing=""
-for f in usr/local/libexec/events/{collect,health,home,ingest,processed_events,consumer} \
+for f in usr/local/libexec/events/{collect,health,home,ingest,processed_events,consumer,forwarder} \
 	usr/local/share/events/{tracker.js,openapi.yaml} etc/events/{events.conf,events.conf.example,fastcgi.conf,cgi.conf} \
-	etc/nginx/sites-available/events etc/systemd/system/events-{handler@,fcgiwrap,consumer}.service \
+	etc/nginx/sites-available/events etc/systemd/system/events-{handler@,fcgiwrap,consumer,forwarder}.service \
 	etc/sysusers.d/events.conf etc/tmpfiles.d/events.conf etc/logrotate.d/events; do
 	[ -f "$S/$f" ] || missing="$missing $f"
 done
 is "executables, static files, settings, nginx site, units, sysusers, tmpfiles, logrotate" "$missing" ""
-check "state and log directories" test -d "$S/var/lib/events/data" -a -d "$S/var/log/events"
+check "state and log directories" test -d "$S/var/lib/events/data" -a -d "$S/var/lib/events/spool" -a -d "$S/var/log/events"
 check "the executables run" test -x "$S/usr/local/libexec/events/collect"
 is "nothing installed names the source tree" "$(grep -rl "$TOP" "$S")" ""
 is "no placeholder is left" "$(grep -rlE '@[A-Z_]+@' "$S/etc")" ""
 check "the site serves the installed files and sockets" grep -q 'root /usr/local/share/events;' "$S/etc/nginx/sites-available/events"
 check "the pools' unit runs the installed handler on /run/events" \
 	grep -qx 'ExecStart=/usr/bin/spawn-fcgi -n -s /run/events/%i.sock -M 0660 -- /usr/local/libexec/events/%i' "$S/etc/systemd/system/events-handler@.service"
-is "state and logs where a server keeps them" "$(grep -E '^(INGEST_DATA_DIR|DEV_STORE|ERROR_LOG)=' "$S/etc/events/events.conf" | tr '\n' ' ')" \
-	"INGEST_DATA_DIR=/var/lib/events/data DEV_STORE=/var/lib/events/dev-events.jsonl ERROR_LOG=/var/log/events/errors.jsonl "
+is "state and logs where a server keeps them" "$(grep -E '^[A-Z_]+(DIR|STORE|LOG)=' "$S/etc/events/events.conf" | tr '\n' ' ')" \
+	"INGEST_DATA_DIR=/var/lib/events/data SPOOL_DIR=/var/lib/events/spool DEV_STORE=/var/lib/events/dev-events.jsonl ERROR_LOG=/var/log/events/errors.jsonl "
 is "events.conf is not for every user" "$(stat -c %a "$S/etc/events/events.conf")" 640
 check "the executables are the plain build" bash -c "! ldd '$S/usr/local/libexec/events/collect' | grep -q asan"
 echo "KAFKA_URL=broker.example:9092" >>"$S/etc/events/events.conf"
@@ -48,7 +48,7 @@ mk install PREFIX="$R/usr" SYSCONFDIR="$R/etc" LOCALSTATEDIR="$R/var" RUNSTATEDI
 echo "KAFKA_URL=$KAFKA_URL" >>"$R/etc/events/events.conf" # what an admin does
 U=$R/etc/systemd/system
 sed 's/%i/collect/g' "$U/events-handler@.service" >"$T/events-handler@collect.service"
-for u in "$U/events-consumer.service" "$U/events-fcgiwrap.service" "$T/events-handler@collect.service"; do
+for u in "$U/events-consumer.service" "$U/events-forwarder.service" "$U/events-fcgiwrap.service" "$T/events-handler@collect.service"; do
 	if out=$(timeout 60 systemd-analyze verify "$u" 2>&1); then ok "systemd-analyze verify $(basename "$u")"; else not_ok "systemd-analyze verify $(basename "$u")" "$out"; fi
 done
 if out=$(logrotate -d -s "$T/lr.state" "$R/etc/logrotate.d/events" 2>&1) && ! grep -q '^error' <<<"$out"; then
@@ -80,6 +80,8 @@ for h in collect health home ingest processed_events; do
 	run_unit "$U/events-handler@.service" "$h" "$T/$h.log"
 done
 run_unit "$U/events-fcgiwrap.service" "" "$T/fcgiwrap.log"
+run_unit "$U/events-forwarder.service" "" "$T/forwarder.log"
+forwarder=$(tail -1 "$T/unit.pids")
 mkdir -p "$T/nginx-tmp"
 cat >"$T/nginx.conf" <<EOF
 user root;
@@ -124,6 +126,7 @@ for p in $(cat "$T/unit.pids"); do
 	done
 done
 is "every running process is an installed executable, in /, with nothing of the source tree" "$bad" 0
+is "the forwarder runs, as its unit starts it" "$(readlink "/proc/$forwarder/exe")" "$R/usr/libexec/events/forwarder"
 
 # ERROR_LOG where the installed configuration puts it, and its rotation under writers.
 L=$R/var/log/events/errors.jsonl
