@@ -98,6 +98,9 @@ function cgiEnv(opts, req, body, requestId, exe) {
   if (!env.ERROR_LOG) env.ERROR_LOG = path.join(os.tmpdir(), 'events-errors.jsonl');
   if (!env.DEV_STORE) env.DEV_STORE = path.join(os.tmpdir(), 'dev-events.jsonl');
   if (!env.INGEST_DATA_DIR) env.INGEST_DATA_DIR = path.join(HERE, 'data');
+  // No disk outlives a function instance: a batch spooled there would be answered 202 and
+  // then lost, so /collect answers 503 instead, and the client sends it again.
+  if (!env.SPOOL_DIR) env.SPOOL_DIR = 'off';
   if (opts.libDir && !opts.useLoader) {
     env.LD_LIBRARY_PATH = opts.libDir + (env.LD_LIBRARY_PATH ? ':' + env.LD_LIBRARY_PATH : '');
   }

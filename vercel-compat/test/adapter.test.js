@@ -267,6 +267,16 @@ test('headers with odd casing and repeated values: merged per CGI rules', async 
   assert.equal(env.REMOTE_ADDR, '127.0.0.1');
   assert.equal(env.GATEWAY_INTERFACE, 'CGI/1.1');
   assert.match(env.HTTP_X_REQUEST_ID, /^[0-9a-f]{32}$/);
+  assert.equal(env.SPOOL_DIR, 'off', 'no spool where no disk outlives the instance');
+});
+
+test('Kafka down: /collect answers 503 with Retry-After, never a 202 for a spool in /tmp', async () => {
+  routes.set('/collect-down', createHandler({
+    executable: 'collect', path: '/collect', log: capture, env: { KAFKA_URL: '127.0.0.1:1', KAFKA_TIMEOUT_MS: '1000' },
+  }));
+  const res = await request('POST', '/collect-down', { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(EVENTS) });
+  assertJsonError(res, 503);
+  assert.equal(res.headers['retry-after'], '5');
 });
 
 test('odd casing reaches the real /collect: user agent and request id land in Kafka', async () => {
