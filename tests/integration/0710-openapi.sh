@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # docs/openapi.yaml against the service: it passes Redocly's strict lint, nginx serves it,
 # and the answers of the running stack are what it says. One request per status the test
-# can provoke (Kafka up, Kafka down, dev mode, a Google stub, a handler pool down) is
-# recorded with its headers and body; tests/node/openapi-check.js then checks each against
-# the document: documented operation and status, required headers (X-Request-Id,
-# Retry-After on 503, Allow, CORS ...), media type and the JSON Schema of the body.
+# can provoke (Kafka up, Kafka down with and without the spool, dev mode, a Google stub, a
+# handler pool down) is recorded with its headers and body; tests/node/openapi-check.js
+# then checks each against the document: documented operation and status, required
+# headers (X-Request-Id, Retry-After on 503, Allow, CORS ...), media type and the JSON
+# Schema of the body.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ingest.sh"
 . "$TOP/tests/stubs/google-stub.sh"
@@ -99,11 +100,17 @@ for _ in $(seq 50); do
 done
 call "the pool is down" POST /collect -H "$J" -d "$ev"
 
-# Kafka down.
+# Kafka down, with the spool: /health degraded, /collect as the spool answers.
 stop_broker
-call "Kafka down" GET /health
-call "Kafka down" POST /cgi/collect -H "$J" -d "$ev"
+call "Kafka down, spool on" GET /health
+call "Kafka down, spool on" POST /cgi/collect -H "$J" -d "$ev"
 call "Kafka down" POST /api/ingest -H "$J" -H "$A" -d '{"file_path":"good.csv","query_param_a":3}'
+stop_stack
+# ... and without: /health unhealthy, /collect 503.
+export SPOOL_DIR=off
+start_stack
+call "Kafka down, spool off" GET /health
+call "Kafka down, spool off" POST /collect -H "$J" -d "$ev"
 stop_stack
 
 # Dev mode.
