@@ -285,5 +285,7 @@
   window.addEventListener('storage', function (e) {
     if (e.key && e.key.indexOf(PREFIX) === 0 && e.key !== key && e.newValue && parse(e.newValue).closed && adopt()) pump();
   });
-  setInterval(save, 60000); /* the heartbeat that tells other pages this queue is alive */
+  /* The heartbeat that tells other pages this queue is alive; and a look for the queues of
+   * pages that stopped without a pagehide (a crash) while this one stays open. */
+  setInterval(function () { save(); if (adopt()) pump(); }, 60000);
 })();
