@@ -43,8 +43,12 @@ is "an events.conf as installed goes too" "$(cd "$S" && find . -type f)" ""
 # 2. Installed under a temporary prefix, run from there alone.
 R=$T/root
 port=$(free_port)
-mk install PREFIX="$R/usr" SYSCONFDIR="$R/etc" LOCALSTATEDIR="$R/var" RUNSTATEDIR="$R/run" \
-	LISTEN="127.0.0.1:$port" EVENTS_USER=root
+if mk install PREFIX="$R/usr" SYSCONFDIR="$R/etc" LOCALSTATEDIR="$R/var" RUNSTATEDIR="$R/run" \
+	LISTEN="127.0.0.1:$port" EVENTS_USER=root; then
+	ok "make install under a temporary prefix"
+else
+	not_ok "make install under a temporary prefix" "$(tail -20 "$T/make.log")"
+fi
 echo "KAFKA_URL=$KAFKA_URL" >>"$R/etc/events/events.conf" # what an admin does
 U=$R/etc/systemd/system
 sed 's/%i/collect/g' "$U/events-handler@.service" >"$T/events-handler@collect.service"
