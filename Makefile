@@ -2,6 +2,7 @@
 # make            build everything          make test    install, build, run all tests
 # make run        start the whole pipeline  make bench   benchmarks (bench/README.md)
 # make SANITIZE=1 build with ASan/UBSan into build-asan/
+# make install    the service on a server   make uninstall (README.md, "Install on a server")
 
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
@@ -30,7 +31,8 @@ UNIT      = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.
 BINS      = $(HANDLERS) $(CONSUMER) $(FORWARDER) $(TOOLS)
 
 .SECONDARY:
-.PHONY: all deps run test test-unit test-integration test-asan bench clean style-check
+.PHONY: all deps run test test-unit test-integration test-asan bench clean style-check \
+        install uninstall
 all: $(BINS) $(UNIT)
 
 $(B)/%.o: %.c
@@ -87,6 +89,17 @@ bench: deps
 
 style-check:
 	clang-format --dry-run --Werror shared/*.[ch] handlers/*.c consumer/*.c forwarder/*.c tools/*.c tests/unit/*.[ch]
+
+# make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc] [LOCALSTATEDIR=/var]
+# [RUNSTATEDIR=/run] [UNITDIR=] [LISTEN=80] [EVENTS_USER=events]: the service on a server,
+# from the plain build (README.md, "Install on a server"); make uninstall removes it.
+INSTALL_VARS = DESTDIR PREFIX SYSCONFDIR LOCALSTATEDIR RUNSTATEDIR UNITDIR LISTEN EVENTS_USER
+install:
+	@$(MAKE) --no-print-directory -j2 SANITIZE= $(addprefix build/bin/,collect health home ingest processed_events consumer forwarder)
+	@env $(foreach v,$(INSTALL_VARS),$(if $($(v)),$(v)="$($(v))")) tools/install install
+
+uninstall:
+	@env $(foreach v,$(INSTALL_VARS),$(if $($(v)),$(v)="$($(v))")) tools/install uninstall
 
 clean:
 	rm -rf build build-asan var/test-*

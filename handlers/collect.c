@@ -16,10 +16,12 @@
 /* No body larger than one Kafka message can become one (after gzip decompression too). */
 #define COLLECT_MAX_BODY SVC_KAFKA_MESSAGE_MAX
 
-/* CORS for browser trackers: "*", or the Origin when it is in the allowed list. */
+/* CORS for browser trackers: "*", or the Origin when it is in the allowed list. A
+ * tracker reads X-Request-Id and Retry-After, which are not CORS-safelisted: expose them. */
 static void add_cors(svc_req_t *req, const char *allowed) {
         const char *origin = svc_http_param(req, "HTTP_ORIGIN");
 
+        svc_http_add_header(req, "Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
         if (!strcmp(allowed, "*")) {
                 svc_http_add_header(req, "Access-Control-Allow-Origin", "*");
                 return;
@@ -129,7 +131,10 @@ static void collect(svc_req_t *req, void *opaque) {
         add_cors(req, app->cfg.cors_origins);
         if (!strcmp(method, "OPTIONS")) {
                 svc_http_add_header(req, "Access-Control-Allow-Methods", "POST, OPTIONS");
-                svc_http_add_header(req, "Access-Control-Allow-Headers", "Content-Type");
+                /* a tracker names its batch in X-Request-Id, so that a retry keeps its
+                 * Kafka key and the consumer's event_ids */
+                svc_http_add_header(req, "Access-Control-Allow-Headers",
+                                    "Content-Type, X-Request-Id");
                 svc_http_add_header(req, "Access-Control-Max-Age", "86400");
                 svc_http_send(req, 204, "text/plain", "", 0);
                 return;

@@ -99,10 +99,16 @@ http OPTIONS /collect -H 'Origin: https://shop.example' -H 'Access-Control-Reque
 is "CORS preflight -> 204" "$STATUS" 204
 is "preflight allows the origin" "$(header Access-Control-Allow-Origin)" "*"
 check "preflight allows POST" grep -qi '^Access-Control-Allow-Methods:.*POST' "$HEADERS"
-check "preflight allows Content-Type" grep -qi '^Access-Control-Allow-Headers:.*Content-Type' "$HEADERS"
+is "preflight allows Content-Type and X-Request-Id (a tracker's batch id)" "$(header Access-Control-Allow-Headers)" "Content-Type, X-Request-Id"
 http POST /collect -H 'Content-Type: text/plain;charset=UTF-8' -H 'Origin: https://shop.example' -d "$good"
 is "text/plain JSON body (sendBeacon) -> 200" "$STATUS" 200
 is "POST response carries CORS too" "$(header Access-Control-Allow-Origin)" "*"
+is "a page may read X-Request-Id and Retry-After" "$(header Access-Control-Expose-Headers)" "X-Request-Id, Retry-After"
+http POST '/collect?request_id=beacon-0001' -H 'Content-Type: text/plain;charset=UTF-8' -d "$good"
+is "sendBeacon names its batch with ?request_id=" "$STATUS $(header X-Request-Id)" "200 beacon-0001"
+is "which keys its raw message" "$(topic_dump collect-topic1 | jq -c 'select(.key=="beacon-0001") | .value.request_id')" '"beacon-0001"'
+http POST '/collect?request_id=from-the-url' -H "$J" -H 'X-Request-Id: from-the-header' -d "$good"
+is "X-Request-Id wins over ?request_id=" "$(header X-Request-Id)" "from-the-header"
 printf '%s' "$good" | gzip -c >"$T/good.gz"
 http POST /collect -H "$J" -H 'Content-Encoding: gzip' -H 'X-Request-Id: gz-1' --data-binary @"$T/good.gz"
 is "gzip body -> 200" "$STATUS" 200
@@ -124,7 +130,7 @@ padded 999000 >"$T/fits.json"
 http POST /collect -H "$J" -H 'X-Request-Id: fits-1mb' --data-binary @"$T/fits.json"
 is "a raw message just under the limit -> 200" "$STATUS" 200
 is "and it landed whole" "$(topic_dump collect-topic1 | jq -c 'select(.key=="fits-1mb") | .value.payload.events[0].pad | length')" 999000
-base=$((base + 1))
+base=$((base + 3)) # the text/plain batch and the two ?request_id= ones
 is "the service still answers after all that" "$(topic_count collect-topic1)" "$((base + 2))"
 
 http GET /nginx-health

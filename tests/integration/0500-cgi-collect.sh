@@ -23,6 +23,9 @@ is "fcgiwrap: raw record has request_id, client_ip, user_agent" \
 	"$(jq -c '.value | [.request_id, .client_ip, .user_agent]' <<<"$rec")" '["cgi-collect-1","127.0.0.1","cgi-probe/1.0"]'
 is "fcgiwrap: raw record payload is the request's JSON" "$(jq -c .value.payload <<<"$rec")" "$(jq -c . <<<"$good")"
 check "fcgiwrap: received_at is epoch ms" jq -e '.value.received_at | type == "number" and . > 1700000000000' <<<"$rec"
+http POST '/cgi/collect?request_id=cgi-beacon-1' -H 'Content-Type: text/plain;charset=UTF-8' -d "$good"
+is "fcgiwrap: a sendBeacon batch named by ?request_id= keys its raw message" \
+	"$STATUS $(topic_dump collect-topic1 | jq -r 'select(.key=="cgi-beacon-1") | .value.request_id')" "200 cgi-beacon-1"
 
 before=$(topic_count collect-topic1)
 http POST /cgi/collect -H "$J" -d '{"events":[{"event_type":"a","event_time":1}]}'

@@ -10,7 +10,7 @@ R=$T/checkout
 mkdir -p "$R"
 R=$(cd "$R" && pwd -P)
 cp -r "$TOP/tools" "$R/"
-ln -s "$TOP/build" "$TOP/build-asan" "$TOP/nginx" "$R/"
+ln -s "$TOP/build" "$TOP/build-asan" "$TOP/nginx" "$TOP/tracker" "$TOP/docs" "$R/"
 export POOL_PROCS=1 FCGIWRAP_PROCS=1
 RUN_PIDS="" INGESTED=""
 

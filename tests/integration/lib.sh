@@ -1,7 +1,7 @@
 # lib.sh - helpers for the integration scripts. Source it first:
 #   . "$(dirname "$0")/lib.sh"
 # Gives $TOP, $BUILD (executables under test), $T (private temp dir, removed at exit),
-# start_broker, start_stack, http, topic_dump, topic_count and the TAP helpers.
+# start_broker, start_stack, http, topic_dump, topic_count, node_deps and the TAP helpers.
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD="$TOP/${SVC_BUILD:-build-asan}"
@@ -123,6 +123,19 @@ topic_count() {
 		total=$((total + ${off:-0}))
 	done
 	echo "$total"
+}
+
+# node_deps: the npm packages of tests/node (Chromium driver, OpenAPI tools), installed
+# from its package-lock.json by npm ci whenever node_modules was made from another lock.
+node_deps() {
+	local dir="$TOP/tests/node" want
+	want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+	[ "$(cat "$dir/node_modules/.lock-sha256" 2>/dev/null)" = "$want" ] && return 0
+	if ! (cd "$dir" && timeout 600 npm ci --no-audit --no-fund --loglevel=error) >"$T/npm.log" 2>&1; then
+		echo "# npm ci in tests/node failed: $(tail -5 "$T/npm.log")"
+		return 1
+	fi
+	echo "$want" >"$dir/node_modules/.lock-sha256"
 }
 
 # Fails the script's last assertion when a sanitizer spoke in any log.

@@ -6,8 +6,10 @@
 // stdin; its "Status:" line, headers and body become the response, byte for byte. The body
 // is bounded before anything is spawned (413); an executable that does not answer in
 // time is killed (504); one that crashes, says nothing or answers garbage is a 502. Every
-// error is the service's JSON error. The executable's stderr (its log lines) goes to the
-// function log. Files whose names start with "_" are not functions on Vercel.
+// error is the service's JSON error. A function that lacks a setting it cannot run without
+// (KAFKA_URL; SASL credentials) answers 500 naming it, and starts nothing. The
+// executable's stderr (its log lines) goes to the function log. Files whose names start
+// with "_" are not functions on Vercel.
 const { spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -65,6 +67,13 @@ function headerVars(rawHeaders) {
   return vars;
 }
 
+// ?request_id= of the URL: the request id of a client that cannot set X-Request-Id
+// (navigator.sendBeacon), as the nginx site takes it.
+function requestIdArg(url) {
+  const q = (url || '').indexOf('?');
+  return q === -1 ? null : new URLSearchParams(url.slice(q + 1)).get('request_id');
+}
+
 function firstForwarded(value) {
   if (!value) return null;
   const first = String(value).split(',')[0].trim();
@@ -89,6 +98,9 @@ function cgiEnv(opts, req, body, requestId, exe) {
   if (!env.ERROR_LOG) env.ERROR_LOG = path.join(os.tmpdir(), 'events-errors.jsonl');
   if (!env.DEV_STORE) env.DEV_STORE = path.join(os.tmpdir(), 'dev-events.jsonl');
   if (!env.INGEST_DATA_DIR) env.INGEST_DATA_DIR = path.join(HERE, 'data');
+  // No disk outlives a function instance: a batch spooled there would be answered 202 and
+  // then lost, so /collect answers 503 instead, and the client sends it again.
+  if (!env.SPOOL_DIR) env.SPOOL_DIR = 'off';
   if (opts.libDir && !opts.useLoader) {
     env.LD_LIBRARY_PATH = opts.libDir + (env.LD_LIBRARY_PATH ? ':' + env.LD_LIBRARY_PATH : '');
   }
@@ -224,6 +236,47 @@ function stderrLogger(log, prefix) {
   };
 }
 
+// The executables that talk to Kafka (processed_events serves dev mode only, home none).
+const KAFKA_EXECUTABLES = new Set(['collect', 'ingest', 'health']);
+const SASL_WITH_PASSWORD = /^(PLAIN|SCRAM-SHA-256|SCRAM-SHA-512)$/i;
+
+// The settings of env, with those of its EVENTS_CONFIG file (KEY=value lines) under them.
+function settings(env) {
+  const all = {};
+  if (env.EVENTS_CONFIG) {
+    let text = '';
+    try { text = fs.readFileSync(env.EVENTS_CONFIG, 'utf8'); } catch (err) { /* the program says why */ }
+    for (const line of text.split('\n')) {
+      const m = /^\s*(?:export\s+)?([A-Z0-9_]+)\s*=\s*(.*?)\s*$/.exec(line);
+      if (m) all[m[1]] = m[2].replace(/^(["'])(.*)\1$/, '$2');
+    }
+  }
+  return Object.assign(all, env);
+}
+
+// What the function cannot run without, in words for its operator ([] when nothing is
+// missing). Without KAFKA_URL the handlers would run in dev mode and keep the events in
+// the function's /tmp, where they vanish with the instance: on a function that is only
+// wanted on purpose, with FORCE_DEV_MODE=true.
+function missingSettings(name, env) {
+  const set = (k) => typeof env[k] === 'string' && env[k] !== '';
+  const missing = [];
+  if (KAFKA_EXECUTABLES.has(name) && !set('KAFKA_URL') && !/^(true|1)$/i.test(env.FORCE_DEV_MODE || '')) {
+    missing.push('KAFKA_URL is not set: add it (vercel env add KAFKA_URL), or set FORCE_DEV_MODE=true ' +
+      'to keep events in the function\'s /tmp for a trial');
+  }
+  if (set('KAFKA_URL') && /^SASL_/i.test(env.RDKAFKA_SECURITY_PROTOCOL || '') &&
+      SASL_WITH_PASSWORD.test(env.RDKAFKA_SASL_MECHANISMS || '')) {
+    const lacking = ['RDKAFKA_SASL_USERNAME', 'RDKAFKA_SASL_PASSWORD'].filter((k) => !set(k));
+    if (lacking.length) {
+      missing.push(`${lacking.join(' and ')} ${lacking.length > 1 ? 'are' : 'is'} not set, which ` +
+        `RDKAFKA_SECURITY_PROTOCOL=${env.RDKAFKA_SECURITY_PROTOCOL} with RDKAFKA_SASL_MECHANISMS=` +
+        `${env.RDKAFKA_SASL_MECHANISMS} needs (vercel env add ${lacking[0]})`);
+    }
+  }
+  return missing;
+}
+
 /**
  * createHandler(options) returns a function handler (req, res) for Vercel's Node.js runtime
  * or for http.createServer. Options:
@@ -255,7 +308,7 @@ function createHandler(options) {
 
   return async function handler(req, res) {
     const started = process.hrtime.bigint();
-    const incoming = req.headers['x-request-id'];
+    const incoming = req.headers['x-request-id'] || requestIdArg(req.url);
     const requestId = typeof incoming === 'string' && SANE_ID.test(incoming) ? incoming
       : crypto.randomBytes(16).toString('hex');
     const log = (level, msg) => opts.log(`${new Date().toISOString()} ${level} [${requestId}] ` +
@@ -286,6 +339,12 @@ function createHandler(options) {
     }
 
     const env = cgiEnv(opts, req, body, requestId, exe);
+    const missing = missingSettings(name, settings(env));
+    if (missing.length) {
+      for (const m of missing) log('ERROR', `not configured: ${m}`);
+      sendError(res, 500, requestId, `the function is not configured: ${missing.join('; ')}`);
+      return;
+    }
     const args = opts.useLoader ? ['--library-path', opts.libDir, exe] : [];
     const cmd = opts.useLoader ? loaderPath : exe;
     const result = await new Promise((resolve) => {

@@ -164,6 +164,19 @@ test('POST /collect: 200 after Kafka acknowledged, one raw record keyed by reque
   assert.deepEqual(recs[0].value.payload, EVENTS);
 });
 
+test('POST /collect?request_id= (sendBeacon cannot set headers): the id keys the record', async () => {
+  const res = await request('POST', '/collect?request_id=vercel-beacon-1', {
+    headers: { 'Content-Type': 'text/plain;charset=UTF-8' }, body: JSON.stringify(EVENTS),
+  });
+  assert.equal(res.status, 200, res.body.toString());
+  assert.equal(res.headers['x-request-id'], 'vercel-beacon-1');
+  assert.equal(topicDump('collect-topic1').filter((r) => r.key === 'vercel-beacon-1').length, 1);
+  const both = await request('POST', '/collect?request_id=from-the-url', {
+    headers: { 'Content-Type': 'application/json', 'X-Request-Id': 'from-the-header' }, body: JSON.stringify(EVENTS),
+  });
+  assert.equal(both.headers['x-request-id'], 'from-the-header', 'the header wins');
+});
+
 test('POST /collect: invalid batch is the handler\'s own 422, nothing produced', async () => {
   const before = topicDump('collect-topic1').length;
   const res = await request('POST', '/collect', {
@@ -254,6 +267,16 @@ test('headers with odd casing and repeated values: merged per CGI rules', async 
   assert.equal(env.REMOTE_ADDR, '127.0.0.1');
   assert.equal(env.GATEWAY_INTERFACE, 'CGI/1.1');
   assert.match(env.HTTP_X_REQUEST_ID, /^[0-9a-f]{32}$/);
+  assert.equal(env.SPOOL_DIR, 'off', 'no spool where no disk outlives the instance');
+});
+
+test('Kafka down: /collect answers 503 with Retry-After, never a 202 for a spool in /tmp', async () => {
+  routes.set('/collect-down', createHandler({
+    executable: 'collect', path: '/collect', log: capture, env: { KAFKA_URL: '127.0.0.1:1', KAFKA_TIMEOUT_MS: '1000' },
+  }));
+  const res = await request('POST', '/collect-down', { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(EVENTS) });
+  assertJsonError(res, 503);
+  assert.equal(res.headers['retry-after'], '5');
 });
 
 test('odd casing reaches the real /collect: user agent and request id land in Kafka', async () => {
@@ -354,6 +377,44 @@ test('oversized bodies are refused with 413 before anything is spawned', async (
   const ok = await request('POST', '/small', { body: Buffer.alloc(100, 0x64) });
   assert.equal(ok.status, 200);
   assert.equal(fs.existsSync(marker), true);
+});
+
+test('vercel.json keeps no secret: no "@name" Secrets reference, no secret setting', () => {
+  const env = JSON.parse(fs.readFileSync(path.join(TOP, 'vercel-compat/vercel.json'), 'utf8')).env;
+  for (const [k, v] of Object.entries(env)) assert.ok(!String(v).startsWith('@'), `${k} refers to a Vercel Secret: ${v}`);
+  for (const k of ['KAFKA_URL', 'RDKAFKA_SASL_USERNAME', 'RDKAFKA_SASL_PASSWORD', 'GOOGLE_SERVICE_ACCOUNT_KEY', 'INGEST_API_TOKEN']) {
+    assert.equal(env[k], undefined, `${k} belongs in vercel env add, not in vercel.json`);
+  }
+});
+
+test('a function without KAFKA_URL says so: 500 naming it, its executable never started', async () => {
+  const marker = path.join(tmp, 'collect-started');
+  const body = `touch ${marker}; printf 'Status: 200 OK\\r\\nContent-Type: application/json\\r\\n\\r\\n{}'`;
+  routes.set('/nokafka', scriptHandler('collect', body, { env: { KAFKA_URL: '' } }));
+  const res = await request('POST', '/nokafka', { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(EVENTS) });
+  assertJsonError(res, 500);
+  assert.match(json(res).message, /not configured: KAFKA_URL is not set: add it \(vercel env add KAFKA_URL\)/);
+  assert.ok(logged.some((l) => /ERROR .*not configured: KAFKA_URL is not set/.test(l)), logged.join('\n'));
+  assert.equal(fs.existsSync(marker), false);
+  routes.set('/devkafka', scriptHandler('collect', body, { env: { KAFKA_URL: '', FORCE_DEV_MODE: 'true' } }));
+  assert.equal((await request('POST', '/devkafka', { body: '{}' })).status, 200, 'FORCE_DEV_MODE=true asks for dev mode');
+  assert.equal(fs.existsSync(marker), true);
+  const health = createHandler({ executable: 'health', path: '/health', env: { KAFKA_URL: '' }, log: capture });
+  routes.set('/health-nokafka', health);
+  assertJsonError(await request('GET', '/health-nokafka'), 500);
+  routes.set('/home-nokafka', createHandler({ executable: 'home', path: '/', env: { KAFKA_URL: '' }, log: capture }));
+  assert.equal((await request('GET', '/home-nokafka')).status, 200, 'the page needs no Kafka');
+});
+
+test('SASL with a password mechanism and no password: 500 naming what is missing', async () => {
+  routes.set('/nosasl', createHandler({
+    executable: 'collect', path: '/collect', log: capture,
+    env: { RDKAFKA_SECURITY_PROTOCOL: 'SASL_SSL', RDKAFKA_SASL_MECHANISMS: 'SCRAM-SHA-512', RDKAFKA_SASL_USERNAME: 'events' },
+  }));
+  const res = await request('POST', '/nosasl', { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(EVENTS) });
+  assertJsonError(res, 500);
+  assert.match(json(res).message, /RDKAFKA_SASL_PASSWORD is not set, which RDKAFKA_SECURITY_PROTOCOL=SASL_SSL with RDKAFKA_SASL_MECHANISMS=SCRAM-SHA-512 needs/);
+  assert.doesNotMatch(json(res).message, /USERNAME/);
 });
 
 test('stderr of the executable goes to the function log, line by line', async () => {
