@@ -21,7 +21,6 @@
 #define DOWN_MARK_MAX_AGE_MS 5000 /* a Kafka-down mark older than this no longer counts;
                                    * the forwarder refreshes it every 1-2 s */
 #define DOWN_CHECK_MS 200          /* pooled: how often the mark file is looked at */
-#define PROBE_EVERY_MS 1000        /* pooled, Kafka down: one message a second still tries */
 #define SPOOL_BATCH_MAX 256        /* records per append */
 
 struct job {
@@ -41,7 +40,6 @@ struct svc_deliver {
         int pooled;
         atomic_llong down_checked_ms; /* pooled: when the mark was last looked at */
         atomic_int down_marked;       /* what it said */
-        atomic_llong last_probe_ms;
         atomic_int we_marked_down;    /* this process marked Kafka down: clear it on success */
 
         /* the spool thread (pooled) */
@@ -143,12 +141,14 @@ static void spool_job(svc_deliver_t *dl, struct job *job) {
         pthread_cond_signal(&dl->cond);
 }
 
-/* Kafka is known to be unreachable: this process saw it, or another one marked it. */
+/* Kafka is known to be unreachable: the host's mark says so. Whoever sees Kafka fail
+ * marks it, and the forwarder keeps the mark fresh while Kafka stays away and removes it
+ * as soon as Kafka answers; so no request waits KAFKA_TIMEOUT_MS during an outage, and
+ * requests go back to Kafka with the forwarder. Without a forwarder the mark ages out,
+ * and one request in DOWN_MARK_MAX_AGE_MS tries Kafka again. */
 static int known_down(svc_deliver_t *dl) {
         long long now;
 
-        if (svc_kafka_brokers_down(dl->kp))
-                return 1;
         if (!dl->pooled)
                 return svc_spool_is_down(dl->spool_dir, DOWN_MARK_MAX_AGE_MS);
         now = now_ms();
@@ -158,14 +158,6 @@ static int known_down(svc_deliver_t *dl) {
                              svc_spool_is_down(dl->spool_dir, DOWN_MARK_MAX_AGE_MS));
         }
         return atomic_load(&dl->down_marked);
-}
-
-/* Pooled, while Kafka is down: one message a second still goes to Kafka, so that the
- * process sees it come back. */
-static int take_probe(svc_deliver_t *dl) {
-        long long now = now_ms(), last = atomic_load(&dl->last_probe_ms);
-        return dl->pooled && now - last >= PROBE_EVERY_MS &&
-               atomic_compare_exchange_strong(&dl->last_probe_ms, &last, now);
 }
 
 /* svc_kafka_done_fn: Kafka's answer for one job. */
@@ -186,6 +178,7 @@ static void kafka_done(void *opaque, const char *why) {
         if (svc_kafka_brokers_down(dl->kp)) {
                 svc_spool_mark_down(dl->spool_dir);
                 atomic_store(&dl->we_marked_down, 1);
+                atomic_store(&dl->down_marked, 1); /* this process knows it at once */
         }
         spool_job(dl, job);
 }
@@ -201,7 +194,7 @@ void svc_deliver_send(svc_deliver_t *dl, const char *topic, const char *key, siz
                 return;
         }
         *job = (struct job){dl, topic, key, val, key_len, val_len, done, opaque, NULL};
-        if (dl->spool_dir && known_down(dl) && !take_probe(dl)) {
+        if (dl->spool_dir && known_down(dl)) {
                 spool_job(dl, job);
                 return;
         }
@@ -221,7 +214,6 @@ svc_deliver_t *svc_deliver_new(const svc_config_t *cfg, svc_kafka_t *kp, int per
         dl->kp = kp;
         dl->pooled = !per_request;
         dl->spool_max_bytes = cfg->spool_max_bytes;
-        atomic_store(&dl->last_probe_ms, now_ms());
         pthread_mutex_init(&dl->lock, NULL);
         pthread_cond_init(&dl->cond, NULL);
         /* No spool in dev mode: the dev store is written at once. */
@@ -232,11 +224,11 @@ svc_deliver_t *svc_deliver_new(const svc_config_t *cfg, svc_kafka_t *kp, int per
                 goto fail;
         }
         if (!dl->pooled) {
-                /* One request: a cheap check now, the writer only if Kafka fails. */
-                if (access(dl->spool_dir, W_OK | X_OK) == 0)
+                /* One request: a cheap check now (the full one, which creates the
+                 * directory, only when it fails), the writer only if Kafka fails. */
+                if (access(dl->spool_dir, W_OK | X_OK) == 0 ||
+                    svc_spool_writable(dl->spool_dir, errstr, errstr_size) == 0)
                         return dl;
-                snprintf(errstr, errstr_size, "SPOOL_DIR %s is not a writable directory "
-                         "(set SPOOL_DIR=off to run without a spool)", dl->spool_dir);
                 goto fail;
         }
         if (spool_ready(dl, errstr, errstr_size) == -1)

@@ -85,11 +85,20 @@ direct collect REQUEST_METHOD=POST CONTENT_TYPE=application/json CONTENT_LENGTH=
 is "direct: body shorter than CONTENT_LENGTH -> 400, exit 0" "$RC $STATUS" "0 400"
 is "direct: refusals produced nothing" "$(topic_count collect-topic1)" "$before"
 
-# Kafka unreachable: the process still answers (503, nothing accepted), within the deadline.
+# Kafka unreachable: the process still answers, within the deadline: 202 when the spool
+# keeps the events, 503 (nothing accepted) without a spool.
 body_file "$good"
 direct collect REQUEST_METHOD=POST CONTENT_TYPE=application/json CONTENT_LENGTH="$LEN" \
-	KAFKA_URL="127.0.0.1:$(closed_port)" KAFKA_TIMEOUT_MS=1500
-is "direct: Kafka down -> 503, exit 0" "$RC $STATUS" "0 503"
+	KAFKA_URL="127.0.0.1:$(closed_port)" KAFKA_TIMEOUT_MS=1500 SPOOL_DIR="$T/direct-spool" \
+	HTTP_X_REQUEST_ID=direct-spooled-1
+is "direct: Kafka down -> 202 spooled, exit 0" "$RC $STATUS $(jq -c '[.status, .spooled]' <<<"$BODY")" \
+	'0 202 ["accepted",true]'
+is "direct: ... and the spool holds it" \
+	"$("$BUILD/bin/spooltool" cat "$T/direct-spool" 2>/dev/null | grep -c direct-spooled-1)" 1
+body_file "$good"
+direct collect REQUEST_METHOD=POST CONTENT_TYPE=application/json CONTENT_LENGTH="$LEN" \
+	KAFKA_URL="127.0.0.1:$(closed_port)" KAFKA_TIMEOUT_MS=1500 SPOOL_DIR=off
+is "direct: Kafka down, no spool -> 503, exit 0" "$RC $STATUS" "0 503"
 check "direct: the 503 says to send again" jq -e '.message | test("send them again")' <<<"$BODY"
 
 # Settings that cannot be used: no answer, exit 1, a log line that says why.
