@@ -310,6 +310,8 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
                 errstr_size) ||
             /* a larger message is refused at produce(), before it reaches a broker */
             set(conf, "message.max.bytes", SVC_KAFKA_MESSAGE_MAX_STR, errstr, errstr_size) ||
+            /* after an outage, reconnect within a second, not librdkafka's 10 s */
+            set(conf, "reconnect.backoff.max.ms", "1000", errstr, errstr_size) ||
             set(conf, "log_level", "4", errstr, errstr_size))
                 goto fail;
         for (char **p = cfg->rdkafka; p && *p; p++) {
