@@ -166,6 +166,7 @@ static void kafka_done(void *opaque, const char *why) {
         svc_deliver_t *dl = job->dl;
 
         if (!why) {
+                atomic_store(&dl->down_marked, 0); /* Kafka answers: no need to wait for the mark */
                 if (dl->spool_dir && atomic_exchange(&dl->we_marked_down, 0))
                         svc_spool_mark_up(dl->spool_dir);
                 settle(job, SVC_DELIVER_ACKED, NULL);
