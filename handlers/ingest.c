@@ -14,13 +14,13 @@
 #include "sheets.h"
 #include "tracking.h"
 
-#define INGEST_MAX_BODY (64 * 1024)     /* the request is a small JSON object */
-#define INGEST_MAX_FIELD (64 * 1024)    /* a longer CSV field is a row error */
-#define INGEST_MAX_RECORD (256 * 1024)  /* a longer CSV record is a row error */
-#define INGEST_MAX_REASON 256           /* characters */
-#define INGEST_MAX_LISTED_ERRORS 100    /* row errors in the response; all go to ERROR_LOG */
-#define INGEST_PING_MS 2000             /* longest wait for a first broker answer */
-#define INGEST_STALL_CHECK 1000         /* events between two looks at Kafka's progress */
+#define INGEST_MAX_BODY (64 * 1024)    /* the request is a small JSON object */
+#define INGEST_MAX_FIELD (64 * 1024)   /* a longer CSV field is a row error */
+#define INGEST_MAX_RECORD (256 * 1024) /* a longer CSV record is a row error */
+#define INGEST_MAX_REASON 256          /* characters */
+#define INGEST_MAX_LISTED_ERRORS 100   /* row errors in the response; all go to ERROR_LOG */
+#define INGEST_PING_MS 2000            /* longest wait for a first broker answer */
+#define INGEST_STALL_CHECK 1000        /* events between two looks at Kafka's progress */
 
 /* The process: settings and producer (app), and the Sheets reader. */
 struct ingest_proc {
@@ -32,10 +32,10 @@ struct ingest_proc {
 /* Why the row callback stopped the source. */
 typedef enum {
         STOP_NONE = 0,
-        STOP_HEADER,  /* the header lacks a column or cannot be read: 422 */
-        STOP_KAFKA,   /* the producer refused a message or Kafka is unreachable: 503 */
-        STOP_MEMORY,  /* 500 */
-        STOP_READ,    /* reading the file failed after events went out: 500 */
+        STOP_HEADER, /* the header lacks a column or cannot be read: 422 */
+        STOP_KAFKA,  /* the producer refused a message or Kafka is unreachable: 503 */
+        STOP_MEMORY, /* 500 */
+        STOP_READ,   /* reading the file failed after events went out: 500 */
 } ingest_stop_t;
 
 /* One request. */
@@ -43,47 +43,45 @@ struct ingest {
         struct ingest_proc *proc;
         svc_req_t *req;
         const svc_config_t *cfg;
-        int a;                    /* query_param_a, 0 when absent */
-        const char *date;         /* date filter, or NULL */
-        const char *reason;       /* or NULL */
+        int a;              /* query_param_a, 0 when absent */
+        const char *date;   /* date filter, or NULL */
+        const char *reason; /* or NULL */
         char ingested_at[40];
 
         int header_seen;
         svc_tracking_header_t hdr;
-        long data_row;            /* 1-based number of the last data record */
-        size_t queued_cnt;        /* events handed to the producer */
+        long data_row;     /* 1-based number of the last data record */
+        size_t queued_cnt; /* events handed to the producer */
         size_t error_cnt;
         size_t skipped_cnt;
-        json_t *errors;           /* the first INGEST_MAX_LISTED_ERRORS row errors */
+        json_t *errors; /* the first INGEST_MAX_LISTED_ERRORS row errors */
 
         svc_kafka_batch_t *kb;
-        int kafka_checked;        /* the broker answered before the first event */
-        size_t acked_seen;        /* acknowledgements at the last progress check */
+        int kafka_checked;           /* the broker answered before the first event */
+        size_t acked_seen;           /* acknowledgements at the last progress check */
         struct timespec progress_at; /* when acked_seen last grew */
-        svc_tracking_buf_t buf;   /* event JSON, reused from row to row */
+        svc_tracking_buf_t buf;      /* event JSON, reused from row to row */
         ingest_stop_t stop;
-        char stop_msg[512];       /* shown to the client */
-        char stop_detail[512];    /* logged only */
+        char stop_msg[512];    /* shown to the client */
+        char stop_detail[512]; /* logged only */
 };
 
 static void row_error(struct ingest *in, const char *field, const char *message) {
         in->error_cnt++;
         svc_log_persist_error(in->cfg->error_log, svc_http_endpoint(in->req),
-                              svc_http_request_id(in->req), 422, message, in->data_row,
-                              field);
+                              svc_http_request_id(in->req), 422, message, in->data_row, field);
         if (json_array_size(in->errors) < INGEST_MAX_LISTED_ERRORS)
                 json_array_append_new(in->errors,
-                                      json_pack("{s:I, s:s?, s:s}", "row",
-                                                (json_int_t)in->data_row, "field", field,
-                                                "message", message));
+                                      json_pack("{s:I, s:s?, s:s}", "row", (json_int_t)in->data_row,
+                                                "field", field, "message", message));
 }
 
 /* Kafka must answer once before the first event, so that an unreachable cluster is a
  * prompt 503 rather than a wait on every queued message. */
 static int kafka_ready(struct ingest *in) {
         char errstr[256];
-        int timeout = in->cfg->kafka_timeout_ms < INGEST_PING_MS ? in->cfg->kafka_timeout_ms
-                                                                 : INGEST_PING_MS;
+        int timeout =
+            in->cfg->kafka_timeout_ms < INGEST_PING_MS ? in->cfg->kafka_timeout_ms : INGEST_PING_MS;
         if (in->kafka_checked)
                 return 0;
         if (svc_kafka_ping(in->proc->app.kp, timeout, errstr, sizeof(errstr)) == -1) {
@@ -142,15 +140,14 @@ static int on_header(struct ingest *in, const struct svc_field *fields, size_t f
         }
         if (svc_tracking_map_header(fields, field_cnt, &in->hdr, errstr, sizeof(errstr))) {
                 in->stop = STOP_HEADER;
-                snprintf(in->stop_msg, sizeof(in->stop_msg), "%s; nothing was processed",
-                         errstr);
+                snprintf(in->stop_msg, sizeof(in->stop_msg), "%s; nothing was processed", errstr);
                 return -1;
         }
         return 0;
 }
 
-static int on_row(void *opaque, const struct svc_field *fields, size_t field_cnt,
-                  const char *error, long line) {
+static int on_row(void *opaque, const struct svc_field *fields, size_t field_cnt, const char *error,
+                  long line) {
         struct ingest *in = opaque;
         svc_tracking_row_t row;
         const char *field = NULL, *topic;
@@ -165,16 +162,16 @@ static int on_row(void *opaque, const struct svc_field *fields, size_t field_cnt
                 row_error(in, NULL, errstr);
                 return 0;
         }
-        switch (svc_tracking_check_row(&in->hdr, fields, field_cnt, in->a, in->date, &row,
-                                       &field, errstr, sizeof(errstr))) {
+        switch (svc_tracking_check_row(&in->hdr, fields, field_cnt, in->a, in->date, &row, &field,
+                                       errstr, sizeof(errstr))) {
         case SVC_TRACKING_SKIPPED: in->skipped_cnt++; return 0;
         case SVC_TRACKING_INVALID: row_error(in, field, errstr); return 0;
         case SVC_TRACKING_VALID: break;
         }
         if (kafka_ready(in) == -1)
                 return -1;
-        if (svc_tracking_event_json(&row, in->reason, in->ingested_at,
-                                    svc_http_request_id(in->req), &in->buf) == -1) {
+        if (svc_tracking_event_json(&row, in->reason, in->ingested_at, svc_http_request_id(in->req),
+                                    &in->buf) == -1) {
                 in->stop = STOP_MEMORY;
                 snprintf(in->stop_msg, sizeof(in->stop_msg), "internal error");
                 return -1;
@@ -237,17 +234,15 @@ static void send_cut_short(struct ingest *in, int status, const char *what, size
                  "dropped downstream)",
                  what, acked, in->queued_cnt);
         svc_http_send_error_details(in->req, status, msg,
-                                    json_pack("{s:I, s:I}", "acknowledged_count",
-                                              (json_int_t)acked, "queued_count",
-                                              (json_int_t)in->queued_cnt));
+                                    json_pack("{s:I, s:I}", "acknowledged_count", (json_int_t)acked,
+                                              "queued_count", (json_int_t)in->queued_cnt));
 }
 
 /* Reads the sheet; returns 0, or -1 after answering (a stop is left to the caller). */
 static int read_sheet(struct ingest *in, const char *url) {
         static const int status[] = {
-            [SVC_SHEETS_BAD_URL] = 400, [SVC_SHEETS_DENIED] = 403,
-            [SVC_SHEETS_NOT_FOUND] = 404, [SVC_SHEETS_AUTH] = 502,
-            [SVC_SHEETS_TIMEOUT] = 504,   [SVC_SHEETS_TOO_LARGE] = 413,
+            [SVC_SHEETS_BAD_URL] = 400,  [SVC_SHEETS_DENIED] = 403,  [SVC_SHEETS_NOT_FOUND] = 404,
+            [SVC_SHEETS_AUTH] = 502,     [SVC_SHEETS_TIMEOUT] = 504, [SVC_SHEETS_TOO_LARGE] = 413,
             [SVC_SHEETS_UPSTREAM] = 502,
         };
         char errstr[512], msg[1024], id[SVC_SHEETS_ID_MAX + 1];
@@ -276,10 +271,9 @@ static int read_sheet(struct ingest *in, const char *url) {
                 return -1;
         }
         /* The sheet broke off after some rows went out: say exactly what landed. */
-        if (svc_kafka_batch_wait(in->kb, in->cfg->kafka_timeout_ms, &acked, msg,
-                                 sizeof(msg)) == -1)
-                svc_log(SVC_LOG_ERROR, svc_http_request_id(in->req),
-                        svc_http_endpoint(in->req), "kafka: %s", msg);
+        if (svc_kafka_batch_wait(in->kb, in->cfg->kafka_timeout_ms, &acked, msg, sizeof(msg)) == -1)
+                svc_log(SVC_LOG_ERROR, svc_http_request_id(in->req), svc_http_endpoint(in->req),
+                        "kafka: %s", msg);
         snprintf(msg, sizeof(msg), "%s; the sheet broke off", errstr);
         send_cut_short(in, status[err] ? status[err] : 502, msg, acked);
         return -1;
@@ -349,8 +343,7 @@ static const char *parse_request(struct ingest *in, const json_t *body) {
                         return NULL;
                 }
                 if (utf8_chars(json_string_value(reason)) > INGEST_MAX_REASON) {
-                        svc_http_send_error(in->req, 400,
-                                            "reason is longer than %d characters",
+                        svc_http_send_error(in->req, 400, "reason is longer than %d characters",
                                             INGEST_MAX_REASON);
                         return NULL;
                 }
@@ -368,8 +361,8 @@ static void finish(struct ingest *in) {
 
         /* Messages already queued are waited for even after a stop, so that a 503 can say
          * how many were in fact acknowledged. */
-        wait_rc = svc_kafka_batch_wait(in->kb, in->cfg->kafka_timeout_ms, &acked, errstr,
-                                       sizeof(errstr));
+        wait_rc =
+            svc_kafka_batch_wait(in->kb, in->cfg->kafka_timeout_ms, &acked, errstr, sizeof(errstr));
         if (in->stop == STOP_HEADER) {
                 svc_http_send_error(in->req, 422, "%s", in->stop_msg);
                 return;
@@ -395,25 +388,24 @@ static void finish(struct ingest *in) {
                 return;
         }
         if (in->queued_cnt == 0 && in->error_cnt > 0) {
-                snprintf(msg, sizeof(msg), "no row was valid: %zu row%s rejected%s",
-                         in->error_cnt, in->error_cnt == 1 ? "" : "s",
+                snprintf(msg, sizeof(msg), "no row was valid: %zu row%s rejected%s", in->error_cnt,
+                         in->error_cnt == 1 ? "" : "s",
                          in->error_cnt > INGEST_MAX_LISTED_ERRORS
                              ? " (the first 100 are listed, all are in the error log)"
                              : "");
-                extra = json_pack("{s:i, s:I, s:I, s:O}", "processed_count", 0,
-                                  "error_count", (json_int_t)in->error_cnt, "skipped_count",
+                extra = json_pack("{s:i, s:I, s:I, s:O}", "processed_count", 0, "error_count",
+                                  (json_int_t)in->error_cnt, "skipped_count",
                                   (json_int_t)in->skipped_cnt, "errors", in->errors);
                 svc_http_send_error_details(in->req, 422, msg, extra);
                 return;
         }
         if (in->error_cnt == 0)
                 snprintf(msg, sizeof(msg), "%s",
-                         acked ? "Events processed successfully"
-                               : in->skipped_cnt ? "No row matched the date filter"
-                                                 : "The file has no data rows");
+                         acked             ? "Events processed successfully"
+                         : in->skipped_cnt ? "No row matched the date filter"
+                                           : "The file has no data rows");
         else
-                snprintf(msg, sizeof(msg),
-                         "%zu event%s processed, %zu row%s rejected%s", acked,
+                snprintf(msg, sizeof(msg), "%zu event%s processed, %zu row%s rejected%s", acked,
                          acked == 1 ? "" : "s", in->error_cnt, in->error_cnt == 1 ? "" : "s",
                          in->error_cnt > INGEST_MAX_LISTED_ERRORS
                              ? " (the first 100 are listed, all are in the error log)"
@@ -424,10 +416,9 @@ static void finish(struct ingest *in) {
         svc_http_send_json(in->req, 200,
                            json_pack("{s:s, s:I, s:I, s:I, s:s, s:O}", "status",
                                      in->error_cnt ? "partial" : "success", "processed_count",
-                                     (json_int_t)acked, "error_count",
-                                     (json_int_t)in->error_cnt, "skipped_count",
-                                     (json_int_t)in->skipped_cnt, "message", msg, "errors",
-                                     in->errors));
+                                     (json_int_t)acked, "error_count", (json_int_t)in->error_cnt,
+                                     "skipped_count", (json_int_t)in->skipped_cnt, "message", msg,
+                                     "errors", in->errors));
 }
 
 static void ingest(svc_req_t *req, void *opaque) {
@@ -469,8 +460,8 @@ static void ingest(svc_req_t *req, void *opaque) {
         } else {
                 if ((fd = open_data_file(&in, path)) == -1)
                         goto out;
-                if (svc_csv_read_fd(fd, INGEST_MAX_FIELD, INGEST_MAX_RECORD, on_row, &in,
-                                    errstr, sizeof(errstr)) == SVC_CSV_IO) {
+                if (svc_csv_read_fd(fd, INGEST_MAX_FIELD, INGEST_MAX_RECORD, on_row, &in, errstr,
+                                    sizeof(errstr)) == SVC_CSV_IO) {
                         svc_log(SVC_LOG_ERROR, svc_http_request_id(req), svc_http_endpoint(req),
                                 "%s", errstr);
                         if (in.queued_cnt == 0) {
@@ -510,8 +501,8 @@ int main(void) {
                 return 1;
         proc.app.opaque = &proc;
         if (!(proc.sh = svc_sheets_new(&proc.app.cfg, proc.sheets_err, sizeof(proc.sheets_err))))
-                svc_log(SVC_LOG_ERROR, NULL, proc.app.endpoint,
-                        "Google Sheets disabled: %s", proc.sheets_err);
+                svc_log(SVC_LOG_ERROR, NULL, proc.app.endpoint, "Google Sheets disabled: %s",
+                        proc.sheets_err);
         svc_app_prepare_topics(&proc.app, (const char *[]){proc.app.cfg.conversion_topic,
                                                            proc.app.cfg.click_topic, NULL});
         ret = svc_app_run(&proc.app, 8, ingest);

@@ -39,8 +39,7 @@ static char *trim(char *s) {
 }
 
 /* Reads KEY=value lines; quotes around the value are removed. */
-static int load_file(svc_config_t *cfg, const char *path, char *errstr,
-                     size_t errstr_size) {
+static int load_file(svc_config_t *cfg, const char *path, char *errstr, size_t errstr_size) {
         FILE *fp = fopen(path, "r");
         char *line = NULL;
         size_t line_size = 0, cnt = 0;
@@ -49,8 +48,7 @@ static int load_file(svc_config_t *cfg, const char *path, char *errstr,
         int ret = 0;
 
         if (!fp) {
-                snprintf(errstr, errstr_size, "EVENTS_CONFIG %s: %s", path,
-                         strerror(errno));
+                snprintf(errstr, errstr_size, "EVENTS_CONFIG %s: %s", path, strerror(errno));
                 return -1;
         }
         if (!(cfg->file_vars = calloc(CONFIG_MAX_SETTINGS + 1, sizeof(char *)))) {
@@ -80,8 +78,7 @@ static int load_file(svc_config_t *cfg, const char *path, char *errstr,
                 *eq = '\0';
                 val = trim(eq + 1);
                 vlen = strlen(val);
-                if (vlen >= 2 && (val[0] == '"' || val[0] == '\'') &&
-                    val[vlen - 1] == val[0]) {
+                if (vlen >= 2 && (val[0] == '"' || val[0] == '\'') && val[vlen - 1] == val[0]) {
                         val[vlen - 1] = '\0';
                         val++;
                 }
@@ -117,8 +114,8 @@ static char *dup_setting(const svc_config_t *cfg, const char *name, const char *
         return v ? strdup(v) : NULL;
 }
 
-int svc_config_int(const svc_config_t *cfg, const char *name, long def, long min,
-                   long max, long *out, char *errstr, size_t errstr_size) {
+int svc_config_int(const svc_config_t *cfg, const char *name, long def, long min, long max,
+                   long *out, char *errstr, size_t errstr_size) {
         const char *v = svc_config_get(cfg, name);
         char *end;
         long n;
@@ -130,8 +127,8 @@ int svc_config_int(const svc_config_t *cfg, const char *name, long def, long min
         errno = 0;
         n = strtol(v, &end, 10);
         if (errno || *end || n < min || n > max) {
-                snprintf(errstr, errstr_size, "%s must be an integer from %ld to %ld",
-                         name, min, max);
+                snprintf(errstr, errstr_size, "%s must be an integer from %ld to %ld", name, min,
+                         max);
                 return -1;
         }
         *out = n;
@@ -200,22 +197,22 @@ int svc_config_load(svc_config_t *cfg, char *errstr, size_t errstr_size) {
                 goto fail;
         }
         force = svc_config_get(cfg, "FORCE_DEV_MODE");
-        cfg->dev_mode = !cfg->kafka_url ||
-                        (force && (!strcasecmp(force, "true") || !strcmp(force, "1")));
+        cfg->dev_mode =
+            !cfg->kafka_url || (force && (!strcasecmp(force, "true") || !strcmp(force, "1")));
 
         cfg->google_key = dup_setting(cfg, "GOOGLE_SERVICE_ACCOUNT_KEY", NULL);
         cfg->data_dir = dup_setting(cfg, "INGEST_DATA_DIR", "./data");
         cfg->conversion_topic = dup_setting(cfg, "CONVERSION_TOPIC",
                                             "trk-jobcloud-conversion-destination-events-topic");
-        cfg->click_topic = dup_setting(cfg, "CLICK_TOPIC",
-                                       "trk-jobcloud-click-destination-events-topic");
+        cfg->click_topic =
+            dup_setting(cfg, "CLICK_TOPIC", "trk-jobcloud-click-destination-events-topic");
         cfg->collect_raw_topic = dup_setting(cfg, "COLLECT_RAW_TOPIC", "collect-topic1");
         cfg->collect_out_topic = dup_setting(cfg, "COLLECT_OUT_TOPIC", "collect-topic2");
         cfg->collect_dlq_topic = dup_setting(cfg, "COLLECT_DLQ_TOPIC", "collect-dlq");
         cfg->dev_store = dup_setting(cfg, "DEV_STORE", "./var/dev-events.jsonl");
         cfg->error_log = dup_setting(cfg, "ERROR_LOG", "./var/errors.jsonl");
-        cfg->sheets_api_base = dup_setting(cfg, "GOOGLE_SHEETS_API_BASE",
-                                           "https://sheets.googleapis.com");
+        cfg->sheets_api_base =
+            dup_setting(cfg, "GOOGLE_SHEETS_API_BASE", "https://sheets.googleapis.com");
         cfg->docs_base = dup_setting(cfg, "GOOGLE_DOCS_BASE", "https://docs.google.com");
         cfg->ingest_api_token = dup_setting(cfg, "INGEST_API_TOKEN", NULL);
         {
@@ -242,10 +239,9 @@ int svc_config_load(svc_config_t *cfg, char *errstr, size_t errstr_size) {
         cfg->kafka_timeout_ms = (int)timeout;
 
         if (!cfg->data_dir || !cfg->conversion_topic || !cfg->click_topic ||
-            !cfg->collect_raw_topic || !cfg->collect_out_topic ||
-            !cfg->collect_dlq_topic || !cfg->dev_store || !cfg->error_log ||
-            !cfg->sheets_api_base || !cfg->docs_base || !cfg->cors_origins ||
-            !cfg->spool_dir || !cfg->metrics_dir ||
+            !cfg->collect_raw_topic || !cfg->collect_out_topic || !cfg->collect_dlq_topic ||
+            !cfg->dev_store || !cfg->error_log || !cfg->sheets_api_base || !cfg->docs_base ||
+            !cfg->cors_origins || !cfg->spool_dir || !cfg->metrics_dir ||
             collect_rdkafka(cfg) == -1) {
                 snprintf(errstr, errstr_size, "out of memory loading configuration");
                 goto fail;

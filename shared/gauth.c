@@ -19,9 +19,9 @@
 #include "httpc.h"
 
 #define GAUTH_DEFAULT_TOKEN_URI "https://oauth2.googleapis.com/token"
-#define GAUTH_LIFETIME 3600     /* seconds asked for in the JWT (Google's maximum) */
-#define GAUTH_MARGIN 60         /* a token is renewed this many seconds before expiry */
-#define GAUTH_TOKEN_MAX 4096    /* longest access token kept */
+#define GAUTH_LIFETIME 3600  /* seconds asked for in the JWT (Google's maximum) */
+#define GAUTH_MARGIN 60      /* a token is renewed this many seconds before expiry */
+#define GAUTH_TOKEN_MAX 4096 /* longest access token kept */
 #define GAUTH_KEY_FILE_MAX (64 * 1024)
 
 struct svc_gauth {
@@ -29,9 +29,9 @@ struct svc_gauth {
         EVP_PKEY *pkey;
         char *client_email;
         char *token_uri;
-        char *cache_path;       /* token cache file, or NULL */
+        char *cache_path; /* token cache file, or NULL */
         char token[GAUTH_TOKEN_MAX];
-        time_t token_renew_at;  /* wall-clock time after which the token is renewed */
+        time_t token_renew_at; /* wall-clock time after which the token is renewed */
         long fetch_cnt;
 };
 
@@ -117,15 +117,14 @@ static char *gauth_cache_path(const svc_gauth_t *ga, const char *dir) {
         if (der_len <= 0 || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
             !EVP_DigestUpdate(ctx, ga->client_email, strlen(ga->client_email) + 1) ||
             !EVP_DigestUpdate(ctx, ga->token_uri, strlen(ga->token_uri) + 1) ||
-            !EVP_DigestUpdate(ctx, der, (size_t)der_len) ||
-            !EVP_DigestFinal_ex(ctx, md, &md_len))
+            !EVP_DigestUpdate(ctx, der, (size_t)der_len) || !EVP_DigestFinal_ex(ctx, md, &md_len))
                 goto out;
         plen = strlen(dir) + sizeof("/gauth-0123456789abcdef01234567.token");
         if (!(path = malloc(plen)))
                 goto out;
-        snprintf(path, plen, "%s/gauth-%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x.token",
-                 dir, md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9],
-                 md[10], md[11]);
+        snprintf(path, plen, "%s/gauth-%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x.token", dir,
+                 md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10],
+                 md[11]);
 out:
         OPENSSL_free(der);
         EVP_MD_CTX_free(ctx);
@@ -236,12 +235,11 @@ char *svc_gauth_jwt(svc_gauth_t *ga, time_t now, char *errstr, size_t errstr_siz
         EVP_MD_CTX *ctx = NULL;
 
         claims = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", ga->client_email, "scope",
-                           SVC_GAUTH_SCOPE, "aud", ga->token_uri, "iat", (json_int_t)now,
-                           "exp", (json_int_t)now + GAUTH_LIFETIME);
+                           SVC_GAUTH_SCOPE, "aud", ga->token_uri, "iat", (json_int_t)now, "exp",
+                           (json_int_t)now + GAUTH_LIFETIME);
         if (!claims || !(claims_txt = json_dumps(claims, JSON_COMPACT)) ||
             !(h64 = svc_gauth_base64url((const unsigned char *)header, sizeof(header) - 1)) ||
-            !(c64 = svc_gauth_base64url((const unsigned char *)claims_txt,
-                                        strlen(claims_txt)))) {
+            !(c64 = svc_gauth_base64url((const unsigned char *)claims_txt, strlen(claims_txt)))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto out;
         }
@@ -399,10 +397,9 @@ static svc_gauth_err_t gauth_fetch(svc_gauth_t *ga, long timeout_ms, char *errst
         resp = json_loads(body, 0, &jerr);
         if (status < 200 || status >= 300) {
                 char e[220], d[220];
-                gauth_sanitize(json_string_value(json_object_get(resp, "error")), e,
-                               sizeof(e));
-                gauth_sanitize(json_string_value(json_object_get(resp, "error_description")),
-                               d, sizeof(d));
+                gauth_sanitize(json_string_value(json_object_get(resp, "error")), e, sizeof(e));
+                gauth_sanitize(json_string_value(json_object_get(resp, "error_description")), d,
+                               sizeof(d));
                 snprintf(errstr, errstr_size,
                          "Google refused the service account token for %s (HTTP %ld%s%s%s%s)",
                          ga->client_email, status, *e ? ": " : "", e, *d ? ": " : "", d);
@@ -411,7 +408,8 @@ static svc_gauth_err_t gauth_fetch(svc_gauth_t *ga, long timeout_ms, char *errst
         }
         tok = json_string_value(json_object_get(resp, "access_token"));
         expires_in = json_integer_value(json_object_get(resp, "expires_in"));
-        if (!tok || !*tok || strlen(tok) >= sizeof(ga->token) || strcspn(tok, "\r\n ") != strlen(tok)) {
+        if (!tok || !*tok || strlen(tok) >= sizeof(ga->token) ||
+            strcspn(tok, "\r\n ") != strlen(tok)) {
                 snprintf(errstr, errstr_size,
                          "the token endpoint answered without a usable access_token");
                 goto out;
@@ -420,8 +418,8 @@ static svc_gauth_err_t gauth_fetch(svc_gauth_t *ga, long timeout_ms, char *errst
                 expires_in = GAUTH_LIFETIME;
         memcpy(ga->token, tok, strlen(tok) + 1);
         /* Short-lived tokens (as test stubs issue) are renewed at half their life. */
-        ga->token_renew_at = now + (expires_in > 2 * GAUTH_MARGIN ? expires_in - GAUTH_MARGIN
-                                                                 : expires_in / 2);
+        ga->token_renew_at =
+            now + (expires_in > 2 * GAUTH_MARGIN ? expires_in - GAUTH_MARGIN : expires_in / 2);
         gauth_cache_store(ga);
         ret = SVC_GAUTH_OK;
 out:
@@ -446,9 +444,8 @@ out:
         return ret;
 }
 
-svc_gauth_err_t svc_gauth_token(svc_gauth_t *ga, const char *stale, long timeout_ms,
-                                char *tok, size_t tok_size, char *errstr,
-                                size_t errstr_size) {
+svc_gauth_err_t svc_gauth_token(svc_gauth_t *ga, const char *stale, long timeout_ms, char *tok,
+                                size_t tok_size, char *errstr, size_t errstr_size) {
         svc_gauth_err_t ret = SVC_GAUTH_OK;
         time_t now = time(NULL);
 

@@ -21,13 +21,13 @@ static void httpc_global_init(void) {
 struct httpc_sink {
         const svc_httpc_req_t *hreq;
         CURL *curl;
-        long status;      /* of the response being received, 0 until known */
-        size_t total;     /* body bytes of this response */
-        size_t max;       /* bound for this response */
+        long status;  /* of the response being received, 0 until known */
+        size_t total; /* body bytes of this response */
+        size_t max;   /* bound for this response */
         char *buf;
         size_t len, size;
-        int too_large;    /* the bound was hit */
-        int stopped;      /* on_data asked to stop */
+        int too_large; /* the bound was hit */
+        int stopped;   /* on_data asked to stop */
 };
 
 static int httpc_append(struct httpc_sink *sink, const char *data, size_t len) {
@@ -53,9 +53,8 @@ static size_t httpc_write_cb(char *data, size_t size, size_t nmemb, void *opaque
 
         if (!sink->status) {
                 curl_easy_getinfo(sink->curl, CURLINFO_RESPONSE_CODE, &sink->status);
-                sink->max = sink->status >= 200 && sink->status < 300
-                                ? sink->hreq->max_bytes
-                                : HTTPC_ERR_BODY_MAX;
+                sink->max = sink->status >= 200 && sink->status < 300 ? sink->hreq->max_bytes
+                                                                      : HTTPC_ERR_BODY_MAX;
         }
         if (sink->status >= 300 && sink->status < 400 && sink->hreq->max_redirects > 0)
                 return len; /* a redirect's body is not wanted */
@@ -90,8 +89,7 @@ static long httpc_now_ms(void) {
 }
 
 static int httpc_is_redirect(long status) {
-        return status == 301 || status == 302 || status == 303 || status == 307 ||
-               status == 308;
+        return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
 svc_httpc_err_t svc_httpc_do(const svc_httpc_req_t *hreq, long *status, char **body,
@@ -173,8 +171,7 @@ svc_httpc_err_t svc_httpc_do(const svc_httpc_req_t *hreq, long *status, char **b
                 CURLcode rc;
 
                 if (left <= 0) {
-                        snprintf(errstr, errstr_size, "timed out after %ld ms",
-                                 req.timeout_ms);
+                        snprintf(errstr, errstr_size, "timed out after %ld ms", req.timeout_ms);
                         ret = SVC_HTTPC_TIMEOUT;
                         goto out;
                 }
@@ -188,8 +185,8 @@ svc_httpc_err_t svc_httpc_do(const svc_httpc_req_t *hreq, long *status, char **b
                 rc = curl_easy_perform(curl);
                 if (rc != CURLE_OK) {
                         if (sink.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-                                snprintf(errstr, errstr_size,
-                                         "response larger than %zu bytes", req.max_bytes);
+                                snprintf(errstr, errstr_size, "response larger than %zu bytes",
+                                         req.max_bytes);
                                 ret = SVC_HTTPC_TOO_LARGE;
                         } else if (sink.stopped) {
                                 snprintf(errstr, errstr_size, "stopped by the reader");
@@ -217,8 +214,7 @@ svc_httpc_err_t svc_httpc_do(const svc_httpc_req_t *hreq, long *status, char **b
                         curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &next);
                         if (next) {
                                 if (hop >= req.max_redirects) {
-                                        snprintf(errstr, errstr_size,
-                                                 "more than %d redirects",
+                                        snprintf(errstr, errstr_size, "more than %d redirects",
                                                  req.max_redirects);
                                         ret = SVC_HTTPC_REDIRECT;
                                         goto out;
@@ -267,8 +263,8 @@ char *svc_httpc_escape(const char *s) {
                 return NULL;
         for (; *s; s++) {
                 unsigned char c = (unsigned char)*s;
-                if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
+                if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == '_' || c == '~') {
                         *o++ = (char)c;
                 } else {
                         *o++ = '%';

@@ -16,21 +16,21 @@
 #include "httpc.h"
 #include "log.h"
 
-#define SHEETS_URL_MAX 2048       /* longer user URLs are refused */
+#define SHEETS_URL_MAX 2048 /* longer user URLs are refused */
 #define SHEETS_MAX_RECORD (1024 * 1024)
 #define SHEETS_MAX_REDIRECTS 5
 #define SHEETS_ENDPOINT "/api/ingest"
 
 struct svc_sheets {
-        svc_gauth_t *ga;          /* NULL: read the public CSV export */
-        char *api_base;           /* GOOGLE_SHEETS_API_BASE, no trailing '/' */
-        char *docs_base;          /* GOOGLE_DOCS_BASE, no trailing '/' */
-        char *docs_scheme;        /* origin of docs_base: redirects there are allowed */
+        svc_gauth_t *ga;   /* NULL: read the public CSV export */
+        char *api_base;    /* GOOGLE_SHEETS_API_BASE, no trailing '/' */
+        char *docs_base;   /* GOOGLE_DOCS_BASE, no trailing '/' */
+        char *docs_scheme; /* origin of docs_base: redirects there are allowed */
         char *docs_host;
-        char *docs_port;          /* NULL when docs_base has none */
-        long timeout_ms;          /* total of one HTTP exchange */
-        size_t max_bytes;         /* bound of one response body */
-        long page_rows;           /* rows per values request */
+        char *docs_port;  /* NULL when docs_base has none */
+        long timeout_ms;  /* total of one HTTP exchange */
+        size_t max_bytes; /* bound of one response body */
+        long page_rows;   /* rows per values request */
 };
 
 int svc_sheets_is_url(const char *file_path) {
@@ -127,8 +127,8 @@ int svc_sheets_parse_url(const char *url, char id[SVC_SHEETS_ID_MAX + 1], long l
          * %2e, accept a single slash or a third one (https:///docs.google.com/...) and
          * an empty port (docs.google.com:/...), so its reading alone is not enough. */
         n = strncasecmp(url, "https://", 8) == 0 ? strcspn(url + 8, "/?#") : 0;
-        if (n != strlen("docs.google.com") ||
-            strncasecmp(url + 8, "docs.google.com", n) != 0 || url[8 + n] != '/') {
+        if (n != strlen("docs.google.com") || strncasecmp(url + 8, "docs.google.com", n) != 0 ||
+            url[8 + n] != '/') {
                 why = "must start with https://docs.google.com/";
                 goto out;
         }
@@ -223,8 +223,8 @@ svc_sheets_t *svc_sheets_new(const svc_config_t *cfg, char *errstr, size_t errst
                 snprintf(errstr, errstr_size, "out of memory");
                 return NULL;
         }
-        if (svc_config_int(cfg, "GOOGLE_TIMEOUT_MS", 60000, 100, 3600000, &timeout_ms,
-                           errstr, errstr_size) != 0 ||
+        if (svc_config_int(cfg, "GOOGLE_TIMEOUT_MS", 60000, 100, 3600000, &timeout_ms, errstr,
+                           errstr_size) != 0 ||
             svc_config_int(cfg, "GOOGLE_MAX_RESPONSE_BYTES", 64L * 1024 * 1024, 1024,
                            1024L * 1024 * 1024, &max_bytes, errstr, errstr_size) != 0 ||
             svc_config_int(cfg, "GOOGLE_PAGE_ROWS", 5000, 1, 1000000, &page_rows, errstr,
@@ -235,8 +235,8 @@ svc_sheets_t *svc_sheets_new(const svc_config_t *cfg, char *errstr, size_t errst
         sh->page_rows = page_rows;
         sh->api_base = sheets_base(cfg, "GOOGLE_SHEETS_API_BASE", cfg->sheets_api_base,
                                    "https://sheets.googleapis.com");
-        sh->docs_base = sheets_base(cfg, "GOOGLE_DOCS_BASE", cfg->docs_base,
-                                    "https://docs.google.com");
+        sh->docs_base =
+            sheets_base(cfg, "GOOGLE_DOCS_BASE", cfg->docs_base, "https://docs.google.com");
         if (!sh->api_base || !sh->docs_base) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto out;
@@ -286,23 +286,17 @@ long svc_sheets_token_fetches(svc_sheets_t *sh) {
 
 static svc_sheets_err_t sheets_from_httpc(svc_httpc_err_t herc) {
         switch (herc) {
-        case SVC_HTTPC_OK:
-                return SVC_SHEETS_OK;
-        case SVC_HTTPC_TIMEOUT:
-                return SVC_SHEETS_TIMEOUT;
-        case SVC_HTTPC_TOO_LARGE:
-                return SVC_SHEETS_TOO_LARGE;
-        case SVC_HTTPC_STOPPED:
-                return SVC_SHEETS_STOPPED;
-        default:
-                return SVC_SHEETS_UPSTREAM;
+        case SVC_HTTPC_OK: return SVC_SHEETS_OK;
+        case SVC_HTTPC_TIMEOUT: return SVC_SHEETS_TIMEOUT;
+        case SVC_HTTPC_TOO_LARGE: return SVC_SHEETS_TOO_LARGE;
+        case SVC_HTTPC_STOPPED: return SVC_SHEETS_STOPPED;
+        default: return SVC_SHEETS_UPSTREAM;
         }
 }
 
 /* Words for a failed exchange; the detail (hosts, curl text) goes to the log only. */
-static svc_sheets_err_t sheets_http_failed(svc_sheets_t *sh, svc_httpc_err_t herc,
-                                           const char *what, const char *detail,
-                                           char *errstr, size_t errstr_size) {
+static svc_sheets_err_t sheets_http_failed(svc_sheets_t *sh, svc_httpc_err_t herc, const char *what,
+                                           const char *detail, char *errstr, size_t errstr_size) {
         svc_log(SVC_LOG_WARN, NULL, SHEETS_ENDPOINT, "%s failed: %s", what, detail);
         switch (herc) {
         case SVC_HTTPC_TIMEOUT:
@@ -316,8 +310,8 @@ static svc_sheets_err_t sheets_http_failed(svc_sheets_t *sh, svc_httpc_err_t her
                 break;
         case SVC_HTTPC_REDIRECT:
                 if (strncmp(detail, "more than", 9) == 0) {
-                        snprintf(errstr, errstr_size, "%s redirected more than %d times",
-                                 what, SHEETS_MAX_REDIRECTS);
+                        snprintf(errstr, errstr_size, "%s redirected more than %d times", what,
+                                 SHEETS_MAX_REDIRECTS);
                         break;
                 }
                 snprintf(errstr, errstr_size,
@@ -325,9 +319,7 @@ static svc_sheets_err_t sheets_http_failed(svc_sheets_t *sh, svc_httpc_err_t her
                          "(is the sheet shared with \"Anyone with the link\"?)",
                          what);
                 break;
-        default:
-                snprintf(errstr, errstr_size, "%s could not be reached", what);
-                break;
+        default: snprintf(errstr, errstr_size, "%s could not be reached", what); break;
         }
         return herc == SVC_HTTPC_REDIRECT ? SVC_SHEETS_DENIED : sheets_from_httpc(herc);
 }
@@ -348,9 +340,9 @@ static svc_sheets_err_t sheets_api_get(svc_sheets_t *sh, const char *url, const 
                 gerr = svc_gauth_token(sh->ga, attempt ? tok : NULL, sh->timeout_ms, tok,
                                        sizeof(tok), errstr, errstr_size);
                 if (gerr != SVC_GAUTH_OK)
-                        return gerr == SVC_GAUTH_TIMEOUT ? SVC_SHEETS_TIMEOUT
+                        return gerr == SVC_GAUTH_TIMEOUT   ? SVC_SHEETS_TIMEOUT
                                : gerr == SVC_GAUTH_REFUSED ? SVC_SHEETS_AUTH
-                                                          : SVC_SHEETS_UPSTREAM;
+                                                           : SVC_SHEETS_UPSTREAM;
                 memset(&hreq, 0, sizeof(hreq));
                 hreq.url = url;
                 hreq.bearer = tok;
@@ -361,8 +353,8 @@ static svc_sheets_err_t sheets_api_get(svc_sheets_t *sh, const char *url, const 
                 herc = svc_httpc_do(&hreq, status, body, NULL, detail, sizeof(detail));
                 if (herc != SVC_HTTPC_OK) {
                         memset(tok, 0, sizeof(tok));
-                        return sheets_http_failed(sh, herc, "the Google Sheets API", detail,
-                                                  errstr, errstr_size);
+                        return sheets_http_failed(sh, herc, "the Google Sheets API", detail, errstr,
+                                                  errstr_size);
                 }
                 if (*status != 401)
                         break;
@@ -393,9 +385,8 @@ static svc_sheets_err_t sheets_api_get(svc_sheets_t *sh, const char *url, const 
 }
 
 /* Resolves gid to the sheet's title (the first sheet when gid < 0). */
-static svc_sheets_err_t sheets_title(svc_sheets_t *sh, const char *id, long long gid,
-                                     char **title, long *row_cnt, char *errstr,
-                                     size_t errstr_size) {
+static svc_sheets_err_t sheets_title(svc_sheets_t *sh, const char *id, long long gid, char **title,
+                                     long *row_cnt, char *errstr, size_t errstr_size) {
         char *url = NULL, *body = NULL;
         json_t *root = NULL, *sheets, *s;
         json_error_t jerr;
@@ -409,8 +400,7 @@ static svc_sheets_err_t sheets_title(svc_sheets_t *sh, const char *id, long long
                 snprintf(errstr, errstr_size, "out of memory");
                 return SVC_SHEETS_UPSTREAM;
         }
-        snprintf(url, url_size, "%s/v4/spreadsheets/%s?fields=sheets.properties", sh->api_base,
-                 id);
+        snprintf(url, url_size, "%s/v4/spreadsheets/%s?fields=sheets.properties", sh->api_base, id);
         if ((ret = sheets_api_get(sh, url, id, &status, &body, errstr, errstr_size)))
                 goto out;
         ret = SVC_SHEETS_UPSTREAM;
@@ -432,8 +422,8 @@ static svc_sheets_err_t sheets_title(svc_sheets_t *sh, const char *id, long long
                         goto out;
                 }
                 if (gid < 0 || json_integer_value(sid) == gid) {
-                        *row_cnt = (long)json_integer_value(json_object_get(
-                            json_object_get(props, "gridProperties"), "rowCount"));
+                        *row_cnt = (long)json_integer_value(
+                            json_object_get(json_object_get(props, "gridProperties"), "rowCount"));
                         if (!(*title = strdup(t))) {
                                 snprintf(errstr, errstr_size, "out of memory");
                                 goto out;
@@ -443,8 +433,7 @@ static svc_sheets_err_t sheets_title(svc_sheets_t *sh, const char *id, long long
                 }
         }
         if (gid >= 0)
-                snprintf(errstr, errstr_size, "spreadsheet %s has no sheet with gid %lld", id,
-                         gid);
+                snprintf(errstr, errstr_size, "spreadsheet %s has no sheet with gid %lld", id, gid);
         else
                 snprintf(errstr, errstr_size, "spreadsheet %s has no sheets", id);
         ret = SVC_SHEETS_NOT_FOUND;
@@ -479,11 +468,11 @@ static const char *sheets_cell(json_t *v, char *num, size_t num_size, size_t *le
 struct sheets_rows {
         svc_rows_fn *fn;
         void *opaque;
-        size_t width;             /* fields of the header row; 0 until it came */
-        long pending_empty;       /* empty rows seen; delivered only if data follows */
+        size_t width;       /* fields of the header row; 0 until it came */
+        long pending_empty; /* empty rows seen; delivered only if data follows */
         struct svc_field *fields;
-        char (*nums)[32];         /* text of non-string cells */
-        size_t cap;               /* entries of fields and nums */
+        char (*nums)[32]; /* text of non-string cells */
+        size_t cap;       /* entries of fields and nums */
 };
 
 /* Delivers one row (NULL: an empty one), padded to the header's width.
@@ -556,8 +545,8 @@ static svc_sheets_err_t sheets_read_page(svc_sheets_t *sh, const char *id, const
                 snprintf(errstr, errstr_size, "out of memory");
                 goto out;
         }
-        snprintf(url, url_size, "%s/v4/spreadsheets/%s/values/%s?majorDimension=ROWS",
-                 sh->api_base, id, erange);
+        snprintf(url, url_size, "%s/v4/spreadsheets/%s/values/%s?majorDimension=ROWS", sh->api_base,
+                 id, erange);
         if ((ret = sheets_api_get(sh, url, id, &status, &body, errstr, errstr_size)))
                 goto out;
         ret = SVC_SHEETS_UPSTREAM;
@@ -567,7 +556,8 @@ static svc_sheets_err_t sheets_read_page(svc_sheets_t *sh, const char *id, const
         values = json_object_get(root, "values");
         if (!json_is_object(root) || (values && !json_is_array(values)) ||
             (last > 0 && json_array_size(values) > (size_t)(last - first + 1))) {
-                snprintf(errstr, errstr_size, "the Google Sheets API answered with malformed values");
+                snprintf(errstr, errstr_size,
+                         "the Google Sheets API answered with malformed values");
                 goto out;
         }
         json_array_foreach(values, r, row) {
@@ -645,11 +635,10 @@ static svc_sheets_err_t sheets_read_api(svc_sheets_t *sh, const char *id, long l
         /* Pages of rows keep memory bounded; ranges past the grid are errors at Google. */
         for (first = 1; row_cnt > 0 && first <= row_cnt && ret == SVC_SHEETS_OK;
              first += sh->page_rows)
-                ret = sheets_read_page(sh, id, qtitle, first,
-                                       first + sh->page_rows - 1 < row_cnt
-                                           ? first + sh->page_rows - 1
-                                           : row_cnt,
-                                       &st, errstr, errstr_size);
+                ret = sheets_read_page(
+                    sh, id, qtitle, first,
+                    first + sh->page_rows - 1 < row_cnt ? first + sh->page_rows - 1 : row_cnt, &st,
+                    errstr, errstr_size);
 out:
         free(st.fields);
         free(st.nums);
@@ -700,8 +689,8 @@ out:
 
 struct sheets_export {
         svc_csv_t *csv;
-        int sniffed;              /* the first bytes were checked */
-        int html;                 /* Google answered a web page, not CSV */
+        int sniffed; /* the first bytes were checked */
+        int html;    /* Google answered a web page, not CSV */
         char errstr[256];
 };
 
@@ -721,9 +710,8 @@ static int sheets_export_data(void *opaque, const char *data, size_t len) {
                 }
                 ex->sniffed = p < end;
         }
-        return svc_csv_feed(ex->csv, data, len, ex->errstr, sizeof(ex->errstr)) == SVC_CSV_OK
-                   ? 0
-                   : -1;
+        return svc_csv_feed(ex->csv, data, len, ex->errstr, sizeof(ex->errstr)) == SVC_CSV_OK ? 0
+                                                                                              : -1;
 }
 
 static svc_sheets_err_t sheets_read_export(svc_sheets_t *sh, const char *id, long long gid,
@@ -793,10 +781,9 @@ static svc_sheets_err_t sheets_read_export(svc_sheets_t *sh, const char *id, lon
                 goto out;
         }
         if (status < 200 || status >= 300) {
-                svc_log(SVC_LOG_WARN, NULL, SHEETS_ENDPOINT,
-                        "sheet export answered HTTP %ld", status);
-                snprintf(errstr, errstr_size, "the Google Sheets export answered HTTP %ld",
-                         status);
+                svc_log(SVC_LOG_WARN, NULL, SHEETS_ENDPOINT, "sheet export answered HTTP %ld",
+                        status);
+                snprintf(errstr, errstr_size, "the Google Sheets export answered HTTP %ld", status);
                 goto out;
         }
         if (svc_csv_finish(ex.csv, ex.errstr, sizeof(ex.errstr)) != SVC_CSV_OK) {
@@ -812,8 +799,8 @@ out:
         return ret;
 }
 
-svc_sheets_err_t svc_sheets_read(svc_sheets_t *sh, const char *url, svc_rows_fn *fn,
-                                 void *opaque, char *errstr, size_t errstr_size) {
+svc_sheets_err_t svc_sheets_read(svc_sheets_t *sh, const char *url, svc_rows_fn *fn, void *opaque,
+                                 char *errstr, size_t errstr_size) {
         char id[SVC_SHEETS_ID_MAX + 1];
         long long gid;
 

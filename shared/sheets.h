@@ -21,7 +21,7 @@ typedef enum {
         SVC_SHEETS_STOPPED,   /* the row callback returned -1 */
 } svc_sheets_err_t;
 
-#define SVC_SHEETS_ID_MAX 128 /* longest spreadsheet id accepted */
+#define SVC_SHEETS_ID_MAX 128      /* longest spreadsheet id accepted */
 #define SVC_SHEETS_MAX_FIELD 65536 /* a longer cell is a record error, as in CSV files */
 
 /** @brief 1 when file_path is meant as a URL ("scheme://..."), 0 for a local path. */
@@ -59,8 +59,8 @@ svc_sheets_t *svc_sheets_new(const svc_config_t *cfg, char *errstr, size_t errst
  *        GOOGLE_DOCS_BASE (so a local stub can redirect to itself). Either way a
  *        failure can come after some rows were delivered (a later page or chunk).
  */
-svc_sheets_err_t svc_sheets_read(svc_sheets_t *sh, const char *url, svc_rows_fn *fn,
-                                 void *opaque, char *errstr, size_t errstr_size);
+svc_sheets_err_t svc_sheets_read(svc_sheets_t *sh, const char *url, svc_rows_fn *fn, void *opaque,
+                                 char *errstr, size_t errstr_size);
 
 /** @brief Access tokens fetched from token_uri so far by this reader (0 without a key). */
 long svc_sheets_token_fetches(svc_sheets_t *sh);

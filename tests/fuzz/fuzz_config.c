@@ -13,8 +13,8 @@
 #include "config.h"
 #include "fuzz_check.h"
 
-#define MAX_LINES 256    /* config.c refuses a file of more settings */
-#define LINE_BUF 4096    /* and lines of at most this many bytes, newline included */
+#define MAX_LINES 256 /* config.c refuses a file of more settings */
+#define LINE_BUF 4096 /* and lines of at most this many bytes, newline included */
 
 static char config_path[4096];
 

@@ -7,8 +7,8 @@
 
 static const struct {
         const char *url;
-        const char *id;   /* expected id, NULL: refused */
-        long long gid;    /* expected gid, -1: none */
+        const char *id; /* expected id, NULL: refused */
+        long long gid;  /* expected gid, -1: none */
         const char *label;
 } url_cases[] = {
     {"https://docs.google.com/spreadsheets/d/1AbC-_9z/edit", "1AbC-_9z", -1, "edit link"},
@@ -22,8 +22,7 @@ static const struct {
      "export link"},
     {"https://DOCS.GOOGLE.COM/spreadsheets/d/abc/edit", "abc", -1, "host case"},
     {"HTTPS://docs.google.com/spreadsheets/d/abc", "abc", -1, "scheme case"},
-    {"https://docs.google.com/spreadsheets/d/abc/edit?usp=sharing", "abc", -1,
-     "query without gid"},
+    {"https://docs.google.com/spreadsheets/d/abc/edit?usp=sharing", "abc", -1, "query without gid"},
     /* hostile or wrong */
     {"https://example.org/spreadsheets/d/abc/edit", NULL, -1, "other host"},
     {"https://docs.google.com.example.org/spreadsheets/d/abc", NULL, -1, "look-alike suffix"},
@@ -112,8 +111,7 @@ int main(void) {
                 errstr[0] = '\0';
                 rc = svc_sheets_parse_url(url_cases[i].url, id, &gid, errstr, sizeof(errstr));
                 if (url_cases[i].id) {
-                        ok(rc == 0 && strcmp(id, url_cases[i].id) == 0 &&
-                               gid == url_cases[i].gid,
+                        ok(rc == 0 && strcmp(id, url_cases[i].id) == 0 && gid == url_cases[i].gid,
                            "accepted: %s", url_cases[i].label);
                         if (rc != 0 || gid != url_cases[i].gid)
                                 printf("#   rc %d id '%s' gid %lld errstr '%s'\n", rc, id, gid,
@@ -142,9 +140,9 @@ int main(void) {
                 if (url_cases[i].id)
                         continue;
                 rows_seen = 0;
-                is_int(svc_sheets_read(sh, url_cases[i].url, count_rows, NULL, errstr,
-                                       sizeof(errstr)),
-                       SVC_SHEETS_BAD_URL, "read refuses: %s", url_cases[i].label);
+                is_int(
+                    svc_sheets_read(sh, url_cases[i].url, count_rows, NULL, errstr, sizeof(errstr)),
+                    SVC_SHEETS_BAD_URL, "read refuses: %s", url_cases[i].label);
         }
         if (sh) {
                 is_int(svc_sheets_read(sh, "https://docs.google.com/spreadsheets/d/abc/edit",
