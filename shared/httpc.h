@@ -4,13 +4,14 @@
 #include <stddef.h>
 
 typedef enum {
-        SVC_HTTPC_OK = 0,    /* a final response arrived (any status: see *status) */
-        SVC_HTTPC_TIMEOUT,   /* connect or total time-out */
-        SVC_HTTPC_TOO_LARGE, /* the body grew over max_bytes */
-        SVC_HTTPC_REDIRECT,  /* too many redirects, or a Location refused by redirect_ok */
-        SVC_HTTPC_CONNECT,   /* name resolution, connection or TLS failure */
-        SVC_HTTPC_STOPPED,   /* on_data returned -1 */
-        SVC_HTTPC_ERROR,     /* anything else (bad URL, out of memory, protocol error) */
+        SVC_HTTPC_OK = 0,           /* a final response arrived (any status: see *status) */
+        SVC_HTTPC_TIMEOUT,          /* connect or total time-out */
+        SVC_HTTPC_TOO_LARGE,        /* the body grew over max_bytes */
+        SVC_HTTPC_REDIRECT_LIMIT,   /* more than max_redirects redirects */
+        SVC_HTTPC_REDIRECT_REFUSED, /* a Location refused by redirect_ok */
+        SVC_HTTPC_CONNECT,          /* name resolution, connection or TLS failure */
+        SVC_HTTPC_STOPPED,          /* on_data returned -1 */
+        SVC_HTTPC_ERROR,            /* anything else (bad URL, out of memory, protocol error) */
 } svc_httpc_err_t;
 
 /* Receives the body of a 2xx response as it arrives. Return 0 to go on, -1 to stop. */

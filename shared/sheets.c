@@ -308,12 +308,11 @@ static svc_sheets_err_t sheets_http_failed(svc_sheets_t *sh, svc_httpc_err_t her
                          "the sheet is larger than the %zu bytes this service reads (%s)",
                          sh->max_bytes, what);
                 break;
-        case SVC_HTTPC_REDIRECT:
-                if (strncmp(detail, "more than", 9) == 0) {
-                        snprintf(errstr, errstr_size, "%s redirected more than %d times", what,
-                                 SHEETS_MAX_REDIRECTS);
-                        break;
-                }
+        case SVC_HTTPC_REDIRECT_LIMIT:
+                snprintf(errstr, errstr_size, "%s redirected more than %d times", what,
+                         SHEETS_MAX_REDIRECTS);
+                break;
+        case SVC_HTTPC_REDIRECT_REFUSED:
                 snprintf(errstr, errstr_size,
                          "%s redirected elsewhere than Google's export hosts "
                          "(is the sheet shared with \"Anyone with the link\"?)",
@@ -321,7 +320,9 @@ static svc_sheets_err_t sheets_http_failed(svc_sheets_t *sh, svc_httpc_err_t her
                 break;
         default: snprintf(errstr, errstr_size, "%s could not be reached", what); break;
         }
-        return herc == SVC_HTTPC_REDIRECT ? SVC_SHEETS_DENIED : sheets_from_httpc(herc);
+        return herc == SVC_HTTPC_REDIRECT_LIMIT || herc == SVC_HTTPC_REDIRECT_REFUSED
+                   ? SVC_SHEETS_DENIED
+                   : sheets_from_httpc(herc);
 }
 
 /* GET with the bearer token; a 401 renews the token once and retries. */
