@@ -245,14 +245,15 @@ static int read_sheet(struct ingest *in, const char *url) {
             [SVC_SHEETS_AUTH] = 502,     [SVC_SHEETS_TIMEOUT] = 504, [SVC_SHEETS_TOO_LARGE] = 413,
             [SVC_SHEETS_UPSTREAM] = 502,
         };
-        char errstr[512], msg[1024], id[SVC_SHEETS_ID_MAX + 1];
+        char errstr[512], msg[1024], detail[512], id[SVC_SHEETS_ID_MAX + 1];
         long long gid;
         size_t acked = 0;
+        svc_sheets_url_err_t uerr;
         svc_sheets_err_t err;
 
         /* A URL outside the allow-list is a 400 whatever state the key is in. */
-        if (svc_sheets_parse_url(url, id, &gid, errstr, sizeof(errstr)) == -1) {
-                svc_http_send_error(in->req, 400, "%s", errstr);
+        if ((uerr = svc_sheets_url_parse(url, id, &gid)) != SVC_SHEETS_URL_OK) {
+                svc_http_send_error(in->req, 400, "%s", svc_sheets_url_strerror(uerr));
                 return -1;
         }
         if (!in->proc->sh) {
@@ -261,7 +262,11 @@ static int read_sheet(struct ingest *in, const char *url) {
                                     "of the service is unusable");
                 return -1;
         }
-        err = svc_sheets_read(in->proc->sh, url, on_row, in, errstr, sizeof(errstr));
+        err = svc_sheets_read(in->proc->sh, url, on_row, in, errstr, sizeof(errstr), detail,
+                              sizeof(detail));
+        if (detail[0])
+                svc_log(SVC_LOG_WARN, svc_http_request_id(in->req), svc_http_endpoint(in->req),
+                        "%s", detail);
         if (err == SVC_SHEETS_OK || err == SVC_SHEETS_STOPPED)
                 return 0;
         if (err > SVC_SHEETS_UPSTREAM || !status[err])
@@ -454,7 +459,7 @@ static void ingest(svc_req_t *req, void *opaque) {
                 goto out;
         }
         svc_log_iso_now(in.ingested_at, sizeof(in.ingested_at));
-        if (svc_sheets_is_url(path)) {
+        if (svc_sheets_url_is_url(path)) {
                 if (read_sheet(&in, path) == -1)
                         goto out;
         } else {
@@ -493,16 +498,31 @@ out:
         json_decref(request);
 }
 
+/* Where a process that serves one request (CGI) keeps Google access tokens between
+ * requests: the directory of ERROR_LOG. NULL for a pooled process (memory suffices). */
+static char *token_cache_dir(const svc_config_t *cfg) {
+        const char *log = cfg->error_log ? cfg->error_log : "./var/errors.jsonl";
+        const char *slash = strrchr(log, '/');
+
+        if (!svc_http_is_cgi())
+                return NULL;
+        return slash ? strndup(log, (size_t)(slash - log) + (slash == log)) : strdup(".");
+}
+
 int main(void) {
         struct ingest_proc proc = {0};
+        char *cache_dir;
         int ret;
 
         if (svc_app_init(&proc.app, "/api/ingest", SVC_APP_F_KAFKA) == -1)
                 return 1;
         proc.app.opaque = &proc;
-        if (!(proc.sh = svc_sheets_new(&proc.app.cfg, proc.sheets_err, sizeof(proc.sheets_err))))
+        cache_dir = token_cache_dir(&proc.app.cfg);
+        if (!(proc.sh = svc_sheets_new(&proc.app.cfg, cache_dir, proc.sheets_err,
+                                       sizeof(proc.sheets_err))))
                 svc_log(SVC_LOG_ERROR, NULL, proc.app.endpoint, "Google Sheets disabled: %s",
                         proc.sheets_err);
+        free(cache_dir);
         svc_app_prepare_topics(&proc.app, (const char *[]){proc.app.cfg.conversion_topic,
                                                            proc.app.cfg.click_topic, NULL});
         ret = svc_app_run(&proc.app, 8, ingest);
