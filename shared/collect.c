@@ -1,4 +1,4 @@
-/* collect.c - the /collect payload checks (spec section 3), shared with the consumer. */
+/* collect.c - the /collect payload checks (docs/api.md), shared with the consumer. */
 #include "collect.h"
 
 #include <stdio.h>

@@ -3,7 +3,7 @@
 #define SVC_CONFIG_H
 #include <stddef.h>
 
-/* Every setting of spec section 2; strings are owned by the struct. */
+/* Every setting of docs/configuration.md; strings are owned by the struct. */
 typedef struct svc_config {
         char *kafka_url;  /* bootstrap servers, "kafka://" stripped; NULL if unset */
         int dev_mode;     /* FORCE_DEV_MODE=true or no KAFKA_URL */

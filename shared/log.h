@@ -25,7 +25,7 @@ int svc_log_append_line(const char *path, const char *line, size_t line_len, cha
                         size_t errstr_size) __attribute__((warn_unused_result));
 
 /**
- * @brief Persists a rejected request or row to ERROR_LOG (spec section 3):
+ * @brief Persists a rejected request or row to ERROR_LOG (docs/api.md, "Errors"):
  *        {"at","endpoint","request_id","status","message"[,"row","field"]}.
  *        row <= 0 and field NULL leave those out. A failure is logged to stderr only.
  */

@@ -1,13 +1,13 @@
 /* tracking.h - tracking rows of /api/ingest: the header by name, row checks, the
  * SOURCE x a mapping to CLICK/CONVERSION events, the deterministic event_id and the
- * event record (spec section 3). */
+ * event record (docs/api.md, "POST /api/ingest"). */
 #ifndef SVC_TRACKING_H
 #define SVC_TRACKING_H
 #include <stddef.h>
 
 #include "rows.h"
 
-/* The required columns, in the spec's order (the order event_id hashes them in). */
+/* The required columns, in their documented order (the order event_id hashes them in). */
 typedef enum {
         SVC_TRACKING_DATE,
         SVC_TRACKING_REF_NUMBER,

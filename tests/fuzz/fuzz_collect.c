@@ -1,5 +1,5 @@
 /* fuzz_collect.c - fuzzes the /collect payload checks over jansson-parsed input and
- * compares the verdict with an independent reading of the rules (spec section 3). */
+ * compares the verdict with an independent reading of the rules (docs/api.md, "POST /collect"). */
 #include <jansson.h>
 #include <stdint.h>
 #include <string.h>

@@ -255,7 +255,7 @@ int main(void) {
                 const char *body = strstr(out, "\r\n\r\n");
                 ok(body &&
                        !strcmp(body + 4, "{\"status\":\"error\",\"message\":\"short and stout\"}"),
-                   "the error body is the spec's JSON");
+                   "the error body is the documented JSON");
                 char want_cl[64];
                 snprintf(want_cl, sizeof(want_cl), "Content-Length: %zu\r\n",
                          body ? strlen(body + 4) : 0);

@@ -149,7 +149,7 @@ static void test_rows(void) {
         char err[256];
 
         ok(svc_tracking_map_header(hf, split(HDR, hf, 8), &hdr, err, sizeof(err)) == 0,
-           "spec header maps");
+           "documented header maps");
         for (int i = 0; t[i].row; i++) {
                 svc_tracking_row_t row;
                 const char *field = NULL;

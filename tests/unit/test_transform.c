@@ -42,7 +42,7 @@ static const struct {
         const char *name, *raw, *key, *want;
         int ret;
 } cases[] = {
-    {"one event, the spec's example",
+    {"one event, the documented example",
      RAW_HEAD "\"payload\":{\"events\":[{\"event_type\":\"product_view\",\"event_time\":"
               "1750867000000,\"user_id\":\"user_test\",\"product_id\":\"prod_demo\"}]" CTX "}}",
      "r1",
