@@ -156,8 +156,7 @@ clean:
 #   make fuzz                       build with clang into build-fuzz/, run each target
 #                                   for FUZZ_SECONDS (default 60), one after the other
 #   make fuzz FUZZ_TARGETS=csv      pick targets
-#   make -B fuzz FUZZ_TARGETS=config FUZZ_DEFS=-DFUZZ_CONFIG_STRICT
-#                                   also check the known EVENTS_CONFIG issues
+#   make fuzz FUZZ_DEFS=-D...       extra definitions for the harnesses
 # Inputs that grow coverage go to build-fuzz/corpus/<target>/ (not committed); crashes
 # to build-fuzz/artifacts/. Minimise a crash and commit it under
 # tests/fuzz/corpus/<target>/ so every `make test` replays it (0900-fuzz-corpus.sh).
