@@ -73,8 +73,11 @@ static int independently_redirectable(const char *url) {
                 return 0;
         auth = url + 8;
         auth_len = strcspn(auth, "/?#");
-        if (memchr(auth, '@', auth_len) || memchr(auth, ':', auth_len) ||
-            memchr(auth, '%', auth_len))
+        if (memchr(auth, '@', auth_len) || memchr(auth, '%', auth_len))
+                return 0;
+        if (auth_len && auth[auth_len - 1] == ':') /* an empty port is no port */
+                auth_len--;
+        if (memchr(auth, ':', auth_len))
                 return 0;
         if (auth_len == strlen("docs.google.com") &&
             !strncasecmp(auth, "docs.google.com", auth_len))
