@@ -172,34 +172,51 @@ static int collect_rdkafka(svc_config_t *cfg) {
         return 0;
 }
 
-int svc_config_load(svc_config_t *cfg, char *errstr, size_t errstr_size) {
-        const char *path = getenv("EVENTS_CONFIG");
-        const char *url, *force;
-        long timeout, max_bytes;
+/* KAFKA_URL without its "kafka://" prefixes; NULL when unset. Returns 0, or -1 when it
+ * is set but names no broker: an error, never a silent switch to dev mode. */
+static int load_kafka_url(svc_config_t *cfg, char *errstr, size_t errstr_size) {
+        const char *url = svc_config_get(cfg, "KAFKA_URL"), *force;
+        char *s;
 
-        memset(cfg, 0, sizeof(*cfg));
-        if (path && *path && load_file(cfg, path, errstr, errstr_size) == -1)
-                goto fail;
-
-        url = svc_config_get(cfg, "KAFKA_URL");
         if (url && !strncmp(url, "kafka://", 8))
                 url += 8;
         cfg->kafka_url = url && *url ? strdup(url) : NULL;
-        if (cfg->kafka_url) {
-                /* "kafka://h1:9092,kafka://h2:9092" is accepted too. */
-                char *s;
-                while ((s = strstr(cfg->kafka_url, "kafka://")))
-                        memmove(s, s + 8, strlen(s + 8) + 1);
-        }
+        /* "kafka://h1:9092,kafka://h2:9092" is accepted too. */
+        while (cfg->kafka_url && (s = strstr(cfg->kafka_url, "kafka://")))
+                memmove(s, s + 8, strlen(s + 8) + 1);
         if (cfg->kafka_url && !cfg->kafka_url[strspn(cfg->kafka_url, ", ")]) {
-                /* Set but naming no broker: an error, never a silent switch to dev mode. */
                 snprintf(errstr, errstr_size, "KAFKA_URL names no broker");
-                goto fail;
+                return -1;
         }
         force = svc_config_get(cfg, "FORCE_DEV_MODE");
         cfg->dev_mode =
             !cfg->kafka_url || (force && (!strcasecmp(force, "true") || !strcmp(force, "1")));
+        return 0;
+}
 
+/* The numbers, each within its bounds. Returns 0, or -1 with errstr. */
+static int load_numbers(svc_config_t *cfg, char *errstr, size_t errstr_size) {
+        long timeout, max_bytes;
+
+        if (svc_config_int(cfg, "SPOOL_MAX_BYTES", 1073741824L, 1, LONG_MAX, &max_bytes, errstr,
+                           errstr_size) == -1 ||
+            svc_config_int(cfg, "KAFKA_TIMEOUT_MS", 5000, 1, 600000, &timeout, errstr,
+                           errstr_size) == -1)
+                return -1;
+        cfg->spool_max_bytes = max_bytes;
+        cfg->kafka_timeout_ms = (int)timeout;
+        return 0;
+}
+
+int svc_config_load(svc_config_t *cfg, char *errstr, size_t errstr_size) {
+        const char *path = getenv("EVENTS_CONFIG");
+        const char *tok;
+
+        memset(cfg, 0, sizeof(*cfg));
+        if (path && *path && load_file(cfg, path, errstr, errstr_size) == -1)
+                goto fail;
+        if (load_kafka_url(cfg, errstr, errstr_size) == -1)
+                goto fail;
         cfg->google_key = dup_setting(cfg, "GOOGLE_SERVICE_ACCOUNT_KEY", NULL);
         cfg->data_dir = dup_setting(cfg, "INGEST_DATA_DIR", "./data");
         cfg->conversion_topic = dup_setting(cfg, "CONVERSION_TOPIC",
@@ -215,28 +232,18 @@ int svc_config_load(svc_config_t *cfg, char *errstr, size_t errstr_size) {
             dup_setting(cfg, "GOOGLE_SHEETS_API_BASE", "https://sheets.googleapis.com");
         cfg->docs_base = dup_setting(cfg, "GOOGLE_DOCS_BASE", "https://docs.google.com");
         cfg->ingest_api_token = dup_setting(cfg, "INGEST_API_TOKEN", NULL);
-        {
-                const char *tok = svc_config_get(cfg, "INGEST_API_TOKEN");
-                if (tok && !*tok) {
-                        /* set but empty: never a silent way to switch the check off */
-                        snprintf(errstr, errstr_size,
-                                 "INGEST_API_TOKEN is set but empty (unset it to turn "
-                                 "the token check off)");
-                        goto fail;
-                }
+        if ((tok = svc_config_get(cfg, "INGEST_API_TOKEN")) && !*tok) {
+                /* set but empty: never a silent way to switch the check off */
+                snprintf(errstr, errstr_size,
+                         "INGEST_API_TOKEN is set but empty (unset it to turn "
+                         "the token check off)");
+                goto fail;
         }
         cfg->cors_origins = dup_setting(cfg, "COLLECT_CORS_ORIGINS", "*");
         cfg->spool_dir = dup_setting(cfg, "SPOOL_DIR", "./var/spool");
         cfg->metrics_dir = dup_setting(cfg, "METRICS_DIR", "./var/metrics");
-        if (svc_config_int(cfg, "SPOOL_MAX_BYTES", 1073741824L, 1, LONG_MAX, &max_bytes, errstr,
-                           errstr_size) == -1)
+        if (load_numbers(cfg, errstr, errstr_size) == -1)
                 goto fail;
-        cfg->spool_max_bytes = max_bytes;
-
-        if (svc_config_int(cfg, "KAFKA_TIMEOUT_MS", 5000, 1, 600000, &timeout, errstr,
-                           errstr_size) == -1)
-                goto fail;
-        cfg->kafka_timeout_ms = (int)timeout;
 
         if (!cfg->data_dir || !cfg->conversion_topic || !cfg->click_topic ||
             !cfg->collect_raw_topic || !cfg->collect_out_topic || !cfg->collect_dlq_topic ||

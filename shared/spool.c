@@ -306,15 +306,11 @@ static svc_spool_err_t io_error(int e, const svc_spool_t *sp, const char *what, 
         return e == ENOSPC || e == EDQUOT ? SVC_SPOOL_FULL : SVC_SPOOL_IO;
 }
 
-svc_spool_err_t svc_spool_append(svc_spool_t *sp, const struct svc_spool_rec *recs, size_t cnt,
-                                 char *errstr, size_t errstr_size) {
-        long long now = now_ms(CLOCK_MONOTONIC), used;
-        size_t total = 0, done = 0;
-        int created = 0, e;
-        const char *what;
-
-        if (cnt == 0)
-                return SVC_SPOOL_OK;
+/* The bytes cnt records take in a file. Returns 0, or -1 with errstr when one of them
+ * cannot be stored. */
+static int records_size(const struct svc_spool_rec *recs, size_t cnt, size_t *total, char *errstr,
+                        size_t errstr_size) {
+        *total = 0;
         for (size_t i = 0; i < cnt; i++) {
                 size_t tl = recs[i].topic ? strlen(recs[i].topic) : 0;
                 if (tl == 0 || tl > SPOOL_TOPIC_MAX || recs[i].key_len > UINT32_MAX ||
@@ -324,10 +320,18 @@ svc_spool_err_t svc_spool_append(svc_spool_t *sp, const struct svc_spool_rec *re
                                  "spool: record %zu of %zu cannot be "
                                  "stored (topic of 1 to %d bytes, key and value below 4 GiB)",
                                  i + 1, cnt, SPOOL_TOPIC_MAX);
-                        return SVC_SPOOL_IO;
+                        return -1;
                 }
-                total += SPOOL_HDR + tl + recs[i].key_len + recs[i].val_len;
+                *total += SPOOL_HDR + tl + recs[i].key_len + recs[i].val_len;
         }
+        return 0;
+}
+
+/* Seals the open file when it is old or full enough, and checks that total more bytes
+ * stay within SPOOL_MAX_BYTES (the directory is scanned again now and then). */
+static svc_spool_err_t make_room(svc_spool_t *sp, size_t total, char *errstr, size_t errstr_size) {
+        long long now = now_ms(CLOCK_MONOTONIC), used;
+
         if (sp->fd != -1 && (now - sp->opened_ms >= SPOOL_SEAL_MS ||
                              sp->size + (long long)total > SPOOL_SEAL_BYTES))
                 svc_spool_seal(sp);
@@ -344,6 +348,22 @@ svc_spool_err_t svc_spool_append(svc_spool_t *sp, const struct svc_spool_rec *re
                          sp->dir, sp->used, total, sp->max_bytes);
                 return SVC_SPOOL_FULL;
         }
+        return SVC_SPOOL_OK;
+}
+
+svc_spool_err_t svc_spool_append(svc_spool_t *sp, const struct svc_spool_rec *recs, size_t cnt,
+                                 char *errstr, size_t errstr_size) {
+        size_t total = 0, done = 0;
+        svc_spool_err_t err;
+        int created = 0, e;
+        const char *what;
+
+        if (cnt == 0)
+                return SVC_SPOOL_OK;
+        if (records_size(recs, cnt, &total, errstr, errstr_size) == -1)
+                return SVC_SPOOL_IO;
+        if ((err = make_room(sp, total, errstr, errstr_size)) != SVC_SPOOL_OK)
+                return err;
         if (!serialise(sp, recs, cnt, total)) {
                 snprintf(errstr, errstr_size, "spool: out of memory for %zu bytes", total);
                 return SVC_SPOOL_IO;
