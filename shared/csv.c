@@ -198,6 +198,14 @@ static svc_csv_err_t csv_stopped(char *errstr, size_t errstr_size) {
 static const unsigned char unquoted_special[256] = {[','] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 1};
 static const unsigned char quoted_special[256] = {['"'] = 1, ['\n'] = 1};
 
+/* A line break that ends a record (CR, LF, or the CR of a CRLF). Returns what
+ * csv_end_record() returns. */
+static int csv_line_break(svc_csv_t *csv, char c) {
+        csv->line++;
+        csv->skip_lf = c == '\r';
+        return csv_end_record(csv);
+}
+
 static svc_csv_err_t csv_parse(svc_csv_t *csv, const char *data, size_t len, char *errstr,
                                size_t errstr_size) {
         for (size_t i = 0; i < len; i++) {
@@ -236,9 +244,7 @@ static svc_csv_err_t csv_parse(svc_csv_t *csv, const char *data, size_t len, cha
                                 csv_end_field(csv);
                                 csv->state = CSV_FIELD_START;
                         } else if (c == '\n' || c == '\r') {
-                                csv->line++;
-                                csv->skip_lf = c == '\r';
-                                if (csv_end_record(csv) < 0)
+                                if (csv_line_break(csv, c) < 0)
                                         return csv_stopped(errstr, errstr_size);
                         } else {
                                 if (c == '"')
@@ -267,9 +273,7 @@ static svc_csv_err_t csv_parse(svc_csv_t *csv, const char *data, size_t len, cha
                                 csv_end_field(csv);
                                 csv->state = CSV_FIELD_START;
                         } else if (c == '\n' || c == '\r') {
-                                csv->line++;
-                                csv->skip_lf = c == '\r';
-                                if (csv_end_record(csv) < 0)
+                                if (csv_line_break(csv, c) < 0)
                                         return csv_stopped(errstr, errstr_size);
                         } else {
                                 csv_set_error(csv,
