@@ -10,8 +10,8 @@
  * the same transactional.id) ends the process with status 1 so a supervisor restarts it;
  * SIGTERM/SIGINT commit the open transaction, leave the group and exit 0.
  *
- * Settings (besides spec section 2: KAFKA_URL, COLLECT_*_TOPIC, RDKAFKA_* which apply
- * to both the consumer and the producer):
+ * Settings (besides those of docs/configuration.md: KAFKA_URL, COLLECT_*_TOPIC, RDKAFKA_*
+ * which apply to both the consumer and the producer):
  *   CONSUMER_GROUP_ID          collect-consumer       consumer group
  *   CONSUMER_TRANSACTIONAL_ID  collect-consumer-<host>  transactional.id of this instance;
  *                              stable across restarts so a restarted instance fences

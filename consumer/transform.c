@@ -254,8 +254,8 @@ static int is_promoted(const char *name, size_t len) {
         return 0;
 }
 
-/* Writes the output record of a valid event (spec section 4), in the spec's field order
- * and without building a JSON tree: the hot path of the consumer.
+/* Writes the output record of a valid event (docs/api.md, "What lands in Kafka"), in its
+ * documented field order and without building a JSON tree: the hot path of the consumer.
  * Returns the record (from malloc, *len bytes), or NULL when out of memory. */
 static char *build_record(const json_t *msg, const json_t *ctx, const json_t *event,
                           size_t index, const char *timestamp, size_t *len) {

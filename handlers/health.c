@@ -63,12 +63,12 @@ static void health(svc_req_t *req, void *opaque) {
         }
         svc_log_iso_now(now, sizeof(now));
         now[strlen(now) - 1] = '\0'; /* the seed's format has no zone suffix */
-        resp = json_pack("{s:s, s:s, s:s}", "status", status, "kafka_status", kafka,
-                         "timestamp", now);
+        resp =
+            json_pack("{s:s, s:s, s:s}", "status", status, "kafka_status", kafka, "timestamp", now);
         if (resp && app->cfg.spool_dir)
                 json_object_set_new(resp, "spool",
-                                    json_pack("{s:I, s:I}", "records", (json_int_t)records,
-                                              "bytes", (json_int_t)bytes));
+                                    json_pack("{s:I, s:I}", "records", (json_int_t)records, "bytes",
+                                              (json_int_t)bytes));
         svc_http_send_json(req, down && refused ? 503 : 200, resp);
 }
 

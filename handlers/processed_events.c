@@ -10,13 +10,12 @@
 
 #define EVENTS_DEFAULT_LIMIT 100
 #define EVENTS_MAX_LIMIT 1000
-#define EVENTS_MAX_TOPIC 249 /* Kafka's own bound on topic names */
+#define EVENTS_MAX_TOPIC 249                /* Kafka's own bound on topic names */
 #define EVENTS_MAX_OFFSET ((size_t)1 << 53) /* exact in a JSON number */
 
 /* Reads a non-negative integer query parameter at most max; def when absent.
  * Returns 0, or -1 after answering 400. */
-static int query_count(svc_req_t *req, const char *name, size_t def, size_t max,
-                       size_t *out) {
+static int query_count(svc_req_t *req, const char *name, size_t def, size_t max, size_t *out) {
         char buf[32], *end;
         unsigned long long v;
         int n = svc_http_query_param(req, name, buf, sizeof(buf));
@@ -30,8 +29,8 @@ static int query_count(svc_req_t *req, const char *name, size_t def, size_t max,
                 if (max >= EVENTS_MAX_OFFSET)
                         svc_http_send_error(req, 400, "%s must be a non-negative integer", name);
                 else
-                        svc_http_send_error(req, 400, "%s must be an integer from 0 to %zu",
-                                            name, max);
+                        svc_http_send_error(req, 400, "%s must be an integer from 0 to %zu", name,
+                                            max);
                 return -1;
         }
         *out = (size_t)v;
@@ -73,17 +72,17 @@ static void processed_events(svc_req_t *req, void *opaque) {
                                     EVENTS_MAX_TOPIC);
                 return;
         }
-        if (svc_devstore_read(cfg->dev_store, topic_len > 0 ? topic : NULL, offset, limit,
-                              &count, &events, errstr, sizeof(errstr)) == -1) {
+        if (svc_devstore_read(cfg->dev_store, topic_len > 0 ? topic : NULL, offset, limit, &count,
+                              &events, errstr, sizeof(errstr)) == -1) {
                 svc_log(SVC_LOG_ERROR, svc_http_request_id(req), svc_http_endpoint(req), "%s",
                         errstr);
                 svc_http_send_error(req, 500, "the dev store cannot be read");
                 return;
         }
         svc_http_send_json(req, 200,
-                           json_pack("{s:I, s:I, s:I, s:o}", "count", (json_int_t)count,
-                                     "offset", (json_int_t)offset, "limit", (json_int_t)limit,
-                                     "events", events));
+                           json_pack("{s:I, s:I, s:I, s:o}", "count", (json_int_t)count, "offset",
+                                     (json_int_t)offset, "limit", (json_int_t)limit, "events",
+                                     events));
 }
 
 int main(void) {

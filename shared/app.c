@@ -17,8 +17,8 @@ int svc_app_init(svc_app_t *app, const char *endpoint, int flags) {
         }
         if (!(flags & SVC_APP_F_KAFKA))
                 return 0;
-        app->kp = svc_kafka_new(&app->cfg, svc_http_is_cgi() ? SVC_KAFKA_F_PER_REQUEST : 0,
-                                errstr, sizeof(errstr));
+        app->kp = svc_kafka_new(&app->cfg, svc_http_is_cgi() ? SVC_KAFKA_F_PER_REQUEST : 0, errstr,
+                                sizeof(errstr));
         if (!app->kp) {
                 svc_log(SVC_LOG_ERROR, NULL, endpoint, "kafka producer: %s", errstr);
                 svc_config_close(&app->cfg);
@@ -41,15 +41,14 @@ int svc_app_run(svc_app_t *app, int default_threads, svc_http_handler_fn *fn) {
         char errstr[256];
         long threads, inflight;
 
-        if (svc_config_int(&app->cfg, "HANDLER_THREADS", default_threads, 1, 256, &threads,
-                           errstr, sizeof(errstr)) == -1 ||
+        if (svc_config_int(&app->cfg, "HANDLER_THREADS", default_threads, 1, 256, &threads, errstr,
+                           sizeof(errstr)) == -1 ||
             svc_config_int(&app->cfg, "HANDLER_INFLIGHT", 256, 1, 4096, &inflight, errstr,
                            sizeof(errstr)) == -1) {
                 svc_log(SVC_LOG_ERROR, NULL, app->endpoint, "%s", errstr);
                 return 1;
         }
-        if (svc_http_serve(app->endpoint, &app->cfg, (int)threads, (int)inflight, fn, app) ==
-            -1) {
+        if (svc_http_serve(app->endpoint, &app->cfg, (int)threads, (int)inflight, fn, app) == -1) {
                 svc_log(SVC_LOG_ERROR, NULL, app->endpoint,
                         "cannot serve: FastCGI socket unusable");
                 return 1;

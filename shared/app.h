@@ -8,8 +8,8 @@
 typedef struct svc_app {
         const char *endpoint; /* e.g. "/collect", for log lines and the error log */
         svc_config_t cfg;
-        svc_kafka_t *kp;      /* NULL unless asked for */
-        void *opaque;         /* the handler's own state */
+        svc_kafka_t *kp; /* NULL unless asked for */
+        void *opaque;    /* the handler's own state */
 } svc_app_t;
 
 #define SVC_APP_F_KAFKA 0x1 /* create the producer (or dev store writer) */

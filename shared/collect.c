@@ -1,4 +1,4 @@
-/* collect.c - the /collect payload checks (spec section 3), shared with the consumer. */
+/* collect.c - the /collect payload checks (docs/api.md), shared with the consumer. */
 #include "collect.h"
 
 #include <stdio.h>
@@ -31,7 +31,8 @@ int svc_collect_check_event(const json_t *event, char *errstr, size_t errstr_siz
         if (json_integer_value(time) > SVC_COLLECT_MAX_EVENT_TIME) {
                 snprintf(errstr, errstr_size,
                          "event_time is after the year 9999 (epoch milliseconds expected, at "
-                         "most %lld)", SVC_COLLECT_MAX_EVENT_TIME);
+                         "most %lld)",
+                         SVC_COLLECT_MAX_EVENT_TIME);
                 return -1;
         }
         if (!json_is_string(user) || json_string_length(user) == 0) {
@@ -76,8 +77,8 @@ int svc_collect_check_payload(const json_t *payload, json_t **errors, char *errs
                 if (!errs)
                         errs = json_array();
                 if (errs)
-                        json_array_append_new(errs, json_pack("{s:i, s:s}", "index",
-                                                              (json_int_t)i, "message", why));
+                        json_array_append_new(
+                            errs, json_pack("{s:i, s:s}", "index", (json_int_t)i, "message", why));
         }
         if (!bad_cnt)
                 return 0;

@@ -39,8 +39,7 @@ static char *trim(char *s) {
 }
 
 /* Reads KEY=value lines; quotes around the value are removed. */
-static int load_file(svc_config_t *cfg, const char *path, char *errstr,
-                     size_t errstr_size) {
+static int load_file(svc_config_t *cfg, const char *path, char *errstr, size_t errstr_size) {
         FILE *fp = fopen(path, "r");
         char *line = NULL;
         size_t line_size = 0, cnt = 0;
@@ -49,8 +48,7 @@ static int load_file(svc_config_t *cfg, const char *path, char *errstr,
         int ret = 0;
 
         if (!fp) {
-                snprintf(errstr, errstr_size, "EVENTS_CONFIG %s: %s", path,
-                         strerror(errno));
+                snprintf(errstr, errstr_size, "EVENTS_CONFIG %s: %s", path, strerror(errno));
                 return -1;
         }
         if (!(cfg->file_vars = calloc(CONFIG_MAX_SETTINGS + 1, sizeof(char *)))) {
@@ -80,8 +78,7 @@ static int load_file(svc_config_t *cfg, const char *path, char *errstr,
                 *eq = '\0';
                 val = trim(eq + 1);
                 vlen = strlen(val);
-                if (vlen >= 2 && (val[0] == '"' || val[0] == '\'') &&
-                    val[vlen - 1] == val[0]) {
+                if (vlen >= 2 && (val[0] == '"' || val[0] == '\'') && val[vlen - 1] == val[0]) {
                         val[vlen - 1] = '\0';
                         val++;
                 }
@@ -117,8 +114,8 @@ static char *dup_setting(const svc_config_t *cfg, const char *name, const char *
         return v ? strdup(v) : NULL;
 }
 
-int svc_config_int(const svc_config_t *cfg, const char *name, long def, long min,
-                   long max, long *out, char *errstr, size_t errstr_size) {
+int svc_config_int(const svc_config_t *cfg, const char *name, long def, long min, long max,
+                   long *out, char *errstr, size_t errstr_size) {
         const char *v = svc_config_get(cfg, name);
         char *end;
         long n;
@@ -130,8 +127,8 @@ int svc_config_int(const svc_config_t *cfg, const char *name, long def, long min
         errno = 0;
         n = strtol(v, &end, 10);
         if (errno || *end || n < min || n > max) {
-                snprintf(errstr, errstr_size, "%s must be an integer from %ld to %ld",
-                         name, min, max);
+                snprintf(errstr, errstr_size, "%s must be an integer from %ld to %ld", name, min,
+                         max);
                 return -1;
         }
         *out = n;
@@ -175,77 +172,83 @@ static int collect_rdkafka(svc_config_t *cfg) {
         return 0;
 }
 
+/* KAFKA_URL without its "kafka://" prefixes; NULL when unset. Returns 0, or -1 when it
+ * is set but names no broker: an error, never a silent switch to dev mode. */
+static int load_kafka_url(svc_config_t *cfg, char *errstr, size_t errstr_size) {
+        const char *url = svc_config_get(cfg, "KAFKA_URL"), *force;
+        char *s;
+
+        if (url && !strncmp(url, "kafka://", 8))
+                url += 8;
+        cfg->kafka_url = url && *url ? strdup(url) : NULL;
+        /* "kafka://h1:9092,kafka://h2:9092" is accepted too. */
+        while (cfg->kafka_url && (s = strstr(cfg->kafka_url, "kafka://")))
+                memmove(s, s + 8, strlen(s + 8) + 1);
+        if (cfg->kafka_url && !cfg->kafka_url[strspn(cfg->kafka_url, ", ")]) {
+                snprintf(errstr, errstr_size, "KAFKA_URL names no broker");
+                return -1;
+        }
+        force = svc_config_get(cfg, "FORCE_DEV_MODE");
+        cfg->dev_mode =
+            !cfg->kafka_url || (force && (!strcasecmp(force, "true") || !strcmp(force, "1")));
+        return 0;
+}
+
+/* The numbers, each within its bounds. Returns 0, or -1 with errstr. */
+static int load_numbers(svc_config_t *cfg, char *errstr, size_t errstr_size) {
+        long timeout, max_bytes;
+
+        if (svc_config_int(cfg, "SPOOL_MAX_BYTES", 1073741824L, 1, LONG_MAX, &max_bytes, errstr,
+                           errstr_size) == -1 ||
+            svc_config_int(cfg, "KAFKA_TIMEOUT_MS", 5000, 1, 600000, &timeout, errstr,
+                           errstr_size) == -1)
+                return -1;
+        cfg->spool_max_bytes = max_bytes;
+        cfg->kafka_timeout_ms = (int)timeout;
+        return 0;
+}
+
 int svc_config_load(svc_config_t *cfg, char *errstr, size_t errstr_size) {
         const char *path = getenv("EVENTS_CONFIG");
-        const char *url, *force;
-        long timeout, max_bytes;
+        const char *tok;
 
         memset(cfg, 0, sizeof(*cfg));
         if (path && *path && load_file(cfg, path, errstr, errstr_size) == -1)
                 goto fail;
-
-        url = svc_config_get(cfg, "KAFKA_URL");
-        if (url && !strncmp(url, "kafka://", 8))
-                url += 8;
-        cfg->kafka_url = url && *url ? strdup(url) : NULL;
-        if (cfg->kafka_url) {
-                /* "kafka://h1:9092,kafka://h2:9092" is accepted too. */
-                char *s;
-                while ((s = strstr(cfg->kafka_url, "kafka://")))
-                        memmove(s, s + 8, strlen(s + 8) + 1);
-        }
-        if (cfg->kafka_url && !cfg->kafka_url[strspn(cfg->kafka_url, ", ")]) {
-                /* Set but naming no broker: an error, never a silent switch to dev mode. */
-                snprintf(errstr, errstr_size, "KAFKA_URL names no broker");
+        if (load_kafka_url(cfg, errstr, errstr_size) == -1)
                 goto fail;
-        }
-        force = svc_config_get(cfg, "FORCE_DEV_MODE");
-        cfg->dev_mode = !cfg->kafka_url ||
-                        (force && (!strcasecmp(force, "true") || !strcmp(force, "1")));
-
         cfg->google_key = dup_setting(cfg, "GOOGLE_SERVICE_ACCOUNT_KEY", NULL);
         cfg->data_dir = dup_setting(cfg, "INGEST_DATA_DIR", "./data");
         cfg->conversion_topic = dup_setting(cfg, "CONVERSION_TOPIC",
                                             "trk-jobcloud-conversion-destination-events-topic");
-        cfg->click_topic = dup_setting(cfg, "CLICK_TOPIC",
-                                       "trk-jobcloud-click-destination-events-topic");
+        cfg->click_topic =
+            dup_setting(cfg, "CLICK_TOPIC", "trk-jobcloud-click-destination-events-topic");
         cfg->collect_raw_topic = dup_setting(cfg, "COLLECT_RAW_TOPIC", "collect-topic1");
         cfg->collect_out_topic = dup_setting(cfg, "COLLECT_OUT_TOPIC", "collect-topic2");
         cfg->collect_dlq_topic = dup_setting(cfg, "COLLECT_DLQ_TOPIC", "collect-dlq");
         cfg->dev_store = dup_setting(cfg, "DEV_STORE", "./var/dev-events.jsonl");
         cfg->error_log = dup_setting(cfg, "ERROR_LOG", "./var/errors.jsonl");
-        cfg->sheets_api_base = dup_setting(cfg, "GOOGLE_SHEETS_API_BASE",
-                                           "https://sheets.googleapis.com");
+        cfg->sheets_api_base =
+            dup_setting(cfg, "GOOGLE_SHEETS_API_BASE", "https://sheets.googleapis.com");
         cfg->docs_base = dup_setting(cfg, "GOOGLE_DOCS_BASE", "https://docs.google.com");
         cfg->ingest_api_token = dup_setting(cfg, "INGEST_API_TOKEN", NULL);
-        {
-                const char *tok = svc_config_get(cfg, "INGEST_API_TOKEN");
-                if (tok && !*tok) {
-                        /* set but empty: never a silent way to switch the check off */
-                        snprintf(errstr, errstr_size,
-                                 "INGEST_API_TOKEN is set but empty (unset it to turn "
-                                 "the token check off)");
-                        goto fail;
-                }
+        if ((tok = svc_config_get(cfg, "INGEST_API_TOKEN")) && !*tok) {
+                /* set but empty: never a silent way to switch the check off */
+                snprintf(errstr, errstr_size,
+                         "INGEST_API_TOKEN is set but empty (unset it to turn "
+                         "the token check off)");
+                goto fail;
         }
         cfg->cors_origins = dup_setting(cfg, "COLLECT_CORS_ORIGINS", "*");
         cfg->spool_dir = dup_setting(cfg, "SPOOL_DIR", "./var/spool");
         cfg->metrics_dir = dup_setting(cfg, "METRICS_DIR", "./var/metrics");
-        if (svc_config_int(cfg, "SPOOL_MAX_BYTES", 1073741824L, 1, LONG_MAX, &max_bytes, errstr,
-                           errstr_size) == -1)
+        if (load_numbers(cfg, errstr, errstr_size) == -1)
                 goto fail;
-        cfg->spool_max_bytes = max_bytes;
-
-        if (svc_config_int(cfg, "KAFKA_TIMEOUT_MS", 5000, 1, 600000, &timeout, errstr,
-                           errstr_size) == -1)
-                goto fail;
-        cfg->kafka_timeout_ms = (int)timeout;
 
         if (!cfg->data_dir || !cfg->conversion_topic || !cfg->click_topic ||
-            !cfg->collect_raw_topic || !cfg->collect_out_topic ||
-            !cfg->collect_dlq_topic || !cfg->dev_store || !cfg->error_log ||
-            !cfg->sheets_api_base || !cfg->docs_base || !cfg->cors_origins ||
-            !cfg->spool_dir || !cfg->metrics_dir ||
+            !cfg->collect_raw_topic || !cfg->collect_out_topic || !cfg->collect_dlq_topic ||
+            !cfg->dev_store || !cfg->error_log || !cfg->sheets_api_base || !cfg->docs_base ||
+            !cfg->cors_origins || !cfg->spool_dir || !cfg->metrics_dir ||
             collect_rdkafka(cfg) == -1) {
                 snprintf(errstr, errstr_size, "out of memory loading configuration");
                 goto fail;

@@ -3,29 +3,29 @@
 #define SVC_CONFIG_H
 #include <stddef.h>
 
-/* Every setting of spec section 2; strings are owned by the struct. */
+/* Every setting of docs/configuration.md; strings are owned by the struct. */
 typedef struct svc_config {
-        char *kafka_url;          /* bootstrap servers, "kafka://" stripped; NULL if unset */
-        int dev_mode;             /* FORCE_DEV_MODE=true or no KAFKA_URL */
-        char *google_key;         /* GOOGLE_SERVICE_ACCOUNT_KEY: JSON or a path; may be NULL */
-        char *data_dir;           /* INGEST_DATA_DIR */
+        char *kafka_url;  /* bootstrap servers, "kafka://" stripped; NULL if unset */
+        int dev_mode;     /* FORCE_DEV_MODE=true or no KAFKA_URL */
+        char *google_key; /* GOOGLE_SERVICE_ACCOUNT_KEY: JSON or a path; may be NULL */
+        char *data_dir;   /* INGEST_DATA_DIR */
         char *conversion_topic;
         char *click_topic;
         char *collect_raw_topic;
         char *collect_out_topic;
         char *collect_dlq_topic;
-        int kafka_timeout_ms;     /* KAFKA_TIMEOUT_MS */
-        char *dev_store;          /* DEV_STORE */
-        char *error_log;          /* ERROR_LOG */
-        char *sheets_api_base;    /* GOOGLE_SHEETS_API_BASE */
-        char *docs_base;          /* GOOGLE_DOCS_BASE */
-        char *ingest_api_token;   /* INGEST_API_TOKEN; NULL if unset */
-        char *cors_origins;       /* COLLECT_CORS_ORIGINS */
-        char *spool_dir;          /* SPOOL_DIR; NULL when "off" */
+        int kafka_timeout_ms;      /* KAFKA_TIMEOUT_MS */
+        char *dev_store;           /* DEV_STORE */
+        char *error_log;           /* ERROR_LOG */
+        char *sheets_api_base;     /* GOOGLE_SHEETS_API_BASE */
+        char *docs_base;           /* GOOGLE_DOCS_BASE */
+        char *ingest_api_token;    /* INGEST_API_TOKEN; NULL if unset */
+        char *cors_origins;        /* COLLECT_CORS_ORIGINS */
+        char *spool_dir;           /* SPOOL_DIR; NULL when "off" */
         long long spool_max_bytes; /* SPOOL_MAX_BYTES */
-        char *metrics_dir;        /* METRICS_DIR; NULL when "off" */
-        char **rdkafka;           /* "key=value" librdkafka properties from RDKAFKA_*, NULL-terminated */
-        char **file_vars;         /* "KEY=value" lines of EVENTS_CONFIG, NULL-terminated */
+        char *metrics_dir;         /* METRICS_DIR; NULL when "off" */
+        char **rdkafka;   /* "key=value" librdkafka properties from RDKAFKA_*, NULL-terminated */
+        char **file_vars; /* "KEY=value" lines of EVENTS_CONFIG, NULL-terminated */
 } svc_config_t;
 
 /**
@@ -52,6 +52,6 @@ void svc_config_close(svc_config_t *cfg);
  * @brief Parses a decimal integer setting of `name` within [min, max].
  * @returns def when unset, -1 with errstr when malformed or out of range.
  */
-int svc_config_int(const svc_config_t *cfg, const char *name, long def, long min,
-                   long max, long *out, char *errstr, size_t errstr_size);
+int svc_config_int(const svc_config_t *cfg, const char *name, long def, long min, long max,
+                   long *out, char *errstr, size_t errstr_size);
 #endif

@@ -22,30 +22,29 @@ struct svc_csv {
         size_t max_record;
 
         csv_state_t state;
-        int stopped;        /* the callback returned -1 */
-        int skip_lf;        /* the last record ended with CR: a following LF belongs to it */
-        int bom_done;       /* the start of input has been checked for a BOM */
+        int stopped;  /* the callback returned -1 */
+        int skip_lf;  /* the last record ended with CR: a following LF belongs to it */
+        int bom_done; /* the start of input has been checked for a BOM */
         unsigned char bom[3];
-        size_t bom_len;     /* bytes of a possible BOM held back */
+        size_t bom_len; /* bytes of a possible BOM held back */
 
-        char *buf;          /* the fields of the current record, back to back */
-        size_t buf_len;     /* bytes used */
-        size_t buf_size;    /* bytes allocated, at most max_record */
-        size_t *ends;       /* end offset in buf of each completed field */
-        size_t field_cnt;   /* completed fields of the current record */
-        size_t ends_size;   /* entries allocated in ends */
+        char *buf;                /* the fields of the current record, back to back */
+        size_t buf_len;           /* bytes used */
+        size_t buf_size;          /* bytes allocated, at most max_record */
+        size_t *ends;             /* end offset in buf of each completed field */
+        size_t field_cnt;         /* completed fields of the current record */
+        size_t ends_size;         /* entries allocated in ends */
         struct svc_field *fields; /* handed to the callback */
-        size_t field_start; /* offset in buf where the current field begins */
-        int has_content;    /* the record has a byte besides its line break */
-        char error[128];    /* first error of the current record, "" if none */
+        size_t field_start;       /* offset in buf where the current field begins */
+        int has_content;          /* the record has a byte besides its line break */
+        char error[128];          /* first error of the current record, "" if none */
 
-        long line;          /* physical line of the next byte, 1-based */
-        long rec_line;      /* line the current record started on */
-        long rec_cnt;       /* records delivered */
+        long line;     /* physical line of the next byte, 1-based */
+        long rec_line; /* line the current record started on */
+        long rec_cnt;  /* records delivered */
 };
 
-svc_csv_t *svc_csv_new(size_t max_field, size_t max_record, svc_rows_fn *fn,
-                       void *opaque) {
+svc_csv_t *svc_csv_new(size_t max_field, size_t max_record, svc_rows_fn *fn, void *opaque) {
         svc_csv_t *csv = calloc(1, sizeof(*csv));
 
         if (!csv)
@@ -107,8 +106,7 @@ static void csv_append(svc_csv_t *csv, char c) {
                 if (size > csv->max_record)
                         size = csv->max_record;
                 if (!(p = realloc(csv->buf, size))) {
-                        csv_set_error(csv, "out of memory reading field %zu",
-                                      csv->field_cnt + 1);
+                        csv_set_error(csv, "out of memory reading field %zu", csv->field_cnt + 1);
                         return;
                 }
                 csv->buf = p;
@@ -149,8 +147,7 @@ static void csv_end_field(svc_csv_t *csv) {
                 if (size > SVC_CSV_MAX_FIELDS)
                         size = SVC_CSV_MAX_FIELDS;
                 if (!(p = realloc(csv->ends, size * sizeof(*p)))) {
-                        csv_set_error(csv, "out of memory after field %zu",
-                                      csv->field_cnt);
+                        csv_set_error(csv, "out of memory after field %zu", csv->field_cnt);
                         return;
                 }
                 csv->ends = p;
@@ -177,8 +174,8 @@ static int csv_end_record(svc_csv_t *csv) {
                 }
                 csv->rec_cnt++;
                 ret = csv->fn(csv->opaque, csv->fields ? csv->fields : NULL,
-                              csv->fields ? csv->field_cnt : 0,
-                              csv->error[0] ? csv->error : NULL, csv->rec_line);
+                              csv->fields ? csv->field_cnt : 0, csv->error[0] ? csv->error : NULL,
+                              csv->rec_line);
         }
         csv->buf_len = 0;
         csv->field_cnt = 0;
@@ -198,12 +195,19 @@ static svc_csv_err_t csv_stopped(char *errstr, size_t errstr_size) {
 }
 
 /* Bytes that end a run of ordinary field content, per state. */
-static const unsigned char unquoted_special[256] = {
-    [','] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 1};
+static const unsigned char unquoted_special[256] = {[','] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 1};
 static const unsigned char quoted_special[256] = {['"'] = 1, ['\n'] = 1};
 
-static svc_csv_err_t csv_parse(svc_csv_t *csv, const char *data, size_t len,
-                               char *errstr, size_t errstr_size) {
+/* A line break that ends a record (CR, LF, or the CR of a CRLF). Returns what
+ * csv_end_record() returns. */
+static int csv_line_break(svc_csv_t *csv, char c) {
+        csv->line++;
+        csv->skip_lf = c == '\r';
+        return csv_end_record(csv);
+}
+
+static svc_csv_err_t csv_parse(svc_csv_t *csv, const char *data, size_t len, char *errstr,
+                               size_t errstr_size) {
         for (size_t i = 0; i < len; i++) {
                 char c = data[i];
 
@@ -240,9 +244,7 @@ static svc_csv_err_t csv_parse(svc_csv_t *csv, const char *data, size_t len,
                                 csv_end_field(csv);
                                 csv->state = CSV_FIELD_START;
                         } else if (c == '\n' || c == '\r') {
-                                csv->line++;
-                                csv->skip_lf = c == '\r';
-                                if (csv_end_record(csv) < 0)
+                                if (csv_line_break(csv, c) < 0)
                                         return csv_stopped(errstr, errstr_size);
                         } else {
                                 if (c == '"')
@@ -271,9 +273,7 @@ static svc_csv_err_t csv_parse(svc_csv_t *csv, const char *data, size_t len,
                                 csv_end_field(csv);
                                 csv->state = CSV_FIELD_START;
                         } else if (c == '\n' || c == '\r') {
-                                csv->line++;
-                                csv->skip_lf = c == '\r';
-                                if (csv_end_record(csv) < 0)
+                                if (csv_line_break(csv, c) < 0)
                                         return csv_stopped(errstr, errstr_size);
                         } else {
                                 csv_set_error(csv,
@@ -321,8 +321,8 @@ svc_csv_err_t svc_csv_finish(svc_csv_t *csv, char *errstr, size_t errstr_size) {
                 return csv_stopped(errstr, errstr_size);
         if (!csv->bom_done) { /* input shorter than a BOM: its bytes are data */
                 csv->bom_done = 1;
-                if (csv_parse(csv, (const char *)csv->bom, csv->bom_len, errstr,
-                              errstr_size) != SVC_CSV_OK)
+                if (csv_parse(csv, (const char *)csv->bom, csv->bom_len, errstr, errstr_size) !=
+                    SVC_CSV_OK)
                         return SVC_CSV_STOPPED;
         }
         if (csv->state == CSV_QUOTED)
@@ -335,17 +335,15 @@ svc_csv_err_t svc_csv_finish(svc_csv_t *csv, char *errstr, size_t errstr_size) {
         return SVC_CSV_OK;
 }
 
-svc_csv_err_t svc_csv_read_fd(int fd, size_t max_field, size_t max_record,
-                              svc_rows_fn *fn, void *opaque, char *errstr,
-                              size_t errstr_size) {
+svc_csv_err_t svc_csv_read_fd(int fd, size_t max_field, size_t max_record, svc_rows_fn *fn,
+                              void *opaque, char *errstr, size_t errstr_size) {
         enum { CHUNK = 64 * 1024 };
         svc_csv_t *csv = NULL;
         char *chunk = NULL;
         svc_csv_err_t ret = SVC_CSV_IO;
         ssize_t n;
 
-        if (!(csv = svc_csv_new(max_field, max_record, fn, opaque)) ||
-            !(chunk = malloc(CHUNK))) {
+        if (!(csv = svc_csv_new(max_field, max_record, fn, opaque)) || !(chunk = malloc(CHUNK))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto out;
         }
@@ -360,8 +358,7 @@ svc_csv_err_t svc_csv_read_fd(int fd, size_t max_field, size_t max_record,
                 }
                 if (n == 0)
                         break;
-                if ((ret = svc_csv_feed(csv, chunk, (size_t)n, errstr, errstr_size)) !=
-                    SVC_CSV_OK)
+                if ((ret = svc_csv_feed(csv, chunk, (size_t)n, errstr, errstr_size)) != SVC_CSV_OK)
                         goto out;
                 ret = SVC_CSV_IO;
         }

@@ -27,8 +27,7 @@ typedef enum {
  *        Empty lines between records are skipped.
  * @returns the parser, or NULL when out of memory.
  */
-svc_csv_t *svc_csv_new(size_t max_field, size_t max_record, svc_rows_fn *fn,
-                       void *opaque);
+svc_csv_t *svc_csv_new(size_t max_field, size_t max_record, svc_rows_fn *fn, void *opaque);
 
 /**
  * @brief Parses the next len bytes of input; complete records go to the callback.
@@ -56,7 +55,7 @@ void svc_csv_destroy(svc_csv_t *csv); /* NULL is a no-op */
  * @returns SVC_CSV_OK, SVC_CSV_STOPPED, or SVC_CSV_IO with errstr (read failure or
  *          out of memory). fd is not closed.
  */
-svc_csv_err_t svc_csv_read_fd(int fd, size_t max_field, size_t max_record,
-                              svc_rows_fn *fn, void *opaque, char *errstr,
-                              size_t errstr_size) __attribute__((warn_unused_result));
+svc_csv_err_t svc_csv_read_fd(int fd, size_t max_field, size_t max_record, svc_rows_fn *fn,
+                              void *opaque, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 #endif

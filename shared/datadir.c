@@ -5,8 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,11 +14,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static int fail(svc_datadir_err_t *err, svc_datadir_err_t e, char *errstr,
-                size_t errstr_size, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int fail(svc_datadir_err_t *err, svc_datadir_err_t e, char *errstr, size_t errstr_size,
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static int fail(svc_datadir_err_t *err, svc_datadir_err_t e, char *errstr,
-                size_t errstr_size, const char *fmt, ...) {
+static int fail(svc_datadir_err_t *err, svc_datadir_err_t e, char *errstr, size_t errstr_size,
+                const char *fmt, ...) {
         va_list ap;
         *err = e;
         va_start(ap, fmt);
@@ -72,8 +72,8 @@ static int is_inside(const char *dir, const char *path) {
         return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
 }
 
-int svc_datadir_open(const char *dir, const char *relpath, svc_datadir_err_t *err,
-                     char *errstr, size_t errstr_size) {
+int svc_datadir_open(const char *dir, const char *relpath, svc_datadir_err_t *err, char *errstr,
+                     size_t errstr_size) {
         struct open_how how = {
             .flags = O_PATH | O_CLOEXEC,
             .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
@@ -87,12 +87,12 @@ int svc_datadir_open(const char *dir, const char *relpath, svc_datadir_err_t *er
                 return fail(err, SVC_DATADIR_ABSOLUTE, errstr, errstr_size,
                             "%s is an absolute path", relpath);
         if (has_dotdot(relpath))
-                return fail(err, SVC_DATADIR_DOTDOT, errstr, errstr_size,
-                            "%s has a '..' component", relpath);
+                return fail(err, SVC_DATADIR_DOTDOT, errstr, errstr_size, "%s has a '..' component",
+                            relpath);
         if ((dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1 ||
             fd_path(dirfd, dir_real, sizeof(dir_real)) == -1) {
-                fail(err, SVC_DATADIR_UNAVAILABLE, errstr, errstr_size,
-                     "data directory %s: %s", dir, strerror(errno));
+                fail(err, SVC_DATADIR_UNAVAILABLE, errstr, errstr_size, "data directory %s: %s",
+                     dir, strerror(errno));
                 goto out;
         }
         /* O_PATH opens nothing yet: no FIFO blocks, no device notices. The kernel keeps
@@ -115,8 +115,8 @@ int svc_datadir_open(const char *dir, const char *relpath, svc_datadir_err_t *er
                 goto out;
         }
         if (!is_inside(dir_real, file_real)) {
-                fail(err, SVC_DATADIR_OUTSIDE, errstr, errstr_size,
-                     "%s in %s is %s, outside %s", relpath, dir, file_real, dir_real);
+                fail(err, SVC_DATADIR_OUTSIDE, errstr, errstr_size, "%s in %s is %s, outside %s",
+                     relpath, dir, file_real, dir_real);
                 goto out;
         }
         if (fstat(pathfd, &st) == -1)
@@ -129,8 +129,8 @@ int svc_datadir_open(const char *dir, const char *relpath, svc_datadir_err_t *er
         /* Reopen the checked file itself, not its name, which may have changed since. */
         snprintf(link, sizeof(link), "/proc/self/fd/%d", pathfd);
         if ((fd = open(link, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
-                fail(err, err_of(errno), errstr, errstr_size, "open %s in %s: %s", relpath,
-                     dir, strerror(errno));
+                fail(err, err_of(errno), errstr, errstr_size, "open %s in %s: %s", relpath, dir,
+                     strerror(errno));
 out:
         if (pathfd != -1)
                 close(pathfd);

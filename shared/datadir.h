@@ -28,6 +28,6 @@ typedef enum {
  * @returns a blocking O_RDONLY | O_CLOEXEC descriptor, or -1 with *err set and a reason
  *          in errstr. The reason may name server paths: log it, never show it.
  */
-int svc_datadir_open(const char *dir, const char *relpath, svc_datadir_err_t *err,
-                     char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
+int svc_datadir_open(const char *dir, const char *relpath, svc_datadir_err_t *err, char *errstr,
+                     size_t errstr_size) __attribute__((warn_unused_result));
 #endif

@@ -19,8 +19,7 @@ typedef enum {
 
 /* The outcome of one message; why says what failed (for the log, never for the client:
  * it may name a path). */
-typedef void(svc_deliver_done_fn)(void *opaque, svc_deliver_outcome_t outcome,
-                                  const char *why);
+typedef void(svc_deliver_done_fn)(void *opaque, svc_deliver_outcome_t outcome, const char *why);
 
 /**
  * @brief Sets up delivery through kp, with the spool of cfg->spool_dir when there is one
@@ -39,8 +38,7 @@ svc_deliver_t *svc_deliver_new(const svc_config_t *cfg, svc_kafka_t *kp, int per
  *        before this returns. key and val must stay valid until then.
  */
 void svc_deliver_send(svc_deliver_t *dl, const char *topic, const char *key, size_t key_len,
-                      const char *val, size_t val_len, svc_deliver_done_fn *done,
-                      void *opaque);
+                      const char *val, size_t val_len, svc_deliver_done_fn *done, void *opaque);
 
 /** @brief Frees all; call once no message is outstanding. NULL is a no-op. */
 void svc_deliver_destroy(svc_deliver_t *dl);

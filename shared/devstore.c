@@ -79,8 +79,7 @@ static int reader_next(struct line_reader *r, char **line, size_t *len) {
 /* The line as a record: a JSON object with a string "topic", or NULL. Every line is
  * parsed, also outside the page, so that the count and the pages skip the same lines
  * (a torn append can begin like a record and still not be one). */
-static json_t *line_record(const char *line, size_t len, const char **topic,
-                           size_t *topic_len) {
+static json_t *line_record(const char *line, size_t len, const char **topic, size_t *topic_len) {
         json_t *obj = json_loadb(line, len, 0, NULL), *t = json_object_get(obj, "topic");
 
         if (!json_is_object(obj) || !json_is_string(t)) {
@@ -134,8 +133,7 @@ int svc_devstore_read(const char *path, const char *topic, size_t offset, size_t
                                  strerror(errno));
                         goto out;
                 }
-                if (rc == LINE_TOO_LONG || len == 0 ||
-                    !(obj = line_record(line, len, &t, &t_len)))
+                if (rc == LINE_TOO_LONG || len == 0 || !(obj = line_record(line, len, &t, &t_len)))
                         continue;
                 if (topic && (t_len != topic_len || memcmp(t, topic, t_len) != 0)) {
                         json_decref(obj);

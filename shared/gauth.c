@@ -19,9 +19,9 @@
 #include "httpc.h"
 
 #define GAUTH_DEFAULT_TOKEN_URI "https://oauth2.googleapis.com/token"
-#define GAUTH_LIFETIME 3600     /* seconds asked for in the JWT (Google's maximum) */
-#define GAUTH_MARGIN 60         /* a token is renewed this many seconds before expiry */
-#define GAUTH_TOKEN_MAX 4096    /* longest access token kept */
+#define GAUTH_LIFETIME 3600  /* seconds asked for in the JWT (Google's maximum) */
+#define GAUTH_MARGIN 60      /* a token is renewed this many seconds before expiry */
+#define GAUTH_TOKEN_MAX 4096 /* longest access token kept */
 #define GAUTH_KEY_FILE_MAX (64 * 1024)
 
 struct svc_gauth {
@@ -29,9 +29,9 @@ struct svc_gauth {
         EVP_PKEY *pkey;
         char *client_email;
         char *token_uri;
-        char *cache_path;       /* token cache file, or NULL */
+        char *cache_path; /* token cache file, or NULL */
         char token[GAUTH_TOKEN_MAX];
-        time_t token_renew_at;  /* wall-clock time after which the token is renewed */
+        time_t token_renew_at; /* wall-clock time after which the token is renewed */
         long fetch_cnt;
 };
 
@@ -117,19 +117,57 @@ static char *gauth_cache_path(const svc_gauth_t *ga, const char *dir) {
         if (der_len <= 0 || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
             !EVP_DigestUpdate(ctx, ga->client_email, strlen(ga->client_email) + 1) ||
             !EVP_DigestUpdate(ctx, ga->token_uri, strlen(ga->token_uri) + 1) ||
-            !EVP_DigestUpdate(ctx, der, (size_t)der_len) ||
-            !EVP_DigestFinal_ex(ctx, md, &md_len))
+            !EVP_DigestUpdate(ctx, der, (size_t)der_len) || !EVP_DigestFinal_ex(ctx, md, &md_len))
                 goto out;
         plen = strlen(dir) + sizeof("/gauth-0123456789abcdef01234567.token");
         if (!(path = malloc(plen)))
                 goto out;
-        snprintf(path, plen, "%s/gauth-%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x.token",
-                 dir, md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9],
-                 md[10], md[11]);
+        snprintf(path, plen, "%s/gauth-%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x.token", dir,
+                 md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10],
+                 md[11]);
 out:
         OPENSSL_free(der);
         EVP_MD_CTX_free(ctx);
         return path;
+}
+
+/* The members of the key that matter. Returns 0, or -1 with errstr. */
+static int gauth_key_fields(json_t *root, const char **email, const char **pem, const char **uri,
+                            char *errstr, size_t errstr_size) {
+        *email = json_string_value(json_object_get(root, "client_email"));
+        *pem = json_string_value(json_object_get(root, "private_key"));
+        *uri = json_string_value(json_object_get(root, "token_uri"));
+        if (!*email || !**email) {
+                snprintf(errstr, errstr_size, "service account key has no client_email");
+                return -1;
+        }
+        if (!*pem || !**pem) {
+                snprintf(errstr, errstr_size, "service account key has no private_key");
+                return -1;
+        }
+        if (!*uri || !**uri)
+                *uri = GAUTH_DEFAULT_TOKEN_URI;
+        if (strncmp(*uri, "https://", 8) != 0 && strncmp(*uri, "http://", 7) != 0) {
+                snprintf(errstr, errstr_size, "service account token_uri is not an http(s) URL");
+                return -1;
+        }
+        return 0;
+}
+
+/* Reads the RSA private key of pem into ga->pkey. Returns 0, or -1 with errstr. */
+static int gauth_load_pkey(svc_gauth_t *ga, const char *pem, char *errstr, size_t errstr_size) {
+        BIO *bio = BIO_new_mem_buf(pem, -1);
+        int ret = -1;
+
+        if (!bio || !(ga->pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)))
+                snprintf(errstr, errstr_size,
+                         "service account private_key is not a PEM private key");
+        else if (EVP_PKEY_base_id(ga->pkey) != EVP_PKEY_RSA)
+                snprintf(errstr, errstr_size, "service account private_key is not an RSA key");
+        else
+                ret = 0;
+        BIO_free(bio);
+        return ret;
 }
 
 svc_gauth_t *svc_gauth_new(const char *key, const char *cache_dir, char *errstr,
@@ -139,7 +177,6 @@ svc_gauth_t *svc_gauth_new(const char *key, const char *cache_dir, char *errstr,
         json_t *root = NULL;
         json_error_t jerr;
         const char *email, *pem, *uri;
-        BIO *bio = NULL;
         int ok = 0;
 
         if (!(text = gauth_key_text(key, errstr, errstr_size)))
@@ -152,23 +189,8 @@ svc_gauth_t *svc_gauth_new(const char *key, const char *cache_dir, char *errstr,
                          root ? "not an object" : "invalid JSON", jerr.line, jerr.column);
                 goto out;
         }
-        email = json_string_value(json_object_get(root, "client_email"));
-        pem = json_string_value(json_object_get(root, "private_key"));
-        uri = json_string_value(json_object_get(root, "token_uri"));
-        if (!email || !*email) {
-                snprintf(errstr, errstr_size, "service account key has no client_email");
+        if (gauth_key_fields(root, &email, &pem, &uri, errstr, errstr_size) != 0)
                 goto out;
-        }
-        if (!pem || !*pem) {
-                snprintf(errstr, errstr_size, "service account key has no private_key");
-                goto out;
-        }
-        if (!uri || !*uri)
-                uri = GAUTH_DEFAULT_TOKEN_URI;
-        if (strncmp(uri, "https://", 8) != 0 && strncmp(uri, "http://", 7) != 0) {
-                snprintf(errstr, errstr_size, "service account token_uri is not an http(s) URL");
-                goto out;
-        }
         if (!(ga = calloc(1, sizeof(*ga))) || pthread_mutex_init(&ga->lock, NULL) != 0) {
                 free(ga);
                 ga = NULL;
@@ -179,23 +201,14 @@ svc_gauth_t *svc_gauth_new(const char *key, const char *cache_dir, char *errstr,
                 snprintf(errstr, errstr_size, "out of memory");
                 goto out;
         }
-        if (!(bio = BIO_new_mem_buf(pem, -1)) ||
-            !(ga->pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL))) {
-                snprintf(errstr, errstr_size,
-                         "service account private_key is not a PEM private key");
+        if (gauth_load_pkey(ga, pem, errstr, errstr_size) != 0)
                 goto out;
-        }
-        if (EVP_PKEY_base_id(ga->pkey) != EVP_PKEY_RSA) {
-                snprintf(errstr, errstr_size, "service account private_key is not an RSA key");
-                goto out;
-        }
         if (cache_dir && *cache_dir && !(ga->cache_path = gauth_cache_path(ga, cache_dir))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto out;
         }
         ok = 1;
 out:
-        BIO_free(bio);
         /* The PEM lives inside root's strings and text: wipe both. */
         if (root) {
                 json_t *pk = json_object_get(root, "private_key");
@@ -236,12 +249,11 @@ char *svc_gauth_jwt(svc_gauth_t *ga, time_t now, char *errstr, size_t errstr_siz
         EVP_MD_CTX *ctx = NULL;
 
         claims = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", ga->client_email, "scope",
-                           SVC_GAUTH_SCOPE, "aud", ga->token_uri, "iat", (json_int_t)now,
-                           "exp", (json_int_t)now + GAUTH_LIFETIME);
+                           SVC_GAUTH_SCOPE, "aud", ga->token_uri, "iat", (json_int_t)now, "exp",
+                           (json_int_t)now + GAUTH_LIFETIME);
         if (!claims || !(claims_txt = json_dumps(claims, JSON_COMPACT)) ||
             !(h64 = svc_gauth_base64url((const unsigned char *)header, sizeof(header) - 1)) ||
-            !(c64 = svc_gauth_base64url((const unsigned char *)claims_txt,
-                                        strlen(claims_txt)))) {
+            !(c64 = svc_gauth_base64url((const unsigned char *)claims_txt, strlen(claims_txt)))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto out;
         }
@@ -356,6 +368,40 @@ static void gauth_sanitize(const char *in, char *out, size_t out_size) {
         out[i] = '\0';
 }
 
+/* Takes the token endpoint's answer: the access token and when to renew it. */
+static svc_gauth_err_t gauth_accept(svc_gauth_t *ga, long status, json_t *resp, time_t now,
+                                    char *errstr, size_t errstr_size) {
+        json_int_t expires_in;
+        const char *tok;
+
+        if (status < 200 || status >= 300) {
+                char e[220], d[220];
+                gauth_sanitize(json_string_value(json_object_get(resp, "error")), e, sizeof(e));
+                gauth_sanitize(json_string_value(json_object_get(resp, "error_description")), d,
+                               sizeof(d));
+                snprintf(errstr, errstr_size,
+                         "Google refused the service account token for %s (HTTP %ld%s%s%s%s)",
+                         ga->client_email, status, *e ? ": " : "", e, *d ? ": " : "", d);
+                return status >= 400 && status < 500 ? SVC_GAUTH_REFUSED : SVC_GAUTH_UNAVAILABLE;
+        }
+        tok = json_string_value(json_object_get(resp, "access_token"));
+        expires_in = json_integer_value(json_object_get(resp, "expires_in"));
+        if (!tok || !*tok || strlen(tok) >= sizeof(ga->token) ||
+            strcspn(tok, "\r\n ") != strlen(tok)) {
+                snprintf(errstr, errstr_size,
+                         "the token endpoint answered without a usable access_token");
+                return SVC_GAUTH_UNAVAILABLE;
+        }
+        if (expires_in <= 0)
+                expires_in = GAUTH_LIFETIME;
+        memcpy(ga->token, tok, strlen(tok) + 1);
+        /* Short-lived tokens (as test stubs issue) are renewed at half their life. */
+        ga->token_renew_at =
+            now + (expires_in > 2 * GAUTH_MARGIN ? expires_in - GAUTH_MARGIN : expires_in / 2);
+        gauth_cache_store(ga);
+        return SVC_GAUTH_OK;
+}
+
 /* Exchanges a new JWT for an access token; called with the lock held. */
 static svc_gauth_err_t gauth_fetch(svc_gauth_t *ga, long timeout_ms, char *errstr,
                                    size_t errstr_size) {
@@ -365,9 +411,6 @@ static svc_gauth_err_t gauth_fetch(svc_gauth_t *ga, long timeout_ms, char *errst
         char *jwt = NULL, *form = NULL, *body = NULL, herr[256];
         size_t form_size = 0;
         json_t *resp = NULL;
-        json_error_t jerr;
-        const char *tok;
-        json_int_t expires_in;
         time_t now = time(NULL);
         long status = 0;
         svc_gauth_err_t ret = SVC_GAUTH_UNAVAILABLE;
@@ -396,34 +439,8 @@ static svc_gauth_err_t gauth_fetch(svc_gauth_t *ga, long timeout_ms, char *errst
                 ret = herc == SVC_HTTPC_TIMEOUT ? SVC_GAUTH_TIMEOUT : SVC_GAUTH_UNAVAILABLE;
                 goto out;
         }
-        resp = json_loads(body, 0, &jerr);
-        if (status < 200 || status >= 300) {
-                char e[220], d[220];
-                gauth_sanitize(json_string_value(json_object_get(resp, "error")), e,
-                               sizeof(e));
-                gauth_sanitize(json_string_value(json_object_get(resp, "error_description")),
-                               d, sizeof(d));
-                snprintf(errstr, errstr_size,
-                         "Google refused the service account token for %s (HTTP %ld%s%s%s%s)",
-                         ga->client_email, status, *e ? ": " : "", e, *d ? ": " : "", d);
-                ret = status >= 400 && status < 500 ? SVC_GAUTH_REFUSED : SVC_GAUTH_UNAVAILABLE;
-                goto out;
-        }
-        tok = json_string_value(json_object_get(resp, "access_token"));
-        expires_in = json_integer_value(json_object_get(resp, "expires_in"));
-        if (!tok || !*tok || strlen(tok) >= sizeof(ga->token) || strcspn(tok, "\r\n ") != strlen(tok)) {
-                snprintf(errstr, errstr_size,
-                         "the token endpoint answered without a usable access_token");
-                goto out;
-        }
-        if (expires_in <= 0)
-                expires_in = GAUTH_LIFETIME;
-        memcpy(ga->token, tok, strlen(tok) + 1);
-        /* Short-lived tokens (as test stubs issue) are renewed at half their life. */
-        ga->token_renew_at = now + (expires_in > 2 * GAUTH_MARGIN ? expires_in - GAUTH_MARGIN
-                                                                 : expires_in / 2);
-        gauth_cache_store(ga);
-        ret = SVC_GAUTH_OK;
+        resp = json_loads(body, 0, NULL);
+        ret = gauth_accept(ga, status, resp, now, errstr, errstr_size);
 out:
         if (resp) {
                 json_t *at = json_object_get(resp, "access_token");
@@ -446,9 +463,8 @@ out:
         return ret;
 }
 
-svc_gauth_err_t svc_gauth_token(svc_gauth_t *ga, const char *stale, long timeout_ms,
-                                char *tok, size_t tok_size, char *errstr,
-                                size_t errstr_size) {
+svc_gauth_err_t svc_gauth_token(svc_gauth_t *ga, const char *stale, long timeout_ms, char *tok,
+                                size_t tok_size, char *errstr, size_t errstr_size) {
         svc_gauth_err_t ret = SVC_GAUTH_OK;
         time_t now = time(NULL);
 

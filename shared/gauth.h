@@ -38,9 +38,9 @@ const char *svc_gauth_client_email(const svc_gauth_t *ga);
  *        timeout_ms bounds the exchange (0: 30 s). Threads wait for one exchange.
  * @returns SVC_GAUTH_OK, or an error with a reason in errstr that is safe to show.
  */
-svc_gauth_err_t svc_gauth_token(svc_gauth_t *ga, const char *stale, long timeout_ms,
-                                char *tok, size_t tok_size, char *errstr,
-                                size_t errstr_size) __attribute__((warn_unused_result));
+svc_gauth_err_t svc_gauth_token(svc_gauth_t *ga, const char *stale, long timeout_ms, char *tok,
+                                size_t tok_size, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 
 /**
  * @brief Builds the signed assertion for time `now`: header {"alg":"RS256","typ":"JWT"},

@@ -11,7 +11,7 @@ typedef struct svc_req svc_req_t; /* opaque; one request, valid during the handl
                                    * or until svc_http_finish() after svc_http_defer() */
 
 /* Called once per request; its return value is ignored (respond with svc_http_send*). */
-typedef void (svc_http_handler_fn)(svc_req_t *req, void *opaque);
+typedef void(svc_http_handler_fn)(svc_req_t *req, void *opaque);
 
 /**
  * @brief Serves requests until there are no more: in CGI mode exactly one; under
@@ -40,10 +40,10 @@ int svc_http_is_cgi(void);
 
 /** @brief CGI variable of the request (e.g. "REQUEST_METHOD", "HTTP_USER_AGENT"), or NULL. */
 const char *svc_http_param(svc_req_t *req, const char *name);
-const char *svc_http_method(svc_req_t *req);      /* never NULL */
-const char *svc_http_path(svc_req_t *req);        /* URI path without query, never NULL */
-const char *svc_http_request_id(svc_req_t *req);  /* sane incoming X-Request-Id, or new */
-const char *svc_http_client_ip(svc_req_t *req);   /* REMOTE_ADDR, never NULL */
+const char *svc_http_method(svc_req_t *req);     /* never NULL */
+const char *svc_http_path(svc_req_t *req);       /* URI path without query, never NULL */
+const char *svc_http_request_id(svc_req_t *req); /* sane incoming X-Request-Id, or new */
+const char *svc_http_client_ip(svc_req_t *req);  /* REMOTE_ADDR, never NULL */
 const char *svc_http_endpoint(svc_req_t *req);
 
 /**
@@ -84,8 +84,8 @@ void svc_http_add_header(svc_req_t *req, const char *name, const char *value);
 
 /** @brief Sends status, headers and a body (a 503 also says Retry-After). Only the first
  *         send of a request counts. */
-void svc_http_send(svc_req_t *req, int status, const char *content_type,
-                   const char *body, size_t len);
+void svc_http_send(svc_req_t *req, int status, const char *content_type, const char *body,
+                   size_t len);
 
 /** @brief Sends `obj` as JSON (compact) and releases it (steals the reference). */
 void svc_http_send_json(svc_req_t *req, int status, json_t *obj);
@@ -99,8 +99,7 @@ void svc_http_send_error(svc_req_t *req, int status, const char *fmt, ...)
 
 /** @brief Like svc_http_send_error, with extra members merged into the error object
  *         (stolen); used for per-event or per-row details. */
-void svc_http_send_error_details(svc_req_t *req, int status, const char *message,
-                                 json_t *extra);
+void svc_http_send_error_details(svc_req_t *req, int status, const char *message, json_t *extra);
 
 /** @brief Compares the Authorization bearer token with `token` in constant time.
  *  @returns 1 when they match. */

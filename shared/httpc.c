@@ -21,13 +21,13 @@ static void httpc_global_init(void) {
 struct httpc_sink {
         const svc_httpc_req_t *hreq;
         CURL *curl;
-        long status;      /* of the response being received, 0 until known */
-        size_t total;     /* body bytes of this response */
-        size_t max;       /* bound for this response */
+        long status;  /* of the response being received, 0 until known */
+        size_t total; /* body bytes of this response */
+        size_t max;   /* bound for this response */
         char *buf;
         size_t len, size;
-        int too_large;    /* the bound was hit */
-        int stopped;      /* on_data asked to stop */
+        int too_large; /* the bound was hit */
+        int stopped;   /* on_data asked to stop */
 };
 
 static int httpc_append(struct httpc_sink *sink, const char *data, size_t len) {
@@ -53,9 +53,8 @@ static size_t httpc_write_cb(char *data, size_t size, size_t nmemb, void *opaque
 
         if (!sink->status) {
                 curl_easy_getinfo(sink->curl, CURLINFO_RESPONSE_CODE, &sink->status);
-                sink->max = sink->status >= 200 && sink->status < 300
-                                ? sink->hreq->max_bytes
-                                : HTTPC_ERR_BODY_MAX;
+                sink->max = sink->status >= 200 && sink->status < 300 ? sink->hreq->max_bytes
+                                                                      : HTTPC_ERR_BODY_MAX;
         }
         if (sink->status >= 300 && sink->status < 400 && sink->hreq->max_redirects > 0)
                 return len; /* a redirect's body is not wanted */
@@ -90,23 +89,150 @@ static long httpc_now_ms(void) {
 }
 
 static int httpc_is_redirect(long status) {
-        return status == 301 || status == 302 || status == 303 || status == 307 ||
-               status == 308;
+        return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/* The Authorization header of a bearer token, built so the token is not left in memory
+ * other than curl's own copy. Returns 0, or -1 when out of memory. */
+static int httpc_add_bearer(struct curl_slist **headers, const char *bearer) {
+        size_t hlen = strlen(bearer) + sizeof("Authorization: Bearer ");
+        char *h = malloc(hlen);
+        struct curl_slist *nh;
+
+        if (!h)
+                return -1;
+        snprintf(h, hlen, "Authorization: Bearer %s", bearer);
+        nh = curl_slist_append(*headers, h);
+        memset(h, 0, hlen);
+        free(h);
+        if (!nh)
+                return -1;
+        *headers = nh;
+        return 0;
+}
+
+/* The options every exchange uses; the URL and the time left are set per hop. */
+static void httpc_setopts(CURL *curl, const svc_httpc_req_t *req, struct httpc_sink *sink,
+                          struct curl_slist *headers, char *curl_err) {
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for DNS */
+        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https,http");
+        curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https,http");
+        curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L); /* followed here, checked */
+        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
+        curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_bytes);
+        curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, ""); /* bound applies decoded */
+        curl_easy_setopt(curl, CURLOPT_USERAGENT, "svc-ingest/1");
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, httpc_write_cb);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, sink);
+        curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
+        if (headers)
+                curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        if (req->form)
+                curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->form);
+}
+
+/* Names a failed curl_easy_perform(). */
+static svc_httpc_err_t httpc_perform_failed(const struct httpc_sink *sink, CURLcode rc,
+                                            const char *curl_err, char *errstr,
+                                            size_t errstr_size) {
+        const char *why = curl_err[0] ? curl_err : curl_easy_strerror(rc);
+
+        if (sink->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+                snprintf(errstr, errstr_size, "response larger than %zu bytes",
+                         sink->hreq->max_bytes);
+                return SVC_HTTPC_TOO_LARGE;
+        }
+        if (sink->stopped) {
+                snprintf(errstr, errstr_size, "stopped by the reader");
+                return SVC_HTTPC_STOPPED;
+        }
+        if (rc == CURLE_OPERATION_TIMEDOUT) {
+                snprintf(errstr, errstr_size, "timed out (%s)", why);
+                return SVC_HTTPC_TIMEOUT;
+        }
+        snprintf(errstr, errstr_size, "%s", why);
+        switch (rc) {
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SEND_ERROR:
+        case CURLE_RECV_ERROR: return SVC_HTTPC_CONNECT;
+        default: return SVC_HTTPC_ERROR;
+        }
+}
+
+/* After a redirect to `next` at hop `hop`: moves *url there when it may be followed. Returns
+ * SVC_HTTPC_OK to go on, or why not. */
+static svc_httpc_err_t httpc_follow(CURL *curl, const svc_httpc_req_t *req, long status, int hop,
+                                    const char *next, char **url, char *errstr,
+                                    size_t errstr_size) {
+        if (hop >= req->max_redirects) {
+                snprintf(errstr, errstr_size, "more than %d redirects", req->max_redirects);
+                return SVC_HTTPC_REDIRECT_LIMIT;
+        }
+        if (!req->redirect_ok(req->redirect_opaque, next)) {
+                snprintf(errstr, errstr_size, "redirect to a host that is not allowed");
+                return SVC_HTTPC_REDIRECT_REFUSED;
+        }
+        free(*url);
+        if (!(*url = strdup(next))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return SVC_HTTPC_ERROR;
+        }
+        if (req->form && status != 307 && status != 308)
+                curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+        return SVC_HTTPC_OK;
+}
+
+/* Runs the exchange, hop after hop, until a final answer. *url may be replaced. */
+static svc_httpc_err_t httpc_exchange(CURL *curl, const svc_httpc_req_t *req,
+                                      struct httpc_sink *sink, char *curl_err, char **url,
+                                      long *status, char *errstr, size_t errstr_size) {
+        long deadline = httpc_now_ms() + req->timeout_ms;
+        svc_httpc_err_t ret;
+        int hop;
+
+        for (hop = 0;; hop++) {
+                long left = deadline - httpc_now_ms();
+                CURLcode rc;
+                char *next = NULL;
+
+                if (left <= 0) {
+                        snprintf(errstr, errstr_size, "timed out after %ld ms", req->timeout_ms);
+                        return SVC_HTTPC_TIMEOUT;
+                }
+                curl_err[0] = '\0';
+                free(sink->buf);
+                sink->buf = NULL;
+                sink->len = sink->size = sink->total = 0;
+                sink->status = 0;
+                curl_easy_setopt(curl, CURLOPT_URL, *url);
+                curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, left);
+                if ((rc = curl_easy_perform(curl)) != CURLE_OK)
+                        return httpc_perform_failed(sink, rc, curl_err, errstr, errstr_size);
+                curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+                if (req->max_redirects <= 0 || !httpc_is_redirect(*status))
+                        return SVC_HTTPC_OK;
+                curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &next);
+                if (!next) /* a redirect status without a Location is the answer */
+                        return SVC_HTTPC_OK;
+                ret = httpc_follow(curl, req, *status, hop, next, url, errstr, errstr_size);
+                if (ret != SVC_HTTPC_OK)
+                        return ret;
+        }
 }
 
 svc_httpc_err_t svc_httpc_do(const svc_httpc_req_t *hreq, long *status, char **body,
                              size_t *body_len, char *errstr, size_t errstr_size) {
         svc_httpc_req_t req = *hreq;
-        struct httpc_sink sink;
+        struct httpc_sink sink = {.hreq = &req};
         struct curl_slist *headers = NULL;
-        char curl_err[CURL_ERROR_SIZE];
+        char curl_err[CURL_ERROR_SIZE] = "";
         char *url = NULL;
         CURL *curl = NULL;
         svc_httpc_err_t ret = SVC_HTTPC_ERROR;
-        long deadline;
-        int hop;
 
-        memset(&sink, 0, sizeof(sink));
         *status = 0;
         *body = NULL;
         if (body_len)
@@ -119,137 +245,31 @@ svc_httpc_err_t svc_httpc_do(const svc_httpc_req_t *hreq, long *status, char **b
                 req.max_bytes = 16 * 1024 * 1024;
         if (req.max_redirects > 0 && !req.redirect_ok)
                 req.max_redirects = 0;
-        sink.hreq = &req;
 
         pthread_once(&httpc_once, httpc_global_init);
         if (httpc_init_rc != CURLE_OK) {
                 snprintf(errstr, errstr_size, "libcurl initialisation failed");
                 goto out;
         }
-        if (!(curl = curl_easy_init()) || !(url = strdup(req.url))) {
+        if (!(curl = curl_easy_init()) || !(url = strdup(req.url)) ||
+            (req.bearer && httpc_add_bearer(&headers, req.bearer) != 0)) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto out;
         }
         sink.curl = curl;
-        if (req.bearer) {
-                /* Built in a local buffer so the token is not left in errstr paths. */
-                size_t hlen = strlen(req.bearer) + sizeof("Authorization: Bearer ");
-                char *h = malloc(hlen);
-                struct curl_slist *nh;
-                if (!h) {
-                        snprintf(errstr, errstr_size, "out of memory");
-                        goto out;
-                }
-                snprintf(h, hlen, "Authorization: Bearer %s", req.bearer);
-                nh = curl_slist_append(headers, h);
-                memset(h, 0, hlen);
-                free(h);
-                if (!nh) {
-                        snprintf(errstr, errstr_size, "out of memory");
-                        goto out;
-                }
-                headers = nh;
-        }
-
-        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for DNS */
-        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https,http");
-        curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https,http");
-        curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L); /* followed here, checked */
-        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, req.connect_timeout_ms);
-        curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req.max_bytes);
-        curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, ""); /* bound applies decoded */
-        curl_easy_setopt(curl, CURLOPT_USERAGENT, "svc-ingest/1");
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, httpc_write_cb);
-        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
-        curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
-        if (headers)
-                curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        if (req.form)
-                curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req.form);
-
-        deadline = httpc_now_ms() + req.timeout_ms;
-        for (hop = 0;; hop++) {
-                long left = deadline - httpc_now_ms();
-                CURLcode rc;
-
-                if (left <= 0) {
-                        snprintf(errstr, errstr_size, "timed out after %ld ms",
-                                 req.timeout_ms);
-                        ret = SVC_HTTPC_TIMEOUT;
-                        goto out;
-                }
-                curl_err[0] = '\0';
-                free(sink.buf);
-                sink.buf = NULL;
-                sink.len = sink.size = sink.total = 0;
-                sink.status = 0;
-                curl_easy_setopt(curl, CURLOPT_URL, url);
-                curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, left);
-                rc = curl_easy_perform(curl);
-                if (rc != CURLE_OK) {
-                        if (sink.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-                                snprintf(errstr, errstr_size,
-                                         "response larger than %zu bytes", req.max_bytes);
-                                ret = SVC_HTTPC_TOO_LARGE;
-                        } else if (sink.stopped) {
-                                snprintf(errstr, errstr_size, "stopped by the reader");
-                                ret = SVC_HTTPC_STOPPED;
-                        } else if (rc == CURLE_OPERATION_TIMEDOUT) {
-                                snprintf(errstr, errstr_size, "timed out (%s)",
-                                         curl_err[0] ? curl_err : curl_easy_strerror(rc));
-                                ret = SVC_HTTPC_TIMEOUT;
-                        } else {
-                                snprintf(errstr, errstr_size, "%s",
-                                         curl_err[0] ? curl_err : curl_easy_strerror(rc));
-                                ret = rc == CURLE_COULDNT_RESOLVE_HOST ||
-                                              rc == CURLE_COULDNT_CONNECT ||
-                                              rc == CURLE_SSL_CONNECT_ERROR ||
-                                              rc == CURLE_PEER_FAILED_VERIFICATION ||
-                                              rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR
-                                          ? SVC_HTTPC_CONNECT
-                                          : SVC_HTTPC_ERROR;
-                        }
-                        goto out;
-                }
-                curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
-                if (req.max_redirects > 0 && httpc_is_redirect(*status)) {
-                        char *next = NULL;
-                        curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &next);
-                        if (next) {
-                                if (hop >= req.max_redirects) {
-                                        snprintf(errstr, errstr_size,
-                                                 "more than %d redirects",
-                                                 req.max_redirects);
-                                        ret = SVC_HTTPC_REDIRECT;
-                                        goto out;
-                                }
-                                if (!req.redirect_ok(req.redirect_opaque, next)) {
-                                        snprintf(errstr, errstr_size,
-                                                 "redirect to a host that is not allowed");
-                                        ret = SVC_HTTPC_REDIRECT;
-                                        goto out;
-                                }
-                                free(url);
-                                if (!(url = strdup(next))) {
-                                        snprintf(errstr, errstr_size, "out of memory");
-                                        goto out;
-                                }
-                                if (req.form && *status != 307 && *status != 308)
-                                        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-                                continue;
-                        }
-                }
-                break;
-        }
+        httpc_setopts(curl, &req, &sink, headers, curl_err);
+        ret = httpc_exchange(curl, &req, &sink, curl_err, &url, status, errstr, errstr_size);
+        if (ret != SVC_HTTPC_OK)
+                goto out;
         if (!sink.buf && !(sink.buf = calloc(1, 1))) {
                 snprintf(errstr, errstr_size, "out of memory");
+                ret = SVC_HTTPC_ERROR;
                 goto out;
         }
         *body = sink.buf;
         sink.buf = NULL;
         if (body_len)
                 *body_len = sink.len;
-        ret = SVC_HTTPC_OK;
 out:
         free(sink.buf);
         free(url);
@@ -267,8 +287,8 @@ char *svc_httpc_escape(const char *s) {
                 return NULL;
         for (; *s; s++) {
                 unsigned char c = (unsigned char)*s;
-                if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
+                if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == '_' || c == '~') {
                         *o++ = (char)c;
                 } else {
                         *o++ = '%';

@@ -4,13 +4,14 @@
 #include <stddef.h>
 
 typedef enum {
-        SVC_HTTPC_OK = 0,     /* a final response arrived (any status: see *status) */
-        SVC_HTTPC_TIMEOUT,    /* connect or total time-out */
-        SVC_HTTPC_TOO_LARGE,  /* the body grew over max_bytes */
-        SVC_HTTPC_REDIRECT,   /* too many redirects, or a Location refused by redirect_ok */
-        SVC_HTTPC_CONNECT,    /* name resolution, connection or TLS failure */
-        SVC_HTTPC_STOPPED,    /* on_data returned -1 */
-        SVC_HTTPC_ERROR,      /* anything else (bad URL, out of memory, protocol error) */
+        SVC_HTTPC_OK = 0,           /* a final response arrived (any status: see *status) */
+        SVC_HTTPC_TIMEOUT,          /* connect or total time-out */
+        SVC_HTTPC_TOO_LARGE,        /* the body grew over max_bytes */
+        SVC_HTTPC_REDIRECT_LIMIT,   /* more than max_redirects redirects */
+        SVC_HTTPC_REDIRECT_REFUSED, /* a Location refused by redirect_ok */
+        SVC_HTTPC_CONNECT,          /* name resolution, connection or TLS failure */
+        SVC_HTTPC_STOPPED,          /* on_data returned -1 */
+        SVC_HTTPC_ERROR,            /* anything else (bad URL, out of memory, protocol error) */
 } svc_httpc_err_t;
 
 /* Receives the body of a 2xx response as it arrives. Return 0 to go on, -1 to stop. */
@@ -21,12 +22,12 @@ typedef int(svc_httpc_redirect_fn)(void *opaque, const char *url);
 
 typedef struct svc_httpc_req {
         const char *url;
-        const char *bearer;       /* sent as "Authorization: Bearer ..."; may be NULL */
-        const char *form;         /* POSTed as application/x-www-form-urlencoded; NULL: GET */
-        long connect_timeout_ms;  /* 0: 5000 */
-        long timeout_ms;          /* whole exchange including redirects; 0: 30000 */
-        size_t max_bytes;         /* body bound of the final response; 0: 16 MiB */
-        int max_redirects;        /* 0: redirects are not followed (3xx is the answer) */
+        const char *bearer;      /* sent as "Authorization: Bearer ..."; may be NULL */
+        const char *form;        /* POSTed as application/x-www-form-urlencoded; NULL: GET */
+        long connect_timeout_ms; /* 0: 5000 */
+        long timeout_ms;         /* whole exchange including redirects; 0: 30000 */
+        size_t max_bytes;        /* body bound of the final response; 0: 16 MiB */
+        int max_redirects;       /* 0: redirects are not followed (3xx is the answer) */
         svc_httpc_redirect_fn *redirect_ok; /* required when max_redirects > 0 */
         void *redirect_opaque;
         svc_httpc_data_fn *on_data; /* streams a 2xx body instead of buffering it; may be NULL */

@@ -25,16 +25,15 @@ typedef struct svc_kafka_batch svc_kafka_batch_t; /* opaque; one thread at a tim
  *        the same API). A background thread serves delivery reports.
  * @returns the handle, or NULL with errstr (bad RDKAFKA_* property, ...).
  */
-svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
-                           size_t errstr_size) __attribute__((warn_unused_result));
+svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 
 /**
  * @brief Fetches the metadata of `topic` now, so that its first message does not wait for
  *        librdkafka's next topic scan (up to 1 s). Call before serving: not thread-safe.
  * @returns 0 (also in dev mode), -1 with errstr when no broker answered in KAFKA_TIMEOUT_MS.
  */
-int svc_kafka_prepare_topic(svc_kafka_t *kp, const char *topic, char *errstr,
-                            size_t errstr_size);
+int svc_kafka_prepare_topic(svc_kafka_t *kp, const char *topic, char *errstr, size_t errstr_size);
 
 /** @brief 1 when events go to the dev store instead of Kafka. */
 int svc_kafka_is_dev(const svc_kafka_t *kp);
@@ -43,10 +42,9 @@ int svc_kafka_is_dev(const svc_kafka_t *kp);
  * @brief Produces one message and waits for its delivery report, at most timeout_ms.
  * @returns 0 once acknowledged (acks=all), -1 with errstr on failure or time-out.
  */
-int svc_kafka_produce_wait(svc_kafka_t *kp, const char *topic, const char *key,
-                           size_t key_len, const char *val, size_t val_len,
-                           int timeout_ms, char *errstr, size_t errstr_size)
-    __attribute__((warn_unused_result));
+int svc_kafka_produce_wait(svc_kafka_t *kp, const char *topic, const char *key, size_t key_len,
+                           const char *val, size_t val_len, int timeout_ms, char *errstr,
+                           size_t errstr_size) __attribute__((warn_unused_result));
 
 /* The outcome of one asynchronous message, on the delivery thread (or at once, in dev
  * mode): why is NULL when Kafka acknowledged it, else the reason it failed. */
@@ -59,10 +57,9 @@ typedef void(svc_kafka_done_fn)(void *opaque, const char *why);
  * @returns 0, or -1 with errstr when the message could not even be queued (done() is then
  *          not called).
  */
-int svc_kafka_produce_async(svc_kafka_t *kp, const char *topic, const char *key,
-                            size_t key_len, const char *val, size_t val_len,
-                            svc_kafka_done_fn *done, void *opaque, char *errstr,
-                            size_t errstr_size) __attribute__((warn_unused_result));
+int svc_kafka_produce_async(svc_kafka_t *kp, const char *topic, const char *key, size_t key_len,
+                            const char *val, size_t val_len, svc_kafka_done_fn *done, void *opaque,
+                            char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 
 /** @brief 1 when librdkafka found no broker reachable and nothing was acknowledged since. */
 int svc_kafka_brokers_down(svc_kafka_t *kp);
@@ -79,18 +76,16 @@ svc_kafka_batch_t *svc_kafka_batch_new(svc_kafka_t *kp);
  * @returns 0, or -1 with errstr (the message was not queued).
  */
 int svc_kafka_batch_produce(svc_kafka_batch_t *kb, const char *topic, const char *key,
-                            size_t key_len, const char *val, size_t val_len,
-                            char *errstr, size_t errstr_size)
-    __attribute__((warn_unused_result));
+                            size_t key_len, const char *val, size_t val_len, char *errstr,
+                            size_t errstr_size) __attribute__((warn_unused_result));
 
 /**
  * @brief Waits until every queued message is acknowledged or failed, at most
  *        timeout_ms in all. *acked_cnt: messages acknowledged so far.
  * @returns 0 when all were acknowledged, -1 with errstr (first failure, or time-out).
  */
-int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cnt,
-                         char *errstr, size_t errstr_size)
-    __attribute__((warn_unused_result));
+int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cnt, char *errstr,
+                         size_t errstr_size) __attribute__((warn_unused_result));
 
 /** @brief Releases the batch; messages still in flight finish on their own. NULL ok. */
 void svc_kafka_batch_destroy(svc_kafka_batch_t *kb);

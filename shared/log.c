@@ -26,8 +26,8 @@ void svc_log_iso_now(char *buf, size_t buf_size) {
         snprintf(buf, buf_size, "%s.%06ldZ", sec, ts.tv_nsec / 1000);
 }
 
-void svc_log(svc_log_level_t level, const char *request_id, const char *endpoint,
-             const char *fmt, ...) {
+void svc_log(svc_log_level_t level, const char *request_id, const char *endpoint, const char *fmt,
+             ...) {
         char line[2048], now[40];
         va_list ap;
         int n;
@@ -63,8 +63,8 @@ static void make_parent_dirs(const char *path) {
         }
 }
 
-int svc_log_append_line(const char *path, const char *line, size_t line_len,
-                        char *errstr, size_t errstr_size) {
+int svc_log_append_line(const char *path, const char *line, size_t line_len, char *errstr,
+                        size_t errstr_size) {
         int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
         int ret = -1;
 
@@ -86,8 +86,7 @@ int svc_log_append_line(const char *path, const char *line, size_t line_len,
                 if (w < 0 && errno == EINTR)
                         continue;
                 if (w <= 0) {
-                        snprintf(errstr, errstr_size, "cannot write %s: %s", path,
-                                 strerror(errno));
+                        snprintf(errstr, errstr_size, "cannot write %s: %s", path, strerror(errno));
                         goto out;
                 }
                 off += (size_t)w;
@@ -98,18 +97,16 @@ out:
         return ret;
 }
 
-void svc_log_persist_error(const char *path, const char *endpoint,
-                           const char *request_id, int status, const char *message,
-                           long row, const char *field) {
+void svc_log_persist_error(const char *path, const char *endpoint, const char *request_id,
+                           int status, const char *message, long row, const char *field) {
         char now[40], errstr[256];
         json_t *obj;
         char *text;
 
         svc_log_iso_now(now, sizeof(now));
         obj = json_pack("{s:s, s:s, s:s, s:i, s:s}", "at", now, "endpoint",
-                        endpoint ? endpoint : "", "request_id",
-                        request_id ? request_id : "", "status", status, "message",
-                        message ? message : "");
+                        endpoint ? endpoint : "", "request_id", request_id ? request_id : "",
+                        "status", status, "message", message ? message : "");
         if (!obj)
                 return;
         if (row > 0)
@@ -126,10 +123,9 @@ void svc_log_persist_error(const char *path, const char *endpoint,
                 if (line) {
                         memcpy(line, text, len);
                         line[len] = '\n';
-                        if (svc_log_append_line(path, line, len + 1, errstr,
-                                                sizeof(errstr)) == -1)
-                                svc_log(SVC_LOG_ERROR, request_id, endpoint,
-                                        "error log: %s", errstr);
+                        if (svc_log_append_line(path, line, len + 1, errstr, sizeof(errstr)) == -1)
+                                svc_log(SVC_LOG_ERROR, request_id, endpoint, "error log: %s",
+                                        errstr);
                         free(line);
                 }
         }

@@ -10,8 +10,8 @@ typedef enum { SVC_LOG_DEBUG, SVC_LOG_INFO, SVC_LOG_WARN, SVC_LOG_ERROR } svc_lo
  *        as one write(2), so lines of concurrent threads and processes do not mix.
  *        request_id and endpoint may be NULL.
  */
-void svc_log(svc_log_level_t level, const char *request_id, const char *endpoint,
-             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void svc_log(svc_log_level_t level, const char *request_id, const char *endpoint, const char *fmt,
+             ...) __attribute__((format(printf, 4, 5)));
 
 /** @brief Formats the current UTC time as 2025-10-22T13:34:55.123456Z (buf >= 32). */
 void svc_log_iso_now(char *buf, size_t buf_size);
@@ -21,16 +21,14 @@ void svc_log_iso_now(char *buf, size_t buf_size);
  *        the file (0640) and its directory when missing. Safe across threads and processes.
  * @returns 0, or -1 with errstr.
  */
-int svc_log_append_line(const char *path, const char *line, size_t line_len,
-                        char *errstr, size_t errstr_size)
-    __attribute__((warn_unused_result));
+int svc_log_append_line(const char *path, const char *line, size_t line_len, char *errstr,
+                        size_t errstr_size) __attribute__((warn_unused_result));
 
 /**
- * @brief Persists a rejected request or row to ERROR_LOG (spec section 3):
+ * @brief Persists a rejected request or row to ERROR_LOG (docs/api.md, "Errors"):
  *        {"at","endpoint","request_id","status","message"[,"row","field"]}.
  *        row <= 0 and field NULL leave those out. A failure is logged to stderr only.
  */
-void svc_log_persist_error(const char *path, const char *endpoint,
-                           const char *request_id, int status, const char *message,
-                           long row, const char *field);
+void svc_log_persist_error(const char *path, const char *endpoint, const char *request_id,
+                           int status, const char *message, long row, const char *field);
 #endif

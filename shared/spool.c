@@ -23,29 +23,29 @@
 #include <zlib.h>
 
 #define SPOOL_MAGIC "SPL1"
-#define SPOOL_HDR 20                   /* magic, crc, three lengths */
-#define SPOOL_TOPIC_MAX 255            /* Kafka's own limit is 249 */
-#define SPOOL_SEAL_MS 1000             /* the forwarder gets records about a second late */
-#define SPOOL_SEAL_BYTES (16LL << 20)  /* and never has to read a huge file into memory */
-#define SPOOL_SCAN_MS 1000             /* other writers' usage is seen this late at most */
+#define SPOOL_HDR 20                  /* magic, crc, three lengths */
+#define SPOOL_TOPIC_MAX 255           /* Kafka's own limit is 249 */
+#define SPOOL_SEAL_MS 1000            /* the forwarder gets records about a second late */
+#define SPOOL_SEAL_BYTES (16LL << 20) /* and never has to read a huge file into memory */
+#define SPOOL_SCAN_MS 1000            /* other writers' usage is seen this late at most */
 #define SPOOL_MARK "kafka-down"
-#define SPOOL_TMP ".tmp-"              /* not a spool file yet: readers ignore it */
-#define SPOOL_TMP_MAX_AGE_S 60         /* older ones were left by a writer that died */
+#define SPOOL_TMP ".tmp-"      /* not a spool file yet: readers ignore it */
+#define SPOOL_TMP_MAX_AGE_S 60 /* older ones were left by a writer that died */
 #define SPOOL_BASE_SIZE 48
 
 struct svc_spool {
         char *dir;
         int dirfd;
         long long max_bytes;
-        int fd;                      /* the file being written, -1 when none */
-        char base[SPOOL_BASE_SIZE];  /* its name without the suffix */
-        long long size;              /* its bytes, whole records only */
-        unsigned long long records;  /* its records */
-        long long opened_ms;         /* when it was created (monotonic) */
-        unsigned seq;                /* files created by this writer */
-        long long used;              /* bytes of the directory: last scan + own appends */
-        long long scanned_ms;        /* when it was scanned (monotonic), 0: never */
-        unsigned char *buf;          /* the records of one append, serialised */
+        int fd;                     /* the file being written, -1 when none */
+        char base[SPOOL_BASE_SIZE]; /* its name without the suffix */
+        long long size;             /* its bytes, whole records only */
+        unsigned long long records; /* its records */
+        long long opened_ms;        /* when it was created (monotonic) */
+        unsigned seq;               /* files created by this writer */
+        long long used;             /* bytes of the directory: last scan + own appends */
+        long long scanned_ms;       /* when it was scanned (monotonic), 0: never */
+        unsigned char *buf;         /* the records of one append, serialised */
         size_t buf_size;
 };
 
@@ -53,9 +53,9 @@ struct svc_spool_file {
         int dirfd;
         int fd;
         char *name;
-        unsigned char *buf;          /* the whole file */
+        unsigned char *buf; /* the whole file */
         size_t len;
-        size_t off;                  /* where the next record starts */
+        size_t off; /* where the next record starts */
         char topic[SPOOL_TOPIC_MAX + 1];
 };
 
@@ -73,8 +73,7 @@ static void put32(unsigned char *p, uint32_t v) {
 }
 
 static uint32_t get32(const unsigned char *p) {
-        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-               (uint32_t)p[3] << 24;
+        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /* What a directory entry is: 1 an open file, 2 a sealed one (*records from its name, or
@@ -139,9 +138,8 @@ static int scan(int dirfd, long long *records, long long *bytes) {
                         continue; /* removed by the forwarder meanwhile */
                 *bytes += st.st_size;
                 if (records)
-                        *records += kind == 2 && n >= 0
-                                        ? n
-                                        : count_records(dirfd, de->d_name, st.st_size);
+                        *records +=
+                            kind == 2 && n >= 0 ? n : count_records(dirfd, de->d_name, st.st_size);
         }
         closedir(d);
         return 0;
@@ -171,8 +169,7 @@ static int mkdir_p(const char *path) {
 static int open_dir(const char *dir, char *errstr, size_t errstr_size) {
         int fd;
 
-        if (mkdir_p(dir) == -1 ||
-            (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+        if (mkdir_p(dir) == -1 || (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
                 snprintf(errstr, errstr_size, "spool directory %s: %s", dir, strerror(errno));
                 return -1;
         }
@@ -295,10 +292,9 @@ static size_t serialise(svc_spool_t *sp, const struct svc_spool_rec *recs, size_
                 if (recs[i].key_len)
                         memcpy(p + SPOOL_HDR + tl, recs[i].key, recs[i].key_len);
                 if (recs[i].val_len)
-                        memcpy(p + SPOOL_HDR + tl + recs[i].key_len, recs[i].val,
-                               recs[i].val_len);
-                put32(p + 4, (uint32_t)crc32_z(0, p + 8, 12 + tl + recs[i].key_len +
-                                                             recs[i].val_len));
+                        memcpy(p + SPOOL_HDR + tl + recs[i].key_len, recs[i].val, recs[i].val_len);
+                put32(p + 4,
+                      (uint32_t)crc32_z(0, p + 8, 12 + tl + recs[i].key_len + recs[i].val_len));
                 p += SPOOL_HDR + tl + recs[i].key_len + recs[i].val_len;
         }
         return total;
@@ -310,34 +306,38 @@ static svc_spool_err_t io_error(int e, const svc_spool_t *sp, const char *what, 
         return e == ENOSPC || e == EDQUOT ? SVC_SPOOL_FULL : SVC_SPOOL_IO;
 }
 
-svc_spool_err_t svc_spool_append(svc_spool_t *sp, const struct svc_spool_rec *recs,
-                                 size_t cnt, char *errstr, size_t errstr_size) {
-        long long now = now_ms(CLOCK_MONOTONIC), used;
-        size_t total = 0, done = 0;
-        int created = 0, e;
-        const char *what;
-
-        if (cnt == 0)
-                return SVC_SPOOL_OK;
+/* The bytes cnt records take in a file. Returns 0, or -1 with errstr when one of them
+ * cannot be stored. */
+static int records_size(const struct svc_spool_rec *recs, size_t cnt, size_t *total, char *errstr,
+                        size_t errstr_size) {
+        *total = 0;
         for (size_t i = 0; i < cnt; i++) {
                 size_t tl = recs[i].topic ? strlen(recs[i].topic) : 0;
                 if (tl == 0 || tl > SPOOL_TOPIC_MAX || recs[i].key_len > UINT32_MAX ||
                     recs[i].val_len > UINT32_MAX || (recs[i].val_len && !recs[i].val) ||
                     (recs[i].key_len && !recs[i].key)) {
-                        snprintf(errstr, errstr_size, "spool: record %zu of %zu cannot be "
+                        snprintf(errstr, errstr_size,
+                                 "spool: record %zu of %zu cannot be "
                                  "stored (topic of 1 to %d bytes, key and value below 4 GiB)",
                                  i + 1, cnt, SPOOL_TOPIC_MAX);
-                        return SVC_SPOOL_IO;
+                        return -1;
                 }
-                total += SPOOL_HDR + tl + recs[i].key_len + recs[i].val_len;
+                *total += SPOOL_HDR + tl + recs[i].key_len + recs[i].val_len;
         }
+        return 0;
+}
+
+/* Seals the open file when it is old or full enough, and checks that total more bytes
+ * stay within SPOOL_MAX_BYTES (the directory is scanned again now and then). */
+static svc_spool_err_t make_room(svc_spool_t *sp, size_t total, char *errstr, size_t errstr_size) {
+        long long now = now_ms(CLOCK_MONOTONIC), used;
+
         if (sp->fd != -1 && (now - sp->opened_ms >= SPOOL_SEAL_MS ||
                              sp->size + (long long)total > SPOOL_SEAL_BYTES))
                 svc_spool_seal(sp);
         if (!sp->scanned_ms || now - sp->scanned_ms >= SPOOL_SCAN_MS) {
                 if (scan(sp->dirfd, NULL, &used) == -1)
-                        return io_error(errno, sp, "reading the directory", errstr,
-                                        errstr_size);
+                        return io_error(errno, sp, "reading the directory", errstr, errstr_size);
                 sp->used = used;
                 sp->scanned_ms = now;
         }
@@ -348,6 +348,22 @@ svc_spool_err_t svc_spool_append(svc_spool_t *sp, const struct svc_spool_rec *re
                          sp->dir, sp->used, total, sp->max_bytes);
                 return SVC_SPOOL_FULL;
         }
+        return SVC_SPOOL_OK;
+}
+
+svc_spool_err_t svc_spool_append(svc_spool_t *sp, const struct svc_spool_rec *recs, size_t cnt,
+                                 char *errstr, size_t errstr_size) {
+        size_t total = 0, done = 0;
+        svc_spool_err_t err;
+        int created = 0, e;
+        const char *what;
+
+        if (cnt == 0)
+                return SVC_SPOOL_OK;
+        if (records_size(recs, cnt, &total, errstr, errstr_size) == -1)
+                return SVC_SPOOL_IO;
+        if ((err = make_room(sp, total, errstr, errstr_size)) != SVC_SPOOL_OK)
+                return err;
         if (!serialise(sp, recs, cnt, total)) {
                 snprintf(errstr, errstr_size, "spool: out of memory for %zu bytes", total);
                 return SVC_SPOOL_IO;
@@ -520,8 +536,8 @@ void svc_spool_list_free(char **names) {
         free(names);
 }
 
-int svc_spool_file_open(const char *dir, const char *name, int flags,
-                        svc_spool_file_t **file, char *errstr, size_t errstr_size) {
+int svc_spool_file_open(const char *dir, const char *name, int flags, svc_spool_file_t **file,
+                        char *errstr, size_t errstr_size) {
         svc_spool_file_t *f = calloc(1, sizeof(*f));
         struct stat st, by_name;
         int ret = -1;
@@ -570,8 +586,8 @@ int svc_spool_file_open(const char *dir, const char *name, int flags,
                 goto out;
         }
         while (f->len < (size_t)st.st_size) {
-                ssize_t n = pread(f->fd, f->buf + f->len, (size_t)st.st_size - f->len,
-                                  (off_t)f->len);
+                ssize_t n =
+                    pread(f->fd, f->buf + f->len, (size_t)st.st_size - f->len, (off_t)f->len);
                 if (n == -1) {
                         snprintf(errstr, errstr_size, "%s/%s: %s", dir, name, strerror(errno));
                         goto out;
@@ -613,8 +629,8 @@ static int parse_at(svc_spool_file_t *f, size_t off, struct svc_spool_rec *rec, 
         return 1;
 }
 
-svc_spool_next_t svc_spool_file_next(svc_spool_file_t *f, struct svc_spool_rec *rec,
-                                     size_t *off, size_t *len) {
+svc_spool_next_t svc_spool_file_next(svc_spool_file_t *f, struct svc_spool_rec *rec, size_t *off,
+                                     size_t *len) {
         size_t start = f->off, p, end;
         const unsigned char *m;
 

@@ -34,8 +34,8 @@ typedef enum {
  *        outage. max_bytes bounds the size of all files of the directory together.
  * @returns the writer, or NULL with errstr.
  */
-svc_spool_t *svc_spool_open(const char *dir, long long max_bytes, char *errstr,
-                            size_t errstr_size) __attribute__((warn_unused_result));
+svc_spool_t *svc_spool_open(const char *dir, long long max_bytes, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 
 /**
  * @brief Appends cnt records and makes them durable (one fdatasync for all, plus the
@@ -43,8 +43,8 @@ svc_spool_t *svc_spool_open(const char *dir, long long max_bytes, char *errstr,
  *        back, and none of the records may be reported as accepted.
  * @returns SVC_SPOOL_OK, or the failure with errstr (never the content of a record).
  */
-svc_spool_err_t svc_spool_append(svc_spool_t *sp, const struct svc_spool_rec *recs,
-                                 size_t cnt, char *errstr, size_t errstr_size)
+svc_spool_err_t svc_spool_append(svc_spool_t *sp, const struct svc_spool_rec *recs, size_t cnt,
+                                 char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
 /** @brief Seals the current file, if any: the forwarder may take it. */
@@ -88,9 +88,9 @@ int svc_spool_is_down(const char *dir, int max_age_ms);
 typedef struct svc_spool_file svc_spool_file_t; /* one spool file, read into memory */
 
 typedef enum {
-        SVC_SPOOL_END = 0,  /* no more records */
-        SVC_SPOOL_RECORD,   /* a record whose checksum verified */
-        SVC_SPOOL_DAMAGED,  /* bytes that are no record: torn by a crash, or corrupt */
+        SVC_SPOOL_END = 0, /* no more records */
+        SVC_SPOOL_RECORD,  /* a record whose checksum verified */
+        SVC_SPOOL_DAMAGED, /* bytes that are no record: torn by a crash, or corrupt */
 } svc_spool_next_t;
 
 #define SVC_SPOOL_F_TAKE 0x1 /* lock the file for replaying it (see svc_spool_file_open) */
@@ -112,9 +112,8 @@ void svc_spool_list_free(char **names);
  * @returns 1 and *file; 0 when it is busy or gone (sealed or removed meanwhile); -1 with
  *          errstr.
  */
-int svc_spool_file_open(const char *dir, const char *name, int flags,
-                        svc_spool_file_t **file, char *errstr, size_t errstr_size)
-    __attribute__((warn_unused_result));
+int svc_spool_file_open(const char *dir, const char *name, int flags, svc_spool_file_t **file,
+                        char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 
 /**
  * @brief The next record of the file. rec points into the file's memory and is valid until
@@ -123,8 +122,8 @@ int svc_spool_file_open(const char *dir, const char *name, int flags,
  *        the next whole record, if any: a record torn by a crash is the damaged tail.
  *        *off is also set for a record.
  */
-svc_spool_next_t svc_spool_file_next(svc_spool_file_t *file, struct svc_spool_rec *rec,
-                                     size_t *off, size_t *len);
+svc_spool_next_t svc_spool_file_next(svc_spool_file_t *file, struct svc_spool_rec *rec, size_t *off,
+                                     size_t *len);
 
 /**
  * @brief Removes the file (its records are in Kafka), makes that durable (fsync of the

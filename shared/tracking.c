@@ -37,8 +37,8 @@ int svc_tracking_map_header(const struct svc_field *fields, size_t field_cnt,
                         if (strlen(col_names[c]) != len || strncasecmp(p, col_names[c], len))
                                 continue;
                         if (found[c]) {
-                                snprintf(errstr, errstr_size,
-                                         "the header names column %s twice", col_names[c]);
+                                snprintf(errstr, errstr_size, "the header names column %s twice",
+                                         col_names[c]);
                                 return -1;
                         }
                         found[c] = 1;
@@ -152,15 +152,10 @@ static int field_is(const struct svc_field *f, const char *s) {
         return f->len == strlen(s) && memcmp(f->ptr, s, f->len) == 0;
 }
 
-svc_tracking_check_t svc_tracking_check_row(const svc_tracking_header_t *hdr,
-                                            const struct svc_field *fields,
-                                            size_t field_cnt, int a,
-                                            const char *date_filter,
-                                            svc_tracking_row_t *row, const char **field,
-                                            char *errstr, size_t errstr_size) {
-        static const char *conversion_types[] = {NULL, "VIEW", "APPLY_START", "APPLY"};
-        const struct svc_field *v = row->v;
-
+/* Copies the row's seven values, in column order, from the record's fields. */
+static int pick_columns(const svc_tracking_header_t *hdr, const struct svc_field *fields,
+                        size_t field_cnt, svc_tracking_row_t *row, const char **field, char *errstr,
+                        size_t errstr_size) {
         for (int c = 0; c < SVC_TRACKING_COL_CNT; c++) {
                 if (hdr->idx[c] >= field_cnt) {
                         *field = col_names[c];
@@ -168,69 +163,98 @@ svc_tracking_check_t svc_tracking_check_row(const svc_tracking_header_t *hdr,
                                  "the row has %zu fields but the header has %zu, so %s is "
                                  "missing",
                                  field_cnt, hdr->field_cnt, col_names[c]);
-                        return SVC_TRACKING_INVALID;
+                        return -1;
                 }
                 row->v[c] = fields[hdr->idx[c]];
         }
-        *field = col_names[SVC_TRACKING_DATE];
-        if (!svc_tracking_is_date(v[SVC_TRACKING_DATE].ptr, v[SVC_TRACKING_DATE].len)) {
-                snprintf(errstr, errstr_size, "DATE must be a calendar date as YYYY-MM-DD");
-                return SVC_TRACKING_INVALID;
-        }
-        if (date_filter && !field_is(&v[SVC_TRACKING_DATE], date_filter))
-                return SVC_TRACKING_SKIPPED;
+        return 0;
+}
+
+/* Checks every value but DATE and SOURCE. */
+static int check_values(const struct svc_field *v, const char **field, char *errstr,
+                        size_t errstr_size) {
         for (int c = 0; c < SVC_TRACKING_COL_CNT; c++) {
                 if (!is_utf8(v[c].ptr, v[c].len) || memchr(v[c].ptr, '\0', v[c].len)) {
                         *field = col_names[c];
                         snprintf(errstr, errstr_size,
-                                 "%s is not valid UTF-8 text (or holds a NUL byte)",
-                                 col_names[c]);
-                        return SVC_TRACKING_INVALID;
+                                 "%s is not valid UTF-8 text (or holds a NUL byte)", col_names[c]);
+                        return -1;
                 }
         }
         *field = col_names[SVC_TRACKING_REF_NUMBER];
         if (v[SVC_TRACKING_REF_NUMBER].len == 0) {
                 snprintf(errstr, errstr_size, "REF_NUMBER must not be empty");
-                return SVC_TRACKING_INVALID;
+                return -1;
         }
         *field = col_names[SVC_TRACKING_IP];
         if (!is_ip(v[SVC_TRACKING_IP].ptr, v[SVC_TRACKING_IP].len)) {
                 snprintf(errstr, errstr_size, "IP must be an IPv4 or IPv6 address");
-                return SVC_TRACKING_INVALID;
+                return -1;
         }
         *field = col_names[SVC_TRACKING_USER_FP];
         if (v[SVC_TRACKING_USER_FP].len == 0) {
                 snprintf(errstr, errstr_size, "USER_FP must not be empty");
-                return SVC_TRACKING_INVALID;
+                return -1;
         }
         *field = col_names[SVC_TRACKING_URL];
         if (!is_http_url(v[SVC_TRACKING_URL].ptr, v[SVC_TRACKING_URL].len)) {
                 snprintf(errstr, errstr_size,
                          "URL must be an http:// or https:// URL with a host and no spaces");
-                return SVC_TRACKING_INVALID;
+                return -1;
         }
+        return 0;
+}
+
+/* Maps SOURCE (and a, for COOKIE rows) to the event type. */
+static int map_source(svc_tracking_row_t *row, int a, const char **field, char *errstr,
+                      size_t errstr_size) {
+        static const char *conversion_types[] = {NULL, "VIEW", "APPLY_START", "APPLY"};
+        const struct svc_field *source = &row->v[SVC_TRACKING_SOURCE];
+
         *field = col_names[SVC_TRACKING_SOURCE];
-        if (field_is(&v[SVC_TRACKING_SOURCE], "LINK_TRACKING")) {
+        if (field_is(source, "LINK_TRACKING")) {
                 row->is_click = 1;
                 row->a = 0;
                 row->event_type = "CLICK";
                 row->conversion_type = NULL;
-        } else if (field_is(&v[SVC_TRACKING_SOURCE], "COOKIE")) {
-                if (a < 1 || a > 3) {
-                        *field = "query_param_a";
-                        snprintf(errstr, errstr_size,
-                                 "a COOKIE row needs query_param_a (1, 2 or 3) in the "
-                                 "request");
-                        return SVC_TRACKING_INVALID;
-                }
-                row->is_click = 0;
-                row->a = a;
-                row->event_type = "CONVERSION";
-                row->conversion_type = conversion_types[a];
-        } else {
+                return 0;
+        }
+        if (!field_is(source, "COOKIE")) {
                 snprintf(errstr, errstr_size, "SOURCE must be COOKIE or LINK_TRACKING");
+                return -1;
+        }
+        if (a < 1 || a > 3) {
+                *field = "query_param_a";
+                snprintf(errstr, errstr_size,
+                         "a COOKIE row needs query_param_a (1, 2 or 3) in the request");
+                return -1;
+        }
+        row->is_click = 0;
+        row->a = a;
+        row->event_type = "CONVERSION";
+        row->conversion_type = conversion_types[a];
+        return 0;
+}
+
+svc_tracking_check_t svc_tracking_check_row(const svc_tracking_header_t *hdr,
+                                            const struct svc_field *fields, size_t field_cnt, int a,
+                                            const char *date_filter, svc_tracking_row_t *row,
+                                            const char **field, char *errstr, size_t errstr_size) {
+        const struct svc_field *date = &row->v[SVC_TRACKING_DATE];
+
+        if (pick_columns(hdr, fields, field_cnt, row, field, errstr, errstr_size) == -1)
+                return SVC_TRACKING_INVALID;
+        *field = col_names[SVC_TRACKING_DATE];
+        if (!svc_tracking_is_date(date->ptr, date->len)) {
+                snprintf(errstr, errstr_size, "DATE must be a calendar date as YYYY-MM-DD");
                 return SVC_TRACKING_INVALID;
         }
+        /* A row of another day is skipped whatever else is wrong with it. */
+        if (date_filter && !field_is(date, date_filter))
+                return SVC_TRACKING_SKIPPED;
+        if (check_values(row->v, field, errstr, errstr_size) == -1 ||
+            map_source(row, a, field, errstr, errstr_size) == -1)
+                return SVC_TRACKING_INVALID;
         *field = NULL;
         return SVC_TRACKING_VALID;
 }
@@ -240,8 +264,7 @@ static int digest_part(EVP_MD_CTX *md, const char *p, size_t len) {
         uint64_t n = len;
         for (int i = 7; i >= 0; i--, n >>= 8)
                 be[i] = (unsigned char)(n & 0xff);
-        return EVP_DigestUpdate(md, be, sizeof(be)) == 1 &&
-               EVP_DigestUpdate(md, p, len) == 1;
+        return EVP_DigestUpdate(md, be, sizeof(be)) == 1 && EVP_DigestUpdate(md, p, len) == 1;
 }
 
 int svc_tracking_event_id(const svc_tracking_row_t *row, char hex[65]) {
@@ -354,8 +377,7 @@ int svc_tracking_event_json(const svc_tracking_row_t *row, const char *reason,
         for (int c = 0; c < SVC_TRACKING_COL_CNT; c++)
                 if (buf_member(buf, names[c], row->v[c].ptr, row->v[c].len))
                         return -1;
-        if (buf_cmember(buf, "reason", reason) ||
-            buf_cmember(buf, "ingested_at", ingested_at) ||
+        if (buf_cmember(buf, "reason", reason) || buf_cmember(buf, "ingested_at", ingested_at) ||
             buf_cmember(buf, "request_id", request_id) || buf_raw(buf, "}", 1))
                 return -1;
         return 0;

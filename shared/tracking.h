@@ -1,13 +1,13 @@
 /* tracking.h - tracking rows of /api/ingest: the header by name, row checks, the
  * SOURCE x a mapping to CLICK/CONVERSION events, the deterministic event_id and the
- * event record (spec section 3). */
+ * event record (docs/api.md, "POST /api/ingest"). */
 #ifndef SVC_TRACKING_H
 #define SVC_TRACKING_H
 #include <stddef.h>
 
 #include "rows.h"
 
-/* The required columns, in the spec's order (the order event_id hashes them in). */
+/* The required columns, in their documented order (the order event_id hashes them in). */
 typedef enum {
         SVC_TRACKING_DATE,
         SVC_TRACKING_REF_NUMBER,
@@ -62,11 +62,9 @@ int svc_tracking_map_header(const struct svc_field *fields, size_t field_cnt,
  *          "query_param_a") and the reason in errstr.
  */
 svc_tracking_check_t svc_tracking_check_row(const svc_tracking_header_t *hdr,
-                                            const struct svc_field *fields,
-                                            size_t field_cnt, int a,
-                                            const char *date_filter,
-                                            svc_tracking_row_t *row, const char **field,
-                                            char *errstr, size_t errstr_size);
+                                            const struct svc_field *fields, size_t field_cnt, int a,
+                                            const char *date_filter, svc_tracking_row_t *row,
+                                            const char **field, char *errstr, size_t errstr_size);
 
 /** @brief 1 when s (len bytes) is a real calendar date written YYYY-MM-DD. */
 int svc_tracking_is_date(const char *s, size_t len);

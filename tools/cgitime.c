@@ -8,8 +8,9 @@
  * and its stdout on a pipe read to the end, as fcgiwrap or a function adapter would.
  * Each run is timed from fork to the end of its output and its exit, on the monotonic
  * clock. Prints "p50_ms p99_ms mean_ms" on stdout; with -o, also appends each run's
- * milliseconds to times-file, one per line (to merge interleaved series). Exits 1 when a run failed: an exit
- * status other than 0, or (with -s) a first line other than "Status: <status>...". */
+ * milliseconds to times-file, one per line (to merge interleaved series). Exits 1 when a run
+ * failed: an exit status other than 0, or (with -s) a first line other than "Status: <status>...".
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -140,8 +141,8 @@ int main(int argc, char **argv) {
         }
         qsort(ms, (size_t)runs, sizeof(*ms), cmp_double);
         /* nearest-rank percentiles */
-        printf("%.2f %.2f %.2f\n", ms[(runs * 50 + 99) / 100 - 1],
-               ms[(runs * 99 + 99) / 100 - 1], sum / runs);
+        printf("%.2f %.2f %.2f\n", ms[(runs * 50 + 99) / 100 - 1], ms[(runs * 99 + 99) / 100 - 1],
+               sum / runs);
         free(ms);
         return 0;
 usage:

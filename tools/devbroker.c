@@ -18,10 +18,10 @@
  * Creates the service's topics (names from the same settings as the handlers) and any
  * -t topic, prints "bootstrap=<host:port,...>" on stdout (and into -f), and runs until
  * SIGTERM or SIGINT. */
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -69,8 +69,8 @@ static int create_topic(rd_kafka_mock_cluster_t *mcluster, const char *spec,
         int partitions = default_partitions;
         rd_kafka_resp_err_t err;
 
-        snprintf(name, sizeof(name), "%.*s",
-                 (int)(colon ? (size_t)(colon - spec) : strlen(spec)), spec);
+        snprintf(name, sizeof(name), "%.*s", (int)(colon ? (size_t)(colon - spec) : strlen(spec)),
+                 spec);
         if (colon && (partitions = atoi(colon + 1)) < 1) {
                 fprintf(stderr, "devbroker: bad partition count in %s\n", spec);
                 return -1;
@@ -88,12 +88,11 @@ static void control(rd_kafka_mock_cluster_t *mcluster, const char *line) {
         int code, count, broker;
         rd_kafka_resp_err_t errs[64];
 
-        if (sscanf(line, "produce-errors %d %d", &code, &count) == 2 && count > 0 &&
-            count <= 64) {
+        if (sscanf(line, "produce-errors %d %d", &code, &count) == 2 && count > 0 && count <= 64) {
                 for (int i = 0; i < count; i++)
                         errs[i] = (rd_kafka_resp_err_t)code;
-                rd_kafka_mock_push_request_errors_array(mcluster, 0 /* Produce */,
-                                                        (size_t)count, errs);
+                rd_kafka_mock_push_request_errors_array(mcluster, 0 /* Produce */, (size_t)count,
+                                                        errs);
         } else if (sscanf(line, "down %d", &broker) == 1) {
                 rd_kafka_mock_broker_set_down(mcluster, broker);
         } else if (sscanf(line, "up %d", &broker) == 1) {
@@ -170,9 +169,10 @@ int main(int argc, char **argv) {
                         extra[extra_cnt++] = optarg;
                         break;
                 default:
-                        fprintf(stderr, "usage: %s [-p partitions] [-b brokers] "
-                                        "[-r rtt-ms] [-f bootstrap-file] [-c control-fifo] "
-                                        "[-t topic[:partitions]]...\n",
+                        fprintf(stderr,
+                                "usage: %s [-p partitions] [-b brokers] "
+                                "[-r rtt-ms] [-f bootstrap-file] [-c control-fifo] "
+                                "[-t topic[:partitions]]...\n",
                                 argv[0]);
                         return 1;
                 }
@@ -199,9 +199,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "devbroker: cannot create the mock cluster\n");
                 goto out;
         }
-        const char *topics[] = {cfg.collect_raw_topic, cfg.collect_out_topic,
-                                cfg.collect_dlq_topic, cfg.conversion_topic,
-                                cfg.click_topic};
+        const char *topics[] = {cfg.collect_raw_topic, cfg.collect_out_topic, cfg.collect_dlq_topic,
+                                cfg.conversion_topic, cfg.click_topic};
         for (size_t i = 0; i < sizeof(topics) / sizeof(*topics); i++)
                 if (create_topic(mcluster, topics[i], partitions) == -1)
                         goto out;

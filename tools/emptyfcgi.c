@@ -50,8 +50,7 @@ int main(void) {
         sigset_t stop_sigs;
 
         if (threads < 1 || threads > EMPTY_MAX_THREADS) {
-                fprintf(stderr, "emptyfcgi: HANDLER_THREADS must be 1..%d\n",
-                        EMPTY_MAX_THREADS);
+                fprintf(stderr, "emptyfcgi: HANDLER_THREADS must be 1..%d\n", EMPTY_MAX_THREADS);
                 return 1;
         }
         if (FCGX_IsCGI()) { /* one request as CGI: the floor of the per-request path */

@@ -31,7 +31,10 @@ int main(int argc, char **argv) {
                 case 'b': brokers = optarg; break;
                 case 'g': group = optarg; break;
                 case 't': topic = optarg; break;
-                default: brokers = NULL; optind = argc; break;
+                default:
+                        brokers = NULL;
+                        optind = argc;
+                        break;
                 }
         }
         if (!brokers || !group || !topic) {
@@ -48,8 +51,8 @@ int main(int argc, char **argv) {
                 return 1;
         }
         if (!(rkt = rd_kafka_topic_new(rk, topic, NULL)) ||
-            (err = rd_kafka_metadata(rk, 0, rkt, &md, TIMEOUT_MS)) ||
-            md->topic_cnt != 1 || md->topics[0].err) {
+            (err = rd_kafka_metadata(rk, 0, rkt, &md, TIMEOUT_MS)) || md->topic_cnt != 1 ||
+            md->topics[0].err) {
                 fprintf(stderr, "grouplag: no metadata for %s\n", topic);
                 goto out;
         }

@@ -20,8 +20,8 @@
 
 #include "spool.h"
 
-#define USAGE                                                                          \
-        "usage: spooltool ls|verify|cat DIR\n"                                         \
+#define USAGE                                                                                      \
+        "usage: spooltool ls|verify|cat DIR\n"                                                     \
         "       spooltool write [-b BATCH] [-m MAX_BYTES] DIR TOPIC < key<TAB>value lines\n"
 
 enum { CMD_LS, CMD_VERIFY, CMD_CAT };
@@ -57,8 +57,8 @@ static int walk(const char *dir, int cmd) {
                         if (n == SVC_SPOOL_DAMAGED) {
                                 file_damaged++;
                                 if (cmd == CMD_VERIFY)
-                                        printf("%s: %zu damaged bytes at offset %zu\n", *name,
-                                               len, off);
+                                        printf("%s: %zu damaged bytes at offset %zu\n", *name, len,
+                                               off);
                         } else {
                                 file_records++;
                                 if (cmd == CMD_CAT)
@@ -68,8 +68,8 @@ static int walk(const char *dir, int cmd) {
                 }
                 svc_spool_file_close(f);
                 if (cmd == CMD_LS)
-                        printf("%s\t%lld records\t%zu bytes%s\n", *name, file_records,
-                               file_bytes, file_damaged ? "\tDAMAGED" : "");
+                        printf("%s\t%lld records\t%zu bytes%s\n", *name, file_records, file_bytes,
+                               file_damaged ? "\tDAMAGED" : "");
                 files++;
                 records += file_records;
                 bytes += (long long)file_bytes;
@@ -77,8 +77,8 @@ static int walk(const char *dir, int cmd) {
         }
         svc_spool_list_free(names);
         if (cmd != CMD_CAT)
-                printf("%lld files, %lld records, %lld bytes, %lld damaged runs\n", files,
-                       records, bytes, damaged);
+                printf("%lld files, %lld records, %lld bytes, %lld damaged runs\n", files, records,
+                       bytes, damaged);
         return ret ? ret : damaged ? 1 : 0;
 }
 
@@ -125,12 +125,13 @@ static int write_records(int argc, char **argv) {
                         tab = memchr(line, '\t', (size_t)len);
                         recs[cnt] = (struct svc_spool_rec){
                             argv[optind + 1], line, tab ? (size_t)(tab - line) : 0,
-                            tab ? tab + 1 : line, tab ? (size_t)(line + len - tab - 1) : (size_t)len};
+                            tab ? tab + 1 : line,
+                            tab ? (size_t)(line + len - tab - 1) : (size_t)len};
                         cnt++;
                 }
                 if (cnt == batch || (eof && cnt)) {
-                        svc_spool_err_t err = svc_spool_append(sp, recs, (size_t)cnt, errstr,
-                                                               sizeof(errstr));
+                        svc_spool_err_t err =
+                            svc_spool_append(sp, recs, (size_t)cnt, errstr, sizeof(errstr));
                         if (err != SVC_SPOOL_OK) {
                                 fprintf(stderr, "spooltool: %s%s\n",
                                         err == SVC_SPOOL_FULL ? "full: " : "", errstr);

@@ -1,5 +1,5 @@
 /* fuzz_collect.c - fuzzes the /collect payload checks over jansson-parsed input and
- * compares the verdict with an independent reading of the rules (spec section 3). */
+ * compares the verdict with an independent reading of the rules (docs/api.md, "POST /collect"). */
 #include <jansson.h>
 #include <stdint.h>
 #include <string.h>
@@ -12,11 +12,10 @@ static int event_is_valid(const json_t *e) {
         const json_t *time = json_object_get(e, "event_time");
         const json_t *user = json_object_get(e, "user_id");
 
-        return json_is_object(e) && json_is_string(type) &&
-               json_string_length(type) >= 1 &&
-               json_string_length(type) <= SVC_COLLECT_MAX_EVENT_TYPE &&
-               json_is_integer(time) && json_integer_value(time) > 0 &&
-               json_is_string(user) && json_string_length(user) >= 1;
+        return json_is_object(e) && json_is_string(type) && json_string_length(type) >= 1 &&
+               json_string_length(type) <= SVC_COLLECT_MAX_EVENT_TYPE && json_is_integer(time) &&
+               json_integer_value(time) > 0 && json_is_string(user) &&
+               json_string_length(user) >= 1;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -59,7 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 FUZZ_CHECK(json_is_array(errors) && json_array_size(errors) == bad && bad > 0);
                 json_array_foreach(errors, i, err) {
                         json_t *idx = json_object_get(err, "index");
-                        FUZZ_CHECK(json_is_integer(idx) && json_is_string(json_object_get(err, "message")));
+                        FUZZ_CHECK(json_is_integer(idx) &&
+                                   json_is_string(json_object_get(err, "message")));
                         FUZZ_CHECK(json_integer_value(idx) >= 0 &&
                                    (size_t)json_integer_value(idx) < n_events);
                         FUZZ_CHECK(i == 0 || (size_t)json_integer_value(idx) > prev);
@@ -67,7 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         FUZZ_CHECK(!event_is_valid(json_array_get(events, prev)));
                 }
         } else {
-                FUZZ_CHECK(bad == 0 || !json_is_array(events) || n_events > SVC_COLLECT_MAX_EVENTS ||
+                FUZZ_CHECK(bad == 0 || !json_is_array(events) ||
+                           n_events > SVC_COLLECT_MAX_EVENTS ||
                            (ctx && !json_is_object(ctx) && !json_is_null(ctx)) ||
                            !json_is_object(payload));
         }

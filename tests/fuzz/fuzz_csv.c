@@ -14,10 +14,10 @@
 
 /* One delivered record, copied out of the callback. */
 struct rec {
-        char *data;       /* fields back to back */
+        char *data; /* fields back to back */
         size_t *lens;
         size_t field_cnt;
-        char *error;      /* NULL or a copy */
+        char *error; /* NULL or a copy */
         long line;
 };
 
@@ -28,8 +28,8 @@ struct run {
         long stop_after; /* return -1 on this record (1-based); 0 never */
 };
 
-static int on_row(void *opaque, const struct svc_field *fields, size_t field_cnt,
-                  const char *error, long line) {
+static int on_row(void *opaque, const struct svc_field *fields, size_t field_cnt, const char *error,
+                  long line) {
         struct run *run = opaque;
         struct rec *r;
         size_t total = 0, off = 0;
@@ -136,8 +136,7 @@ static svc_csv_err_t parse(const uint8_t *data, size_t size, int mode, uint32_t 
         FUZZ_CHECK(svc_csv_record_cnt(csv) == (long)run->rec_cnt);
         /* a stopped parser stays stopped */
         if (err == SVC_CSV_STOPPED) {
-                FUZZ_CHECK(svc_csv_feed(csv, "a\n", 2, errstr, sizeof(errstr)) ==
-                           SVC_CSV_STOPPED);
+                FUZZ_CHECK(svc_csv_feed(csv, "a\n", 2, errstr, sizeof(errstr)) == SVC_CSV_STOPPED);
                 FUZZ_CHECK(svc_csv_record_cnt(csv) == (long)run->rec_cnt);
         }
         svc_csv_destroy(csv);

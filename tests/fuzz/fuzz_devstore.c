@@ -76,8 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         expect = limit;
                 FUZZ_CHECK(json_array_size(events) == expect);
                 for (size_t i = 0; i < expect; i++)
-                        FUZZ_CHECK(json_equal(json_array_get(events, i),
-                                              json_array_get(all, offset + i)));
+                        FUZZ_CHECK(
+                            json_equal(json_array_get(events, i), json_array_get(all, offset + i)));
         }
         json_decref(events);
 
@@ -86,9 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 size_t seen = 0, page_cnt;
                 do {
                         size_t page_count;
-                        FUZZ_CHECK(svc_devstore_read(store_path, topic, seen, limit,
-                                                     &page_count, &events, errstr,
-                                                     sizeof(errstr)) == 0);
+                        FUZZ_CHECK(svc_devstore_read(store_path, topic, seen, limit, &page_count,
+                                                     &events, errstr, sizeof(errstr)) == 0);
                         FUZZ_CHECK(page_count == count);
                         page_cnt = json_array_size(events);
                         for (size_t i = 0; i < page_cnt; i++)

@@ -1,7 +1,9 @@
-/* fuzz_sheets_url.c - fuzzes the Google Sheets URL allow-list. Besides not crashing,
- * every accepted URL must pass an independent reading of the rule, done on the raw
- * text: https://, authority exactly docs.google.com (so no userinfo and no port), a
- * path starting /spreadsheets/d/<id>, and any gid present as gid=<digits>. */
+/* fuzz_sheets_url.c - fuzzes the Google Sheets URL allow-list and the export's redirect
+ * rule (shared/sheets_url.c). Besides not crashing, every accepted URL must pass an
+ * independent reading of the rule, done on the raw text: https://, authority exactly
+ * docs.google.com (so no userinfo and no port), a path starting /spreadsheets/d/<id>,
+ * and any gid present as gid=<digits>; every redirect allowed without a stub origin
+ * must be https to docs.google.com or a *.googleusercontent.com host, as typed. */
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,7 +11,7 @@
 #include <strings.h>
 
 #include "fuzz_check.h"
-#include "sheets.h"
+#include "sheets_url.h"
 
 static int independently_allowed(const char *url, const char *id, long long gid) {
         static const char host[] = "docs.google.com";
@@ -34,8 +36,8 @@ static int independently_allowed(const char *url, const char *id, long long gid)
         for (size_t i = 0; i < id_len; i++)
                 if (!isalnum((unsigned char)id[i]) && id[i] != '-' && id[i] != '_')
                         return 0;
-        /* the id must be in the path as typed, unless the path has dot segments: curl
-         * resolves them (the request stays on docs.google.com, the id is still checked) */
+        /* the id must be in the path as typed, unless the path has dot segments: they are
+         * resolved first (the request stays on docs.google.com, the id is still checked) */
         {
                 size_t path_len = strcspn(path, "?#");
                 int found = 0;
@@ -62,26 +64,50 @@ static int independently_allowed(const char *url, const char *id, long long gid)
         return 1;
 }
 
+static int independently_redirectable(const char *url) {
+        static const char suffix[] = ".googleusercontent.com";
+        size_t auth_len;
+        const char *auth;
+
+        if (strncasecmp(url, "https://", 8) != 0)
+                return 0;
+        auth = url + 8;
+        auth_len = strcspn(auth, "/?#");
+        if (memchr(auth, '@', auth_len) || memchr(auth, '%', auth_len))
+                return 0;
+        if (auth_len && auth[auth_len - 1] == ':') /* an empty port is no port */
+                auth_len--;
+        if (memchr(auth, ':', auth_len))
+                return 0;
+        if (auth_len == strlen("docs.google.com") &&
+            !strncasecmp(auth, "docs.google.com", auth_len))
+                return 1;
+        return auth_len > sizeof(suffix) - 1 &&
+               !strncasecmp(auth + auth_len - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *url = malloc(size + 1);
         char id[SVC_SHEETS_ID_MAX + 1];
-        char errstr[256] = "";
         long long gid = 12345;
-        int rc;
+        svc_sheets_url_err_t err;
 
         FUZZ_CHECK(url);
         memcpy(url, data, size);
         url[size] = '\0';
         memset(id, 'x', sizeof(id));
-        rc = svc_sheets_parse_url(url, id, &gid, errstr, sizeof(errstr));
-        FUZZ_CHECK(rc == 0 || rc == -1);
+        err = svc_sheets_url_parse(url, id, &gid);
+        FUZZ_CHECK(err >= SVC_SHEETS_URL_OK && err <= SVC_SHEETS_URL_BAD_GID);
         FUZZ_CHECK(memchr(id, '\0', sizeof(id)));
-        if (rc == 0) {
+        FUZZ_CHECK(strstr(svc_sheets_url_strerror(err), "file_path"));
+        if (err == SVC_SHEETS_URL_OK) {
                 FUZZ_CHECK(independently_allowed(url, id, gid));
-                FUZZ_CHECK(svc_sheets_is_url(url));
+                FUZZ_CHECK(svc_sheets_url_is_url(url));
         } else {
-                FUZZ_CHECK(id[0] == '\0' && gid == -1 && errstr[0]);
+                FUZZ_CHECK(id[0] == '\0' && gid == -1);
         }
+        if (svc_sheets_url_redirect_ok(url, NULL))
+                FUZZ_CHECK(independently_redirectable(url));
         free(url);
         return 0;
 }

@@ -108,8 +108,8 @@ static void check_json(const svc_tracking_row_t *row, const svc_tracking_buf_t *
         json_decref(o);
 }
 
-static int on_row(void *opaque, const struct svc_field *fields, size_t n,
-                  const char *error, long line) {
+static int on_row(void *opaque, const struct svc_field *fields, size_t n, const char *error,
+                  long line) {
         struct state *st = opaque;
         svc_tracking_row_t row;
         const char *field = NULL;
@@ -125,8 +125,8 @@ static int on_row(void *opaque, const struct svc_field *fields, size_t n,
         if (error || !st->header_ok)
                 return 0;
         memset(&row, 0xa5, sizeof(row));
-        rc = svc_tracking_check_row(&st->hdr, fields, n, st->a, st->date_filter, &row,
-                                    &field, errstr, sizeof(errstr));
+        rc = svc_tracking_check_row(&st->hdr, fields, n, st->a, st->date_filter, &row, &field,
+                                    errstr, sizeof(errstr));
         FUZZ_CHECK(rc == SVC_TRACKING_VALID || rc == SVC_TRACKING_SKIPPED ||
                    rc == SVC_TRACKING_INVALID);
         if (rc == SVC_TRACKING_INVALID) {
@@ -161,8 +161,8 @@ static int on_row(void *opaque, const struct svc_field *fields, size_t n,
         FUZZ_CHECK(svc_tracking_event_id(&row, id) == 0 && strlen(id) == 64 &&
                    strspn(id, "0123456789abcdef") == 64);
         FUZZ_CHECK(svc_tracking_event_id(&row, id2) == 0 && strcmp(id, id2) == 0);
-        FUZZ_CHECK(svc_tracking_event_json(&row, "fuzz \"reason\"\n", "2024-01-01T00:00:00Z",
-                                           NULL, &st->buf) == 0);
+        FUZZ_CHECK(svc_tracking_event_json(&row, "fuzz \"reason\"\n", "2024-01-01T00:00:00Z", NULL,
+                                           &st->buf) == 0);
         check_json(&row, &st->buf, id);
         return 0;
 }
@@ -176,14 +176,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (size < 2)
                 return 0;
         st.a = data[0] % 5;
-        st.date_filter = (data[1] & 3) == 1 ? "2024-01-15" : (data[1] & 3) == 2 ? "2024-02-29" : NULL;
+        st.date_filter = (data[1] & 3) == 1   ? "2024-01-15"
+                         : (data[1] & 3) == 2 ? "2024-02-29"
+                                              : NULL;
         csv = svc_csv_new(4096, 65536, on_row, &st);
         FUZZ_CHECK(csv);
         if (data[1] & 0x80)
                 FUZZ_CHECK(svc_csv_feed(csv, std_header, sizeof(std_header) - 1, errstr,
                                         sizeof(errstr)) == SVC_CSV_OK);
-        FUZZ_CHECK(svc_csv_feed(csv, (const char *)data + 2, size - 2, errstr,
-                                sizeof(errstr)) == SVC_CSV_OK);
+        FUZZ_CHECK(svc_csv_feed(csv, (const char *)data + 2, size - 2, errstr, sizeof(errstr)) ==
+                   SVC_CSV_OK);
         FUZZ_CHECK(svc_csv_finish(csv, errstr, sizeof(errstr)) == SVC_CSV_OK);
         svc_csv_destroy(csv);
         svc_tracking_buf_free(&st.buf);

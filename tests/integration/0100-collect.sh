@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # /collect through nginx -> spawn-fcgi pool -> handler -> dev broker: accepted batches
-# land in collect-topic1 with the spec's fields; every kind of bad input is refused with
+# land in collect-topic1 with the documented fields; every kind of bad input is refused with
 # its status and a JSON error, nothing is produced, and each refusal is one ERROR_LOG line.
 . "$(dirname "$0")/lib.sh"
 start_broker -p 2
@@ -90,7 +90,7 @@ check "dot-dot path is not served" test "$STATUS" = 404 -o "$STATUS" = 400
 is "nothing produced by the refusals" "$(topic_count collect-topic1)" "$base"
 lines_after=$(wc -l <"$ERROR_LOG")
 is "one ERROR_LOG line per refusal" "$((lines_after - lines_before))" "$rejections"
-check "every ERROR_LOG line is JSON with the spec's fields" \
+check "every ERROR_LOG line is JSON with the documented fields" \
 	jq -e -s 'all(.[]; has("at") and .endpoint=="/collect" and (.request_id|length>0) and (.status|type=="number") and (.message|length>0))' "$ERROR_LOG"
 check "ERROR_LOG holds no request body" bash -c "! grep -q product_demo '$ERROR_LOG'"
 

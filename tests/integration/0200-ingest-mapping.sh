@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # /api/ingest through nginx -> pool -> dev broker: every row of the mapping table lands in
-# its topic with the spec's record, key user_fp; event_ids are deterministic (same file
+# its topic with the documented record, key user_fp; event_ids are deterministic (same file
 # twice, a ignored for clicks); the date filter; the CGI path; 404 for processed-events.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ingest.sh"

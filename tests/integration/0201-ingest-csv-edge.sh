@@ -7,7 +7,7 @@
 start_broker -p 2
 start_stack
 
-# The reference: plain LF file, spec column order.
+# The reference: plain LF file, documented column order.
 csv plain.csv <<EOT
 $H
 2025-10-22,R1,10.1.1.1,plain-ua,fp-1,https://e.com/a,COOKIE

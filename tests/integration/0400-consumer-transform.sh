@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The consumer turns raw collect messages into exactly the records of spec section 4
+# The consumer turns raw collect messages into exactly the records of docs/api.md
 # (checked field by field and key by key against records computed here with jq), and
 # sends what it cannot transform to the dead-letter topic with the reason.
 . "$(dirname "$0")/lib.sh"
@@ -47,11 +47,11 @@ fi
 is "every key is the record's user_id" \
 	"$(awk -F'\t' '{print $2}' "$T/out" | jq -r .user_id | paste -sd' ' | md5sum)" \
 	"$(cut -f1 "$T/out" | paste -sd' ' | md5sum)"
-is "fields in the spec's order" \
+is "fields in the documented order" \
 	"$(cut -f2- "$T/out" | jq -c 'keys_unsorted' | sort -u)" \
 	'["event_id","event_type","event_time","event_timestamp","user_id","product_id","properties","browser","device","browser_version","client_ip","user_agent","request_id","received_at"]'
 rec() { grep -F "\"event_id\":\"$1\"" "$T/out" | cut -f2-; }
-is "v-1-0 as in the spec's example" \
+is "v-1-0 as in the documented example" \
 	"$(rec v-1-0 | jq -c '[.event_timestamp, .browser, .device, .browser_version, .product_id, .client_ip, .received_at]')" \
 	'["2025-06-25T15:56:40.000Z","Firefox","Desktop","126.0","prod_demo","203.0.113.9",1750867000123]'
 is "v-1-0 properties keep the other fields" "$(rec v-1-0 | jq -c .properties)" \

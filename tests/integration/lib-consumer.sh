@@ -1,7 +1,7 @@
 # lib-consumer.sh - helpers of the consumer tests (0400-0499); source after lib.sh.
 #   consumer_topics PREFIX RAW_PARTS OUT_PARTS   names and devbroker -t options
 #   gen_raw N EVENTS PREFIX                      raw messages as "key<TAB>json" lines
-#   expected_records < raw json lines            the records spec section 4 asks for
+#   expected_records < raw json lines            the records docs/api.md describes
 #   start_consumer NAME / stop_consumer / kill_consumer
 #   wait_log_after LOG MARK PATTERN SECONDS      waits for PATTERN after the last MARK line
 #   group_lag / wait_progress BEFORE SECONDS     the group's lag on RAW / waits for it to fall
@@ -36,7 +36,7 @@ gen_raw() {
 }
 
 # The output records of valid raw messages (one JSON object per input line), computed
-# independently of the consumer, in the spec's field order.
+# independently of the consumer, in the documented field order.
 expected_records() {
 	jq -c '. as $m | (.payload.ctx // {}) as $c | .payload.events | to_entries[] |
 	.key as $i | .value as $e |

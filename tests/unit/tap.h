@@ -27,22 +27,22 @@ static void tap_ok(int pass, const char *file, int line, const char *fmt, ...) {
 }
 
 /* is_str(got, want, label): compares strings and prints both on failure. */
-#define is_str(got, want, ...)                                                \
-        do {                                                                  \
-                const char *g_ = (got), *w_ = (want);                         \
-                int p_ = g_ && w_ ? strcmp(g_, w_) == 0 : g_ == w_;           \
-                ok(p_, __VA_ARGS__);                                          \
-                if (!p_)                                                      \
-                        printf("#   got:  '%s'\n#   want: '%s'\n",            \
-                               g_ ? g_ : "(null)", w_ ? w_ : "(null)");       \
+#define is_str(got, want, ...)                                                                     \
+        do {                                                                                       \
+                const char *g_ = (got), *w_ = (want);                                              \
+                int p_ = g_ && w_ ? strcmp(g_, w_) == 0 : g_ == w_;                                \
+                ok(p_, __VA_ARGS__);                                                               \
+                if (!p_)                                                                           \
+                        printf("#   got:  '%s'\n#   want: '%s'\n", g_ ? g_ : "(null)",             \
+                               w_ ? w_ : "(null)");                                                \
         } while (0)
 
-#define is_int(got, want, ...)                                                \
-        do {                                                                  \
-                long long g_ = (got), w_ = (want);                            \
-                ok(g_ == w_, __VA_ARGS__);                                    \
-                if (g_ != w_)                                                 \
-                        printf("#   got:  %lld\n#   want: %lld\n", g_, w_);   \
+#define is_int(got, want, ...)                                                                     \
+        do {                                                                                       \
+                long long g_ = (got), w_ = (want);                                                 \
+                ok(g_ == w_, __VA_ARGS__);                                                         \
+                if (g_ != w_)                                                                      \
+                        printf("#   got:  %lld\n#   want: %lld\n", g_, w_);                        \
         } while (0)
 
 /* done_testing() prints the plan and is main()'s return value. */

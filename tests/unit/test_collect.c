@@ -11,29 +11,41 @@ static const struct {
         const char *errstr_has; /* substring of the reason, or NULL */
         const char *label;
 } cases[] = {
-    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1,\"user_id\":\"u\"}]}", 1, NULL, "minimal"},
+    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1,\"user_id\":\"u\"}]}", 1, NULL,
+     "minimal"},
     {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1,\"user_id\":\"u\",\"x\":[1]}],"
-     "\"ctx\":{\"browser\":\"F\"}}", 1, NULL, "extra fields and ctx"},
-    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1,\"user_id\":\"u\"}],\"ctx\":null}", 1, NULL, "null ctx"},
+     "\"ctx\":{\"browser\":\"F\"}}",
+     1, NULL, "extra fields and ctx"},
+    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1,\"user_id\":\"u\"}],\"ctx\":null}", 1,
+     NULL, "null ctx"},
     {"[]", 0, "JSON object", "array body"},
     {"{}", 0, "non-empty array", "no events"},
     {"{\"events\":[]}", 0, "non-empty array", "empty events"},
     {"{\"events\":\"a\"}", 0, "non-empty array", "events a string"},
     {"{\"events\":[1]}", 0, "1 of 1", "event not an object"},
     {"{\"events\":[{\"event_time\":1,\"user_id\":\"u\"}]}", 0, "1 of 1", "no event_type"},
-    {"{\"events\":[{\"event_type\":\"\",\"event_time\":1,\"user_id\":\"u\"}]}", 0, NULL, "empty event_type"},
-    {"{\"events\":[{\"event_type\":7,\"event_time\":1,\"user_id\":\"u\"}]}", 0, NULL, "event_type a number"},
-    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":0,\"user_id\":\"u\"}]}", 0, NULL, "event_time 0"},
-    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":-1,\"user_id\":\"u\"}]}", 0, NULL, "negative event_time"},
+    {"{\"events\":[{\"event_type\":\"\",\"event_time\":1,\"user_id\":\"u\"}]}", 0, NULL,
+     "empty event_type"},
+    {"{\"events\":[{\"event_type\":7,\"event_time\":1,\"user_id\":\"u\"}]}", 0, NULL,
+     "event_type a number"},
+    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":0,\"user_id\":\"u\"}]}", 0, NULL,
+     "event_time 0"},
+    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":-1,\"user_id\":\"u\"}]}", 0, NULL,
+     "negative event_time"},
     {"{\"events\":[{\"event_type\":\"a\",\"event_time\":253402300799999,\"user_id\":\"u\"}]}", 1,
      NULL, "event_time the last millisecond of 9999"},
     {"{\"events\":[{\"event_type\":\"a\",\"event_time\":253402300800000,\"user_id\":\"u\"}]}", 0,
      "1 of 1", "event_time in the year 10000"},
-    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1.0,\"user_id\":\"u\"}]}", 0, NULL, "real event_time"},
-    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":\"1\",\"user_id\":\"u\"}]}", 0, NULL, "string event_time"},
-    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1,\"user_id\":\"\"}]}", 0, NULL, "empty user_id"},
-    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1,\"user_id\":5}]}", 0, NULL, "numeric user_id"},
-    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1,\"user_id\":\"u\"}],\"ctx\":[]}", 0, "ctx", "ctx an array"},
+    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1.0,\"user_id\":\"u\"}]}", 0, NULL,
+     "real event_time"},
+    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":\"1\",\"user_id\":\"u\"}]}", 0, NULL,
+     "string event_time"},
+    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1,\"user_id\":\"\"}]}", 0, NULL,
+     "empty user_id"},
+    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1,\"user_id\":5}]}", 0, NULL,
+     "numeric user_id"},
+    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1,\"user_id\":\"u\"}],\"ctx\":[]}", 0,
+     "ctx", "ctx an array"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -45,8 +57,9 @@ static void *failing_malloc(size_t n) {
 
 /* Out of memory while listing the bad events still refuses the batch. */
 static void test_no_memory(void) {
-        json_t *errors = NULL, *payload = json_loads(
-            "{\"events\":[{\"event_type\":\"a\",\"event_time\":1}]}", 0, NULL);
+        json_t *errors = NULL,
+               *payload =
+                   json_loads("{\"events\":[{\"event_type\":\"a\",\"event_time\":1}]}", 0, NULL);
         char errstr[256] = "";
 
         alloc_fails = 1;
@@ -82,16 +95,19 @@ int main(void) {
         memset(big, 'x', 129);
         big[129] = '\0';
         ev = json_pack("{s:s, s:i, s:s}", "event_type", big, "event_time", 1, "user_id", "u");
-        ok(svc_collect_check_event(ev, errstr, sizeof(errstr)) == -1, "129-byte event_type refused");
+        ok(svc_collect_check_event(ev, errstr, sizeof(errstr)) == -1,
+           "129-byte event_type refused");
         json_object_set_new(ev, "event_type", json_stringn(big, 128));
-        ok(svc_collect_check_event(ev, errstr, sizeof(errstr)) == 0, "128-byte event_type accepted");
+        ok(svc_collect_check_event(ev, errstr, sizeof(errstr)) == 0,
+           "128-byte event_type accepted");
 
         /* 1000 events pass, 1001 do not; per-event errors carry the index. */
         events = json_array();
         for (int i = 0; i < 1000; i++)
                 json_array_append(events, ev);
         payload = json_pack("{s:O}", "events", events);
-        ok(svc_collect_check_payload(payload, &errors, errstr, sizeof(errstr)) == 0, "1000 events accepted");
+        ok(svc_collect_check_payload(payload, &errors, errstr, sizeof(errstr)) == 0,
+           "1000 events accepted");
         json_array_append(json_object_get(payload, "events"), ev);
         ok(svc_collect_check_payload(payload, &errors, errstr, sizeof(errstr)) == -1 && !errors,
            "1001 events refused as a whole");
@@ -101,7 +117,8 @@ int main(void) {
         json_array_append_new(events, json_pack("{s:s}", "event_type", "a"));
         json_array_append(events, ev);
         payload = json_pack("{s:O}", "events", events);
-        ok(svc_collect_check_payload(payload, &errors, errstr, sizeof(errstr)) == -1, "one bad event refuses the batch");
+        ok(svc_collect_check_payload(payload, &errors, errstr, sizeof(errstr)) == -1,
+           "one bad event refuses the batch");
         is_int(json_array_size(errors), 1, "one error listed");
         is_int(json_integer_value(json_object_get(json_array_get(errors, 0), "index")), 1,
                "it names index 1");

@@ -7,9 +7,10 @@
 #include "config.h"
 #include "tap.h"
 
-static const char *clear_vars[] = {"KAFKA_URL", "FORCE_DEV_MODE", "EVENTS_CONFIG",
-                                   "KAFKA_TIMEOUT_MS", "CLICK_TOPIC", "DEV_STORE",
-                                   "RDKAFKA_SASL_USERNAME", "INGEST_API_TOKEN", NULL};
+static const char *clear_vars[] = {
+    "KAFKA_URL",   "FORCE_DEV_MODE", "EVENTS_CONFIG",         "KAFKA_TIMEOUT_MS",
+    "CLICK_TOPIC", "DEV_STORE",      "RDKAFKA_SASL_USERNAME", "INGEST_API_TOKEN",
+    NULL};
 
 static void clear_env(void) {
         for (const char **v = clear_vars; *v; v++)
@@ -143,7 +144,8 @@ int main(void) {
            "an empty INGEST_API_TOKEN is refused, not taken as no token");
         unsetenv("INGEST_API_TOKEN");
         setenv("KAFKA_URL", "kafka://kafka://", 1);
-        ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == -1, "KAFKA_URL naming no broker is refused");
+        ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == -1,
+           "KAFKA_URL naming no broker is refused");
         unsetenv("KAFKA_URL");
 
         setenv("EVENTS_CONFIG", "/nonexistent/events.conf", 1);

@@ -54,8 +54,8 @@ static void put_field(struct render *r, const char *p, size_t n) {
         put(r, "\"", 1);
 }
 
-static int on_row(void *opaque, const struct svc_field *fields, size_t field_cnt,
-                  const char *error, long line) {
+static int on_row(void *opaque, const struct svc_field *fields, size_t field_cnt, const char *error,
+                  long line) {
         struct render *r = opaque;
         char head[256];
         int n = snprintf(head, sizeof(head), "%ld:", line);
@@ -80,8 +80,8 @@ static long page;
 static const char *guarded(const char *in, size_t len) {
         if (!guard_base) {
                 page = sysconf(_SC_PAGESIZE);
-                guard_base = mmap(NULL, (size_t)page * 3, PROT_NONE,
-                                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                guard_base =
+                    mmap(NULL, (size_t)page * 3, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
                 if (guard_base == MAP_FAILED ||
                     mprotect(guard_base + page, (size_t)page, PROT_READ | PROT_WRITE))
                         abort();
@@ -171,11 +171,15 @@ static const struct csv_case cases[] = {
     {"doubled quotes", "\"say \"\"hi\"\"\",x\n", "1: \"say \\\"hi\\\"\" \"x\"\n", 0, 0},
     {"only a doubled quote", "\"\"\"\"\n", "1: \"\\\"\"\n", 0, 0},
     {"spaces kept", " a , b \n", "1: \" a \" \" b \"\n", 0, 0},
-    {"BOM skipped", "\xEF\xBB\xBF" "a,b\n", "1: \"a\" \"b\"\n", 0, 0},
+    {"BOM skipped",
+     "\xEF\xBB\xBF"
+     "a,b\n",
+     "1: \"a\" \"b\"\n", 0, 0},
     {"BOM then quote", "\xEF\xBB\xBF\"a\"\n", "1: \"a\"\n", 0, 0},
     {"BOM only", "\xEF\xBB\xBF", "", 0, 0},
     {"half a BOM is data", "\xEF\xBB", "1: \"\\xef\\xbb\"\n", 0, 0},
-    {"BOM-like bytes later are data", "a\n\xEF\xBB\xBF\n", "1: \"a\"\n2: \"\\xef\\xbb\\xbf\"\n", 0, 0},
+    {"BOM-like bytes later are data", "a\n\xEF\xBB\xBF\n", "1: \"a\"\n2: \"\\xef\\xbb\\xbf\"\n", 0,
+     0},
     {"UTF-8 kept", "caf\xC3\xA9\n", "1: \"caf\\xc3\\xa9\"\n", 0, 0},
     {"NUL byte kept", "a\0b\n", "1: \"a\\x00b\"\n", 0, 0},
     {"quote inside unquoted field", "ab\"c,d\ne\n",
@@ -258,7 +262,8 @@ static void test_read_fd(void) {
         struct render r = {0};
         char err[128], path[] = "/tmp/test_csv.XXXXXX";
         int fd = mkstemp(path);
-        const char *in = "\xEF\xBB\xBF" "DATE,URL\r\n2025-10-22,\"https://x/?a=1,2\"\r\n";
+        const char *in = "\xEF\xBB\xBF"
+                         "DATE,URL\r\n2025-10-22,\"https://x/?a=1,2\"\r\n";
 
         put(&r, "", 0);
         ok(fd >= 0 && write(fd, in, strlen(in)) == (ssize_t)strlen(in) &&
@@ -283,7 +288,13 @@ static char *slurp(const char *path, size_t *len) {
         if (!f)
                 return NULL;
         for (;;) {
-                buf = realloc(buf, size + 4096 + 1);
+                char *nbuf = realloc(buf, size + 4096 + 1);
+                if (!nbuf) {
+                        free(buf);
+                        fclose(f);
+                        return NULL;
+                }
+                buf = nbuf;
                 size_t n = fread(buf + size, 1, 4096, f);
                 size += n;
                 if (n < 4096)
@@ -304,8 +315,7 @@ static void test_data_dir(const char *argv0) {
         if (getenv("SVC_TEST_DATA"))
                 snprintf(dir, sizeof(dir), "%s/csv", getenv("SVC_TEST_DATA"));
         else if (realpath(argv0, exe)) /* <repo>/build/tests/test_csv */
-                snprintf(dir, sizeof(dir), "%s/tests/data/csv",
-                         dirname(dirname(dirname(exe))));
+                snprintf(dir, sizeof(dir), "%s/tests/data/csv", dirname(dirname(dirname(exe))));
         else
                 snprintf(dir, sizeof(dir), "tests/data/csv");
         n = scandir(dir, &ents, NULL, alphasort);
@@ -333,10 +343,9 @@ static void test_data_dir(const char *argv0) {
 int main(int argc, char **argv) {
         (void)argc;
         for (const struct csv_case *c = cases; c->label; c++)
-                check_case(c->label, c->in,
-                           strcmp(c->label, "NUL byte kept") == 0 ? 4 : strlen(c->in),
-                           c->max_field ? c->max_field : 64,
-                           c->max_record ? c->max_record : 256, c->want);
+                check_case(
+                    c->label, c->in, strcmp(c->label, "NUL byte kept") == 0 ? 4 : strlen(c->in),
+                    c->max_field ? c->max_field : 64, c->max_record ? c->max_record : 256, c->want);
         test_many_fields();
         test_huge_field();
         test_stop();

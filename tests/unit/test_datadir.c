@@ -44,11 +44,16 @@ static void mkdir_in(const char *rel) {
 }
 
 static const char *const err_name[] = {
-    [SVC_DATADIR_OK] = "opened",           [SVC_DATADIR_ABSOLUTE] = "absolute",
-    [SVC_DATADIR_DOTDOT] = "dot-dot",      [SVC_DATADIR_OUTSIDE] = "outside",
-    [SVC_DATADIR_NOT_FOUND] = "not found", [SVC_DATADIR_DENIED] = "denied",
-    [SVC_DATADIR_TOO_LONG] = "too long",   [SVC_DATADIR_IS_DIR] = "a directory",
-    [SVC_DATADIR_NOT_REGULAR] = "not regular", [SVC_DATADIR_UNOPENABLE] = "unopenable",
+    [SVC_DATADIR_OK] = "opened",
+    [SVC_DATADIR_ABSOLUTE] = "absolute",
+    [SVC_DATADIR_DOTDOT] = "dot-dot",
+    [SVC_DATADIR_OUTSIDE] = "outside",
+    [SVC_DATADIR_NOT_FOUND] = "not found",
+    [SVC_DATADIR_DENIED] = "denied",
+    [SVC_DATADIR_TOO_LONG] = "too long",
+    [SVC_DATADIR_IS_DIR] = "a directory",
+    [SVC_DATADIR_NOT_REGULAR] = "not regular",
+    [SVC_DATADIR_UNOPENABLE] = "unopenable",
     [SVC_DATADIR_UNAVAILABLE] = "unavailable",
 };
 
@@ -145,8 +150,8 @@ int main(void) {
         for (int i = 0; t[i].relpath; i++) {
                 errstr[0] = '\0';
                 fd = svc_datadir_open(dir, t[i].relpath, &err, errstr, sizeof(errstr));
-                ok(err == t[i].err && (fd == -1) == (t[i].err != SVC_DATADIR_OK),
-                   "'%s' -> %s", t[i].relpath, err_name[t[i].err]);
+                ok(err == t[i].err && (fd == -1) == (t[i].err != SVC_DATADIR_OK), "'%s' -> %s",
+                   t[i].relpath, err_name[t[i].err]);
                 if (err != t[i].err)
                         printf("#   got: %s, fd %d (%s)\n", err_name[err], fd, errstr);
                 if (fd == -1) {

@@ -39,8 +39,8 @@ static void check_pages(const char *name, const char *store, const struct page_c
                 const char *topic = t[i].topic ? t[i].topic : "*";
                 int rc = svc_devstore_read(path, t[i].topic, t[i].offset, t[i].limit, &count,
                                            &events, err, sizeof(err));
-                is_int(rc, 0, "%s: read topic=%s offset=%zu limit=%zu", name, topic,
-                       t[i].offset, t[i].limit);
+                is_int(rc, 0, "%s: read topic=%s offset=%zu limit=%zu", name, topic, t[i].offset,
+                       t[i].limit);
                 is_int(count, t[i].count, "%s: count topic=%s", name, topic);
                 keys(events, got, sizeof(got));
                 is_str(got, t[i].keys, "%s: keys topic=%s offset=%zu limit=%zu", name, topic,
@@ -81,21 +81,16 @@ int main(void) {
         };
         /* Lines that begin like a record and are not one (a writer died in the middle of
          * an append, or worse) are neither counted nor returned. */
-        static const char torn[] =
-            "{\"topic\":\"x\",\"key\":\"a\",\"value\":{\"n\":1}}\n"
-            "{\"topic\":\"x\",\"key\":\"k\",\"value\":{\"a\"\n"
-            "{\"topic\":\"x\",\"key\":\"b\",\"value\":{\"n\":2}}\n"
-            "{\"topic\":\"x\",\"key\":\"k\",\"value\":{\"a\":1}\n"
-            "{\"topic\":\"x\"}{\"topic\":\"x\",\"key\":\"k\",\"value\":{}}\n"
-            "{\"topic\":\"x\"\n"
-            "{\"topic\":\"x\",\"key\":\"c\",\"value\":{\"n\":3}}\n";
+        static const char torn[] = "{\"topic\":\"x\",\"key\":\"a\",\"value\":{\"n\":1}}\n"
+                                   "{\"topic\":\"x\",\"key\":\"k\",\"value\":{\"a\"\n"
+                                   "{\"topic\":\"x\",\"key\":\"b\",\"value\":{\"n\":2}}\n"
+                                   "{\"topic\":\"x\",\"key\":\"k\",\"value\":{\"a\":1}\n"
+                                   "{\"topic\":\"x\"}{\"topic\":\"x\",\"key\":\"k\",\"value\":{}}\n"
+                                   "{\"topic\":\"x\"\n"
+                                   "{\"topic\":\"x\",\"key\":\"c\",\"value\":{\"n\":3}}\n";
         static const struct page_case torn_t[] = {
-            {NULL, 0, 100, 3, "a b c"},
-            {NULL, 1, 1, 3, "b"},
-            {NULL, 2, 1, 3, "c"},
-            {NULL, 3, 100, 3, ""},
-            {"x", 0, 100, 3, "a b c"},
-            {"x", 1, 100, 3, "b c"},
+            {NULL, 0, 100, 3, "a b c"}, {NULL, 1, 1, 3, "b"},      {NULL, 2, 1, 3, "c"},
+            {NULL, 3, 100, 3, ""},      {"x", 0, 100, 3, "a b c"}, {"x", 1, 100, 3, "b c"},
             {NULL, 0, 0, 0, NULL},
         };
         /* A topic named twice is read as jansson reads it (the last one), by the count
@@ -117,13 +112,13 @@ int main(void) {
         check_pages("torn", torn, torn_t);
         check_pages("topic twice", twice, twice_t);
 
-        is_int(svc_devstore_read("/tmp/test_devstore.no-such-file", NULL, 0, 10, &count,
-                                 &events, err, sizeof(err)),
+        is_int(svc_devstore_read("/tmp/test_devstore.no-such-file", NULL, 0, 10, &count, &events,
+                                 err, sizeof(err)),
                0, "missing store reads as empty");
         ok(count == 0 && json_array_size(events) == 0, "missing store: no events");
         json_decref(events);
-        is_int(svc_devstore_read("/proc/self", NULL, 0, 10, &count, &events, err, sizeof(err)),
-               -1, "a directory is an error");
+        is_int(svc_devstore_read("/proc/self", NULL, 0, 10, &count, &events, err, sizeof(err)), -1,
+               "a directory is an error");
         ok(events == NULL, "no page on error");
         return done_testing();
 }

@@ -99,8 +99,7 @@ int main(void) {
         char errstr[512], path[4096], tok[128];
         EVP_PKEY *pkey = EVP_RSA_gen(2048), *ec = EVP_EC_gen("P-256"), *pub = NULL;
         char *pem = pem_of(pkey, 1), *pub_pem = pem_of(pkey, 0), *ec_pem = pem_of(ec, 1);
-        char *json = key_json("svc@proj.iam.gserviceaccount.com", pem,
-                              "http://127.0.0.1:9/token");
+        char *json = key_json("svc@proj.iam.gserviceaccount.com", pem, "http://127.0.0.1:9/token");
         char *jwt, *dot1, *dot2;
         unsigned char *hdr, *claims, *sig;
         size_t hdr_len, claims_len, sig_len;
@@ -112,8 +111,8 @@ int main(void) {
         int i, fd, verified;
 
         for (i = 0; b64_cases[i].want; i++) {
-                char *got = svc_gauth_base64url((const unsigned char *)b64_cases[i].in,
-                                                b64_cases[i].len);
+                char *got =
+                    svc_gauth_base64url((const unsigned char *)b64_cases[i].in, b64_cases[i].len);
                 is_str(got, b64_cases[i].want, "base64url of %zu bytes", b64_cases[i].len);
                 free(got);
         }
@@ -153,17 +152,17 @@ int main(void) {
         pub = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
         BIO_free(bio);
         ctx = EVP_MD_CTX_new();
-        verified = pub && sig && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) == 1 &&
-                   EVP_DigestVerify(ctx, sig, sig_len, (unsigned char *)jwt,
-                                    (size_t)(dot2 - jwt)) == 1;
+        verified =
+            pub && sig && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) == 1 &&
+            EVP_DigestVerify(ctx, sig, sig_len, (unsigned char *)jwt, (size_t)(dot2 - jwt)) == 1;
         ok(verified, "signature verifies with the public key (RSA PKCS#1 v1.5, SHA-256)");
         EVP_MD_CTX_free(ctx);
         /* The same signature over other claims must not verify. */
         jwt[dot1 - jwt + 3] ^= 1;
         ctx = EVP_MD_CTX_new();
-        verified = pub && sig && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) == 1 &&
-                   EVP_DigestVerify(ctx, sig, sig_len, (unsigned char *)jwt,
-                                    (size_t)(dot2 - jwt)) == 1;
+        verified =
+            pub && sig && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) == 1 &&
+            EVP_DigestVerify(ctx, sig, sig_len, (unsigned char *)jwt, (size_t)(dot2 - jwt)) == 1;
         ok(!verified, "a tampered JWT does not verify");
         EVP_MD_CTX_free(ctx);
         free(hdr);

@@ -30,9 +30,11 @@ static void handler(svc_req_t *req, void *opaque) {
         char *body, errstr[128];
         (void)opaque;
         memset(&seen, 0, sizeof(seen));
-        seen.q_len = query_name ? svc_http_query_param(req, query_name, seen.q, sizeof(seen.q)) : -1;
+        seen.q_len =
+            query_name ? svc_http_query_param(req, query_name, seen.q, sizeof(seen.q)) : -1;
         seen.is_json = svc_http_content_type_is(req, "application/json");
-        seen.body_err = svc_http_read_body(req, body_max, &body, &seen.body_len, errstr, sizeof(errstr));
+        seen.body_err =
+            svc_http_read_body(req, body_max, &body, &seen.body_len, errstr, sizeof(errstr));
         if (seen.body_err == SVC_BODY_OK)
                 snprintf(seen.body, sizeof(seen.body), "%.*s", (int)seen.body_len, body);
         seen.bearer_ok = token ? svc_http_bearer_ok(req, token) : 0;
@@ -44,9 +46,9 @@ static void handler(svc_req_t *req, void *opaque) {
  * returns what went to stdout (static buffer). */
 static const char *run(const char *const *env, const char *in, size_t in_len) {
         static char out[4096];
-        static const char *vars[] = {"REQUEST_METHOD", "QUERY_STRING", "CONTENT_TYPE",
-                                     "CONTENT_LENGTH", "HTTP_CONTENT_ENCODING",
-                                     "HTTP_AUTHORIZATION", "HTTP_X_REQUEST_ID", NULL};
+        static const char *vars[] = {
+            "REQUEST_METHOD",        "QUERY_STRING",       "CONTENT_TYPE",      "CONTENT_LENGTH",
+            "HTTP_CONTENT_ENCODING", "HTTP_AUTHORIZATION", "HTTP_X_REQUEST_ID", NULL};
         FILE *fin = tmpfile(), *fout = tmpfile();
         int saved_out = dup(1);
         size_t n;
@@ -98,7 +100,8 @@ int main(void) {
             {"b=%zz%4", "b", "%zz%4", 5},
             {"x=1", "b", NULL, -1},
             {"", "b", NULL, -1},
-            {"b=0123456789012345678901234567890123456789012345678901234567890123456789", "b", NULL, -2},
+            {"b=0123456789012345678901234567890123456789012345678901234567890123456789", "b", NULL,
+             -2},
             {NULL, NULL, NULL, 0},
         };
         const char *out;
@@ -115,18 +118,24 @@ int main(void) {
                 const char *env[] = {"REQUEST_METHOD=GET", q, NULL};
                 query_name = queries[i].name;
                 run(env, "", 0);
-                is_int(seen.q_len, queries[i].want_len, "query '%s' %s: length", queries[i].query, queries[i].name);
+                is_int(seen.q_len, queries[i].want_len, "query '%s' %s: length", queries[i].query,
+                       queries[i].name);
                 if (queries[i].want)
-                        is_str(seen.q, queries[i].want, "query '%s' %s: value", queries[i].query, queries[i].name);
+                        is_str(seen.q, queries[i].want, "query '%s' %s: value", queries[i].query,
+                               queries[i].name);
         }
         query_name = NULL;
 
         static const struct {
                 const char *ct;
                 int json;
-        } types[] = {{"application/json", 1}, {"application/json; charset=utf-8", 1},
-                     {"Application/JSON", 1}, {"application/jsonp", 0}, {"text/plain", 0},
-                     {"", 0}, {NULL, 0}};
+        } types[] = {{"application/json", 1},
+                     {"application/json; charset=utf-8", 1},
+                     {"Application/JSON", 1},
+                     {"application/jsonp", 0},
+                     {"text/plain", 0},
+                     {"", 0},
+                     {NULL, 0}};
         for (int i = 0; types[i].ct; i++) {
                 char ct[100];
                 snprintf(ct, sizeof(ct), "CONTENT_TYPE=%s", types[i].ct);
@@ -143,8 +152,10 @@ int main(void) {
             {"CONTENT_LENGTH=5", "hello", "exact body", SVC_BODY_OK, "hello"},
             {"CONTENT_LENGTH=0", "", "empty body", SVC_BODY_OK, ""},
             {"CONTENT_LENGTH=10", "hello", "truncated body", SVC_BODY_TRUNCATED, NULL},
-            {"CONTENT_LENGTH=17", "01234567890123456", "one byte over the bound", SVC_BODY_TOO_LARGE, NULL},
-            {"CONTENT_LENGTH=16", "0123456789012345", "exactly the bound", SVC_BODY_OK, "0123456789012345"},
+            {"CONTENT_LENGTH=17", "01234567890123456", "one byte over the bound",
+             SVC_BODY_TOO_LARGE, NULL},
+            {"CONTENT_LENGTH=16", "0123456789012345", "exactly the bound", SVC_BODY_OK,
+             "0123456789012345"},
             {"CONTENT_LENGTH=-1", "", "negative length", SVC_BODY_TRUNCATED, NULL},
             {"CONTENT_LENGTH=5x", "hello", "garbage length", SVC_BODY_TRUNCATED, NULL},
             {"CONTENT_LENGTH=99999999999999999999999", "", "huge length", SVC_BODY_TRUNCATED, NULL},
@@ -175,7 +186,8 @@ int main(void) {
         {
                 const char *env[] = {"REQUEST_METHOD=POST", cl, "HTTP_CONTENT_ENCODING=gzip", NULL};
                 run(env, gz, gz_len);
-                is_int(seen.body_err, SVC_BODY_TOO_LARGE, "gzip bomb: small on the wire, over the bound inflated");
+                is_int(seen.body_err, SVC_BODY_TOO_LARGE,
+                       "gzip bomb: small on the wire, over the bound inflated");
         }
         gz_len = gzip_of("hello, gzip", 11, gz, sizeof(gz));
         snprintf(cl, sizeof(cl), "CONTENT_LENGTH=%zu", gz_len - 4);
@@ -185,7 +197,8 @@ int main(void) {
                 is_int(seen.body_err, SVC_BODY_BAD_ENCODING, "truncated gzip stream refused");
         }
         {
-                const char *env[] = {"REQUEST_METHOD=POST", "CONTENT_LENGTH=5", "HTTP_CONTENT_ENCODING=br", NULL};
+                const char *env[] = {"REQUEST_METHOD=POST", "CONTENT_LENGTH=5",
+                                     "HTTP_CONTENT_ENCODING=br", NULL};
                 run(env, "hello", 5);
                 is_int(seen.body_err, SVC_BODY_BAD_ENCODING, "unknown Content-Encoding refused");
         }
@@ -193,10 +206,15 @@ int main(void) {
         static const struct {
                 const char *auth;
                 int ok;
-        } auths[] = {{"HTTP_AUTHORIZATION=Bearer s3cret", 1}, {"HTTP_AUTHORIZATION=bearer s3cret", 1},
-                     {"HTTP_AUTHORIZATION=Bearer s3cre", 0}, {"HTTP_AUTHORIZATION=Bearer s3cret2", 0},
-                     {"HTTP_AUTHORIZATION=Bearer ", 0}, {"HTTP_AUTHORIZATION=Basic s3cret", 0},
-                     {"HTTP_AUTHORIZATION=s3cret", 0}, {"X_NO_AUTH=1", 0}, {NULL, 0}};
+        } auths[] = {{"HTTP_AUTHORIZATION=Bearer s3cret", 1},
+                     {"HTTP_AUTHORIZATION=bearer s3cret", 1},
+                     {"HTTP_AUTHORIZATION=Bearer s3cre", 0},
+                     {"HTTP_AUTHORIZATION=Bearer s3cret2", 0},
+                     {"HTTP_AUTHORIZATION=Bearer ", 0},
+                     {"HTTP_AUTHORIZATION=Basic s3cret", 0},
+                     {"HTTP_AUTHORIZATION=s3cret", 0},
+                     {"X_NO_AUTH=1", 0},
+                     {NULL, 0}};
         token = "s3cret";
         for (int i = 0; auths[i].auth; i++) {
                 const char *env[] = {"REQUEST_METHOD=GET", auths[i].auth, NULL};
@@ -209,12 +227,17 @@ int main(void) {
                 const char *env[] = {"REQUEST_METHOD=GET", "HTTP_X_REQUEST_ID=abc-DEF_1.2", NULL};
                 out = run(env, "", 0);
                 is_str(seen.request_id, "abc-DEF_1.2", "a sane request id is kept");
-                ok(strstr(out, "X-Request-Id: abc-DEF_1.2\r\n") != NULL, "and answered in X-Request-Id");
+                ok(strstr(out, "X-Request-Id: abc-DEF_1.2\r\n") != NULL,
+                   "and answered in X-Request-Id");
         }
-        static const char *insane[] = {"HTTP_X_REQUEST_ID=has space", "HTTP_X_REQUEST_ID=a\"b",
-                                       "HTTP_X_REQUEST_ID=", "HTTP_X_REQUEST_ID=\xc3\xa9",
-                                       "HTTP_X_REQUEST_ID=0123456789012345678901234567890123456789012345678901234567890123456789",
-                                       NULL};
+        static const char *insane[] = {
+            "HTTP_X_REQUEST_ID=has space",
+            "HTTP_X_REQUEST_ID=a\"b",
+            "HTTP_X_REQUEST_ID=",
+            "HTTP_X_REQUEST_ID=\xc3\xa9",
+            "HTTP_X_REQUEST_ID="
+            "0123456789012345678901234567890123456789012345678901234567890123456789",
+            NULL};
         for (int i = 0; insane[i]; i++) {
                 const char *env[] = {"REQUEST_METHOD=GET", insane[i], NULL};
                 run(env, "", 0);
@@ -227,12 +250,15 @@ int main(void) {
                 const char *env[] = {"REQUEST_METHOD=GET", NULL};
                 out = run(env, "", 0);
                 ok(!strncmp(out, "Status: 418 ", 12), "status line first");
-                ok(strstr(out, "Content-Type: application/json; charset=utf-8\r\n") != NULL, "JSON content type");
+                ok(strstr(out, "Content-Type: application/json; charset=utf-8\r\n") != NULL,
+                   "JSON content type");
                 const char *body = strstr(out, "\r\n\r\n");
-                ok(body && !strcmp(body + 4, "{\"status\":\"error\",\"message\":\"short and stout\"}"),
-                   "the error body is the spec's JSON");
+                ok(body &&
+                       !strcmp(body + 4, "{\"status\":\"error\",\"message\":\"short and stout\"}"),
+                   "the error body is the documented JSON");
                 char want_cl[64];
-                snprintf(want_cl, sizeof(want_cl), "Content-Length: %zu\r\n", body ? strlen(body + 4) : 0);
+                snprintf(want_cl, sizeof(want_cl), "Content-Length: %zu\r\n",
+                         body ? strlen(body + 4) : 0);
                 ok(strstr(out, want_cl) != NULL, "Content-Length matches the body");
                 ok(strstr(out, "Retry-After") == NULL, "no Retry-After on a 418");
         }

@@ -35,19 +35,21 @@ int main(void) {
 
         for (int i = 0; props[i].prop; i++) {
                 char *rdkafka[] = {(char *)props[i].prop, NULL};
-                svc_config_t cfg = {.kafka_url = "127.0.0.1:1", .kafka_timeout_ms = 1000,
-                                    .collect_raw_topic = "raw", .rdkafka = rdkafka};
+                svc_config_t cfg = {.kafka_url = "127.0.0.1:1",
+                                    .kafka_timeout_ms = 1000,
+                                    .collect_raw_topic = "raw",
+                                    .rdkafka = rdkafka};
                 snprintf(errstr, sizeof(errstr), "untouched");
                 kp = svc_kafka_new(&cfg, 0, errstr, sizeof(errstr));
                 ok(kp == NULL, "%s: refused", props[i].prop);
-                ok(strstr(errstr, props[i].want) != NULL, "%s: errstr names it (%s)",
-                   props[i].prop, errstr);
+                ok(strstr(errstr, props[i].want) != NULL, "%s: errstr names it (%s)", props[i].prop,
+                   errstr);
                 svc_kafka_destroy(kp, 0);
         }
 
         {
-                svc_config_t cfg = {.dev_mode = 1, .dev_store = "/tmp/store.jsonl",
-                                    .kafka_timeout_ms = 1000};
+                svc_config_t cfg = {
+                    .dev_mode = 1, .dev_store = "/tmp/store.jsonl", .kafka_timeout_ms = 1000};
                 kp = svc_kafka_new(&cfg, 0, errstr, sizeof(errstr));
                 ok(kp && svc_kafka_is_dev(kp), "dev mode: a dev store writer");
                 svc_kafka_destroy(kp, 0);
@@ -61,8 +63,8 @@ int main(void) {
                 /* A DEV_STORE path larger than the address space left: only its copy
                  * fails. Last in the test, since the limit stays. */
                 size_t n = (size_t)16 << 20;
-                char *path = mmap(NULL, n + 1, PROT_READ | PROT_WRITE,
-                                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                char *path =
+                    mmap(NULL, n + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
                 struct rlimit rl = {0, RLIM_INFINITY};
                 svc_config_t cfg = {.dev_mode = 1, .kafka_timeout_ms = 1000};
 

@@ -1,4 +1,5 @@
-/* test_sheets.c - the Google Sheets URL allow-list, and that refused URLs fetch nothing. */
+/* test_sheets.c - the Google Sheets URL allow-list, the export's redirect rule, and that
+ * refused URLs fetch nothing. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,8 +8,8 @@
 
 static const struct {
         const char *url;
-        const char *id;   /* expected id, NULL: refused */
-        long long gid;    /* expected gid, -1: none */
+        const char *id; /* expected id, NULL: refused */
+        long long gid;  /* expected gid, -1: none */
         const char *label;
 } url_cases[] = {
     {"https://docs.google.com/spreadsheets/d/1AbC-_9z/edit", "1AbC-_9z", -1, "edit link"},
@@ -22,8 +23,7 @@ static const struct {
      "export link"},
     {"https://DOCS.GOOGLE.COM/spreadsheets/d/abc/edit", "abc", -1, "host case"},
     {"HTTPS://docs.google.com/spreadsheets/d/abc", "abc", -1, "scheme case"},
-    {"https://docs.google.com/spreadsheets/d/abc/edit?usp=sharing", "abc", -1,
-     "query without gid"},
+    {"https://docs.google.com/spreadsheets/d/abc/edit?usp=sharing", "abc", -1, "query without gid"},
     /* hostile or wrong */
     {"https://example.org/spreadsheets/d/abc/edit", NULL, -1, "other host"},
     {"https://docs.google.com.example.org/spreadsheets/d/abc", NULL, -1, "look-alike suffix"},
@@ -92,6 +92,35 @@ static const struct {
     {NULL, 0},
 };
 
+static const struct {
+        const char *url;
+        const char *docs_base;
+        int ok;
+        const char *label;
+} redirect_cases[] = {
+    {"https://docs.google.com/spreadsheets/d/a/export", NULL, 1, "docs.google.com"},
+    {"https://DOCS.google.com/x", NULL, 1, "docs.google.com, any case"},
+    {"https://doc-0s-1c-sheets.googleusercontent.com/export/x", NULL, 1, "export host"},
+    {"https://googleusercontent.com/x", NULL, 0, "the bare domain"},
+    {"https://evil.example/x.googleusercontent.com", NULL, 0, "suffix in the path"},
+    {"https://x.googleusercontent.com.evil.example/", NULL, 0, "suffix then more"},
+    {"http://docs.google.com/x", NULL, 0, "http"},
+    {"https://docs.google.com:443/x", NULL, 0, "a port, even 443"},
+    {"https://u@docs.google.com/x", NULL, 0, "userinfo"},
+    {"https://docs.google.com@evil.example/x", NULL, 0, "userinfo trick"},
+    {"https://%2ex.googleusercontent.com/", NULL, 0, "encoded host"},
+    {"https:///docs.google.com/", NULL, 0, "three slashes"},
+    {"//docs.google.com/x", NULL, 0, "scheme-relative"},
+    {"", NULL, 0, "empty"},
+    {"http://127.0.0.1:8080/export", "http://127.0.0.1:8080", 1, "the stub's own origin"},
+    {"http://127.0.0.1:8081/export", "http://127.0.0.1:8080", 0, "another port"},
+    {"http://127.0.0.1/export", "http://127.0.0.1:8080", 0, "no port"},
+    {"https://127.0.0.1:8080/export", "http://127.0.0.1:8080", 0, "another scheme"},
+    {"http://[::1]:8080/x", "http://[::1]:8080/base/", 1, "IPv6 origin"},
+    {"http://127.0.0.1:8080/x", "not a url", 0, "an unusable base"},
+    {NULL, NULL, 0, NULL},
+};
+
 static int rows_seen;
 
 static int count_rows(void *opaque, const struct svc_field *fields, size_t field_cnt,
@@ -102,30 +131,35 @@ static int count_rows(void *opaque, const struct svc_field *fields, size_t field
 }
 
 int main(void) {
-        char id[SVC_SHEETS_ID_MAX + 1], errstr[512];
+        char id[SVC_SHEETS_ID_MAX + 1], errstr[512], detail[256];
+        svc_sheets_url_err_t err;
         long long gid;
         svc_config_t cfg;
         svc_sheets_t *sh;
         int i, rc;
 
         for (i = 0; url_cases[i].label; i++) {
-                errstr[0] = '\0';
-                rc = svc_sheets_parse_url(url_cases[i].url, id, &gid, errstr, sizeof(errstr));
+                err = svc_sheets_url_parse(url_cases[i].url, id, &gid);
                 if (url_cases[i].id) {
-                        ok(rc == 0 && strcmp(id, url_cases[i].id) == 0 &&
+                        ok(err == SVC_SHEETS_URL_OK && strcmp(id, url_cases[i].id) == 0 &&
                                gid == url_cases[i].gid,
                            "accepted: %s", url_cases[i].label);
-                        if (rc != 0 || gid != url_cases[i].gid)
-                                printf("#   rc %d id '%s' gid %lld errstr '%s'\n", rc, id, gid,
-                                       errstr);
+                        if (err != SVC_SHEETS_URL_OK || gid != url_cases[i].gid)
+                                printf("#   err %d id '%s' gid %lld: %s\n", err, id, gid,
+                                       svc_sheets_url_strerror(err));
                 } else {
-                        ok(rc == -1 && id[0] == '\0' && errstr[0], "refused: %s (%s)",
-                           url_cases[i].label, errstr);
+                        ok(err != SVC_SHEETS_URL_OK && id[0] == '\0' && gid == -1 &&
+                               strstr(svc_sheets_url_strerror(err), "not an accepted"),
+                           "refused: %s (%s)", url_cases[i].label, svc_sheets_url_strerror(err));
                 }
         }
         for (i = 0; is_url_cases[i].path; i++)
-                is_int(svc_sheets_is_url(is_url_cases[i].path), is_url_cases[i].is_url,
+                is_int(svc_sheets_url_is_url(is_url_cases[i].path), is_url_cases[i].is_url,
                        "is_url(\"%s\")", is_url_cases[i].path);
+        for (i = 0; redirect_cases[i].label; i++)
+                is_int(
+                    svc_sheets_url_redirect_ok(redirect_cases[i].url, redirect_cases[i].docs_base),
+                    redirect_cases[i].ok, "redirect: %s", redirect_cases[i].label);
 
         /* Refused URLs never reach the network: bases point at a closed port, and the
          * answer is BAD_URL, not a connection failure. */
@@ -136,22 +170,25 @@ int main(void) {
         unsetenv("EVENTS_CONFIG");
         rc = svc_config_load(&cfg, errstr, sizeof(errstr));
         ok(rc == 0, "config loads (%s)", rc ? errstr : "ok");
-        sh = svc_sheets_new(&cfg, errstr, sizeof(errstr));
+        sh = svc_sheets_new(&cfg, NULL, errstr, sizeof(errstr));
         ok(sh != NULL, "reader without key");
         for (i = 0; sh && url_cases[i].label; i++) {
                 if (url_cases[i].id)
                         continue;
                 rows_seen = 0;
                 is_int(svc_sheets_read(sh, url_cases[i].url, count_rows, NULL, errstr,
-                                       sizeof(errstr)),
+                                       sizeof(errstr), NULL, 0),
                        SVC_SHEETS_BAD_URL, "read refuses: %s", url_cases[i].label);
         }
         if (sh) {
                 is_int(svc_sheets_read(sh, "https://docs.google.com/spreadsheets/d/abc/edit",
-                                       count_rows, NULL, errstr, sizeof(errstr)),
+                                       count_rows, NULL, errstr, sizeof(errstr), detail,
+                                       sizeof(detail)),
                        SVC_SHEETS_UPSTREAM, "a good URL is fetched (closed port: upstream)");
                 ok(strstr(errstr, "127.0.0.1") == NULL, "errstr names no internal host (%s)",
                    errstr);
+                ok(strstr(detail, "the Google Sheets export failed") != NULL,
+                   "the detail for the log says what failed (%s)", detail);
                 is_int(rows_seen, 0, "no rows from a failed fetch");
         }
         svc_sheets_destroy(sh);
@@ -159,14 +196,14 @@ int main(void) {
         setenv("GOOGLE_SERVICE_ACCOUNT_KEY", "{\"client_email\":\"x@y\"}", 1);
         svc_config_close(&cfg);
         rc = svc_config_load(&cfg, errstr, sizeof(errstr));
-        sh = svc_sheets_new(&cfg, errstr, sizeof(errstr));
+        sh = svc_sheets_new(&cfg, NULL, errstr, sizeof(errstr));
         ok(rc == 0 && sh == NULL && strstr(errstr, "private_key"),
            "a key without private_key is refused at start (%s)", errstr);
         svc_sheets_destroy(sh);
         setenv("GOOGLE_SERVICE_ACCOUNT_KEY", "/nonexistent/key.json", 1);
         svc_config_close(&cfg);
         rc = svc_config_load(&cfg, errstr, sizeof(errstr));
-        sh = svc_sheets_new(&cfg, errstr, sizeof(errstr));
+        sh = svc_sheets_new(&cfg, NULL, errstr, sizeof(errstr));
         ok(rc == 0 && sh == NULL, "an unreadable key path is refused (%s)", errstr);
         svc_sheets_destroy(sh);
         svc_config_close(&cfg);

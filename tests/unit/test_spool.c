@@ -87,12 +87,10 @@ static void dump(const char *dir, const char *name, char *out, size_t size) {
         while ((n = svc_spool_file_next(f, &rec, &off, &len)) != SVC_SPOOL_END) {
                 size_t used = strlen(out);
                 if (n == SVC_SPOOL_RECORD)
-                        snprintf(out + used, size - used, "%sk=%.*s v=%.*s",
-                                 used ? " " : "", (int)rec.key_len, rec.key, (int)rec.val_len,
-                                 rec.val);
+                        snprintf(out + used, size - used, "%sk=%.*s v=%.*s", used ? " " : "",
+                                 (int)rec.key_len, rec.key, (int)rec.val_len, rec.val);
                 else
-                        snprintf(out + used, size - used, "%sD@%zu+%zu", used ? " " : "", off,
-                                 len);
+                        snprintf(out + used, size - used, "%sD@%zu+%zu", used ? " " : "", off, len);
         }
         svc_spool_file_close(f);
 }
@@ -153,8 +151,8 @@ static void test_round_trip(void) {
  * corrupted, read back. */
 static void test_damage(void) {
         static const struct {
-                long long cut;    /* bytes kept (-1: the whole file) */
-                long long flip;   /* offset of a byte to invert (-1: none) */
+                long long cut;  /* bytes kept (-1: the whole file) */
+                long long flip; /* offset of a byte to invert (-1: none) */
                 const char *want;
                 const char *label;
         } t[] = {
@@ -179,8 +177,8 @@ static void test_damage(void) {
         char dir[128], name[128], path[512], err[256], got[1024], want[1024];
 
         for (int i = 0; t[i].label; i++) {
-                svc_spool_t *sp = svc_spool_open(new_dir(dir, sizeof(dir)), 1 << 20, err,
-                                                 sizeof(err));
+                svc_spool_t *sp =
+                    svc_spool_open(new_dir(dir, sizeof(dir)), 1 << 20, err, sizeof(err));
                 append_n(sp, 0, 5);
                 svc_spool_close(sp);
                 only_file(dir, name, sizeof(name));
@@ -209,8 +207,8 @@ static void test_damage(void) {
                                 snprintf(want + used, sizeof(want) - used, "%sk=k%d v=value-%d",
                                          used ? " " : "", k, k);
                         else
-                                snprintf(want + used, sizeof(want) - used, "%s%s",
-                                         used ? " " : "", w);
+                                snprintf(want + used, sizeof(want) - used, "%s%s", used ? " " : "",
+                                         w);
                 }
                 is_str(got, want, "%s", t[i].label);
                 rm_rf(dir);
@@ -249,7 +247,8 @@ static void test_full(void) {
         is_int(file_size(dir, name), before, "and leaves the file as it was");
         svc_spool_close(sp);
         svc_spool_usage(dir, &records, &bytes);
-        ok(records == 10 && bytes == 1000, "usage: 10 records, 1000 bytes (got %lld, %lld)", records, bytes);
+        ok(records == 10 && bytes == 1000, "usage: 10 records, 1000 bytes (got %lld, %lld)",
+           records, bytes);
         /* Another writer counts what is already in the directory. */
         sp = svc_spool_open(dir, 1060, err, sizeof(err));
         rec.val_len = 10;

@@ -28,11 +28,11 @@ static void test_dates(void) {
                 const char *in;
                 int want;
         } t[] = {
-            {"2025-10-22", 1}, {"2024-02-29", 1}, {"2000-02-29", 1}, {"1900-02-29", 0},
-            {"2025-02-29", 0}, {"2025-04-31", 0}, {"2025-12-31", 1}, {"2025-13-01", 0},
-            {"2025-00-10", 0}, {"2025-01-00", 0}, {"0000-01-01", 0}, {"2025-1-01", 0},
+            {"2025-10-22", 1}, {"2024-02-29", 1},  {"2000-02-29", 1}, {"1900-02-29", 0},
+            {"2025-02-29", 0}, {"2025-04-31", 0},  {"2025-12-31", 1}, {"2025-13-01", 0},
+            {"2025-00-10", 0}, {"2025-01-00", 0},  {"0000-01-01", 0}, {"2025-1-01", 0},
             {"2025/10/22", 0}, {"2025-10-22 ", 0}, {"25-10-2022", 0}, {"", 0},
-            {"2025-10-2x", 0}, {"+025-10-22", 0}, {NULL, 0},
+            {"2025-10-2x", 0}, {"+025-10-22", 0},  {NULL, 0},
         };
         for (int i = 0; t[i].in; i++)
                 is_int(svc_tracking_is_date(t[i].in, strlen(t[i].in)), t[i].want, "date '%s'",
@@ -107,40 +107,39 @@ static void test_rows(void) {
             {ROW(""), 3, NULL, SVC_TRACKING_INVALID, "SOURCE", NULL},
             {ROW("COOKIE"), 3, "2025-10-22", SVC_TRACKING_VALID, "CONVERSION", "APPLY"},
             {ROW("COOKIE"), 3, "2025-10-23", SVC_TRACKING_SKIPPED, NULL, NULL},
-            {"2025-10-21,,bad-ip,ua,,nope,X", 3, "2025-10-23", SVC_TRACKING_SKIPPED, NULL,
-             NULL},
-            {"2025-02-30,US,1.2.3.4,ua,fp,http://h,COOKIE", 3, "2025-10-23",
-             SVC_TRACKING_INVALID, "DATE", "DATE must be a calendar date as YYYY-MM-DD"},
+            {"2025-10-21,,bad-ip,ua,,nope,X", 3, "2025-10-23", SVC_TRACKING_SKIPPED, NULL, NULL},
+            {"2025-02-30,US,1.2.3.4,ua,fp,http://h,COOKIE", 3, "2025-10-23", SVC_TRACKING_INVALID,
+             "DATE", "DATE must be a calendar date as YYYY-MM-DD"},
             {"2025-10-22,,1.2.3.4,ua,fp,http://h,COOKIE", 3, NULL, SVC_TRACKING_INVALID,
              "REF_NUMBER", "REF_NUMBER must not be empty"},
             {"2025-10-22,R,1.2.3,ua,fp,http://h,COOKIE", 3, NULL, SVC_TRACKING_INVALID, "IP",
              "IP must be an IPv4 or IPv6 address"},
-            {"2025-10-22,R,256.1.1.1,ua,fp,http://h,COOKIE", 3, NULL, SVC_TRACKING_INVALID,
-             "IP", NULL},
-            {"2025-10-22,R, 1.2.3.4,ua,fp,http://h,COOKIE", 3, NULL, SVC_TRACKING_INVALID,
-             "IP", NULL},
+            {"2025-10-22,R,256.1.1.1,ua,fp,http://h,COOKIE", 3, NULL, SVC_TRACKING_INVALID, "IP",
+             NULL},
+            {"2025-10-22,R, 1.2.3.4,ua,fp,http://h,COOKIE", 3, NULL, SVC_TRACKING_INVALID, "IP",
+             NULL},
             {"2025-10-22,R,2001:db8::1,ua,fp,http://h,COOKIE", 3, NULL, SVC_TRACKING_VALID,
              "CONVERSION", "APPLY"},
-            {"2025-10-22,R,::ffff:10.0.0.1,ua,fp,http://h,COOKIE", 3, NULL,
-             SVC_TRACKING_VALID, "CONVERSION", "APPLY"},
-            {"2025-10-22,R,1.2.3.4,ua,,http://h,COOKIE", 3, NULL, SVC_TRACKING_INVALID,
-             "USER_FP", "USER_FP must not be empty"},
+            {"2025-10-22,R,::ffff:10.0.0.1,ua,fp,http://h,COOKIE", 3, NULL, SVC_TRACKING_VALID,
+             "CONVERSION", "APPLY"},
+            {"2025-10-22,R,1.2.3.4,ua,,http://h,COOKIE", 3, NULL, SVC_TRACKING_INVALID, "USER_FP",
+             "USER_FP must not be empty"},
             {"2025-10-22,R,1.2.3.4,ua,fp,ftp://h,COOKIE", 3, NULL, SVC_TRACKING_INVALID, "URL",
              "URL must be an http:// or https:// URL with a host and no spaces"},
-            {"2025-10-22,R,1.2.3.4,ua,fp,https://,COOKIE", 3, NULL, SVC_TRACKING_INVALID,
-             "URL", NULL},
-            {"2025-10-22,R,1.2.3.4,ua,fp,https://a b,COOKIE", 3, NULL, SVC_TRACKING_INVALID,
-             "URL", NULL},
+            {"2025-10-22,R,1.2.3.4,ua,fp,https://,COOKIE", 3, NULL, SVC_TRACKING_INVALID, "URL",
+             NULL},
+            {"2025-10-22,R,1.2.3.4,ua,fp,https://a b,COOKIE", 3, NULL, SVC_TRACKING_INVALID, "URL",
+             NULL},
             {"2025-10-22,R,1.2.3.4,ua,fp,HTTPS://h/p?q=1,COOKIE", 3, NULL, SVC_TRACKING_VALID,
              "CONVERSION", "APPLY"},
-            {"2025-10-22,R,1.2.3.4,ua,fp,example.com,COOKIE", 3, NULL, SVC_TRACKING_INVALID,
-             "URL", NULL},
+            {"2025-10-22,R,1.2.3.4,ua,fp,example.com,COOKIE", 3, NULL, SVC_TRACKING_INVALID, "URL",
+             NULL},
             {"2025-10-22,R,1.2.3.4,ua\xff,fp,http://h,COOKIE", 3, NULL, SVC_TRACKING_INVALID,
              "USER_AGENT", "USER_AGENT is not valid UTF-8 text (or holds a NUL byte)"},
-            {"2025-10-22,R,1.2.3.4,ua\xc0\xaf,fp,http://h,COOKIE", 3, NULL,
-             SVC_TRACKING_INVALID, "USER_AGENT", NULL},
-            {"2025-10-22,R,1.2.3.4,caf\xc3\xa9,fp,http://h,COOKIE", 3, NULL,
-             SVC_TRACKING_VALID, "CONVERSION", "APPLY"},
+            {"2025-10-22,R,1.2.3.4,ua\xc0\xaf,fp,http://h,COOKIE", 3, NULL, SVC_TRACKING_INVALID,
+             "USER_AGENT", NULL},
+            {"2025-10-22,R,1.2.3.4,caf\xc3\xa9,fp,http://h,COOKIE", 3, NULL, SVC_TRACKING_VALID,
+             "CONVERSION", "APPLY"},
             {"2025-10-22,R,1.2.3.4", 3, NULL, SVC_TRACKING_INVALID, "USER_AGENT",
              "the row has 3 fields but the header has 7, so USER_AGENT is missing"},
             {NULL, 0, NULL, 0, NULL, NULL},
@@ -150,7 +149,7 @@ static void test_rows(void) {
         char err[256];
 
         ok(svc_tracking_map_header(hf, split(HDR, hf, 8), &hdr, err, sizeof(err)) == 0,
-           "spec header maps");
+           "documented header maps");
         for (int i = 0; t[i].row; i++) {
                 svc_tracking_row_t row;
                 const char *field = NULL;
@@ -195,8 +194,8 @@ static void test_event_id(void) {
         id_of(HDR, ROW("COOKIE"), 3, b);
         is_str(a, b, "same row, same id");
         id_of("source,url,user_fp,user_agent,ip,ref_number,date,extra",
-              "COOKIE,https://example.com/x,fp-1,Mozilla/5.0,172.56.209.0,US_EN_1,2025-10-22,zz",
-              3, b);
+              "COOKIE,https://example.com/x,fp-1,Mozilla/5.0,172.56.209.0,US_EN_1,2025-10-22,zz", 3,
+              b);
         is_str(a, b, "column order, case and extra columns do not change the id");
         id_of(HDR, ROW("COOKIE"), 2, c);
         ok(strcmp(a, c) != 0, "a changes a COOKIE row's id");
@@ -209,8 +208,9 @@ static void test_event_id(void) {
         ok(strcmp(b, c) != 0, "values are length-prefixed");
         /* Known answer (also computed with printf and sha256sum), so a change of the
          * scheme is noticed. */
-        id_of(HDR, "2025-10-22,US_EN_97_043800_2250981,172.56.209.0,Mozilla/5.0,"
-                   "817d5da2,https://example.com,COOKIE",
+        id_of(HDR,
+              "2025-10-22,US_EN_97_043800_2250981,172.56.209.0,Mozilla/5.0,"
+              "817d5da2,https://example.com,COOKIE",
               3, b);
         is_str(b, "09147fca549ead60f608d452a1f86694c5c1f27734b2e046d746ef055c096baa",
                "known event_id");
@@ -226,14 +226,12 @@ static void test_json(void) {
         json_t *obj;
         json_error_t jerr;
 
-        ok(svc_tracking_map_header(hf, split(HDR, hf, 8), &hdr, err, sizeof(err)) == 0,
-           "header");
+        ok(svc_tracking_map_header(hf, split(HDR, hf, 8), &hdr, err, sizeof(err)) == 0, "header");
         ok(svc_tracking_check_row(&hdr, f,
                                   split("2025-10-22,R,1.2.3.4,Moz \"q\" \\ \x01 caf\xc3\xa9,fp,"
                                         "http://h,LINK_TRACKING",
                                         f, 16),
-                                  0, NULL, &row, &field, err, sizeof(err)) ==
-               SVC_TRACKING_VALID,
+                                  0, NULL, &row, &field, err, sizeof(err)) == SVC_TRACKING_VALID,
            "row valid");
         ok(svc_tracking_event_json(&row, "back \"fill\"", "2025-10-22T13:34:55.123456Z", NULL,
                                    &buf) == 0,

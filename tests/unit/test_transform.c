@@ -14,8 +14,8 @@ struct sink {
         int fail_after; /* emit fails once this many records were taken; -1 never */
 };
 
-static int emit(void *opaque, const struct svc_transform_origin *from, int dlq,
-                const char *key, size_t key_len, char *value, size_t value_len) {
+static int emit(void *opaque, const struct svc_transform_origin *from, int dlq, const char *key,
+                size_t key_len, char *value, size_t value_len) {
         struct sink *s = opaque;
         (void)from;
         if (s->fail_after == 0) {
@@ -24,23 +24,25 @@ static int emit(void *opaque, const struct svc_transform_origin *from, int dlq,
         }
         if (s->fail_after > 0)
                 s->fail_after--;
-        s->len += snprintf(s->out + s->len, sizeof(s->out) - s->len, "%c %.*s %.*s\n",
-                           dlq ? 'D' : 'O', key ? (int)key_len : 6, key ? key : "(null)",
-                           (int)value_len, value);
+        s->len +=
+            snprintf(s->out + s->len, sizeof(s->out) - s->len, "%c %.*s %.*s\n", dlq ? 'D' : 'O',
+                     key ? (int)key_len : 6, key ? key : "(null)", (int)value_len, value);
         free(value);
         return 0;
 }
 
-#define RAW_HEAD "{\"request_id\":\"r1\",\"received_at\":7,\"client_ip\":\"::1\",\"user_agent\":\"ua\","
+#define RAW_HEAD                                                                                   \
+        "{\"request_id\":\"r1\",\"received_at\":7,\"client_ip\":\"::1\",\"user_agent\":\"ua\","
 #define CTX ",\"ctx\":{\"browser\":\"Firefox\",\"device\":\"Desktop\",\"version\":\"126.0\"}"
-#define TAIL ",\"browser\":\"Firefox\",\"device\":\"Desktop\",\"browser_version\":\"126.0\"," \
-             "\"client_ip\":\"::1\",\"user_agent\":\"ua\",\"request_id\":\"r1\",\"received_at\":7}"
+#define TAIL                                                                                       \
+        ",\"browser\":\"Firefox\",\"device\":\"Desktop\",\"browser_version\":\"126.0\","           \
+        "\"client_ip\":\"::1\",\"user_agent\":\"ua\",\"request_id\":\"r1\",\"received_at\":7}"
 
 static const struct {
         const char *name, *raw, *key, *want;
         int ret;
 } cases[] = {
-    {"one event, the spec's example",
+    {"one event, the documented example",
      RAW_HEAD "\"payload\":{\"events\":[{\"event_type\":\"product_view\",\"event_time\":"
               "1750867000000,\"user_id\":\"user_test\",\"product_id\":\"prod_demo\"}]" CTX "}}",
      "r1",
@@ -62,7 +64,8 @@ static const struct {
      "\"o\":{\"x\":[1.5,false]}}]}}",
      "k",
      "O u\xc3\xa9 {\"event_id\":\"q\\\"1-0\",\"event_type\":\"t\",\"event_time\":3,"
-     "\"event_timestamp\":\"1970-01-01T00:00:00.003Z\",\"user_id\":\"u\xc3\xa9\",\"product_id\":null,"
+     "\"event_timestamp\":\"1970-01-01T00:00:00.003Z\",\"user_id\":\"u\xc3\xa9\",\"product_id\":"
+     "null,"
      "\"properties\":{\"k\\\"ey\":\"a\\\"b\\\\c\\n\\t\\u0001\xc3\xa9/\",\"r\":0.10000000000000001,"
      "\"o\":{\"x\":[1.5,false]}},\"browser\":null,\"device\":null,\"browser_version\":null,"
      "\"client_ip\":null,\"user_agent\":null,\"request_id\":\"q\\\"1\",\"received_at\":null}\n",
@@ -85,8 +88,8 @@ static const struct {
      "D k {\"error\":\"raw message is not valid JSON: invalid token near 'nope' (line 1, "
      "column 4)\",\"raw\":\"nope\"}\n",
      0},
-    {"empty message", NULL, NULL,
-     "D (null) {\"error\":\"raw message is empty\",\"raw\":\"\"}\n", 0},
+    {"empty message", NULL, NULL, "D (null) {\"error\":\"raw message is empty\",\"raw\":\"\"}\n",
+     0},
     {"invalid UTF-8 becomes U+FFFD", "a\xff", "k",
      "D k {\"error\":\"raw message is not valid JSON: unable to decode byte 0xff near 'a' "
      "(line 1, column 1)\",\"raw\":\"a\xef\xbf\xbd\"}\n",
@@ -102,14 +105,12 @@ static const struct {
      "bytes)\",\"raw\":{\"payload\":{\"events\":[]}}}\n",
      0},
     {"no payload", "{\"request_id\":\"r\"}", "k",
-     "D k {\"error\":\"raw message has no payload object\",\"raw\":{\"request_id\":\"r\"}}\n",
-     0},
+     "D k {\"error\":\"raw message has no payload object\",\"raw\":{\"request_id\":\"r\"}}\n", 0},
     {"events not an array", "{\"request_id\":\"r\",\"payload\":{\"events\":{}}}", "k",
      "D k {\"error\":\"payload.events must be a non-empty array\",\"raw\":{\"request_id\":"
      "\"r\",\"payload\":{\"events\":{}}}}\n",
      0},
-    {"ctx not an object",
-     "{\"request_id\":\"r\",\"payload\":{\"events\":[{}],\"ctx\":\"x\"}}", "k",
+    {"ctx not an object", "{\"request_id\":\"r\",\"payload\":{\"events\":[{}],\"ctx\":\"x\"}}", "k",
      "D k {\"error\":\"payload.ctx must be an object\",\"raw\":{\"request_id\":\"r\","
      "\"payload\":{\"events\":[{}],\"ctx\":\"x\"}}}\n",
      0},
@@ -145,6 +146,9 @@ static void test_bad_event_among_good(void) {
         for (int i = 0; cases[i].name; i++)
                 if (!strcmp(cases[i].name, "bad event among good ones"))
                         raw = cases[i].raw;
+        ok(raw != NULL, "mixed: the case is in the table");
+        if (!raw)
+                return;
 
         is_int(svc_transform_raw(raw, strlen(raw), "r3", 2, emit, &s, &cnt), 0, "mixed: returns 0");
         is_int(cnt.produced_cnt, 2, "mixed: two records");
@@ -217,11 +221,13 @@ static char *raw_of(size_t n, size_t pad, int bad_from, size_t *len) {
         size_t size = 128 + n * (pad + 96), o = 0;
         char *raw = malloc(size);
 
-        o += (size_t)snprintf(raw + o, size - o, "{\"request_id\":\"big\",\"payload\":{\"events\":[");
+        o += (size_t)snprintf(raw + o, size - o,
+                              "{\"request_id\":\"big\",\"payload\":{\"events\":[");
         for (size_t i = 0; i < n; i++) {
-                o += (size_t)snprintf(raw + o, size - o, "%s{\"event_type\":\"t\",\"event_time\":1,%s"
-                                      "\"pad\":\"", i ? "," : "",
-                                      (int)i >= bad_from ? "" : "\"user_id\":\"u\",");
+                o += (size_t)snprintf(raw + o, size - o,
+                                      "%s{\"event_type\":\"t\",\"event_time\":1,%s"
+                                      "\"pad\":\"",
+                                      i ? "," : "", (int)i >= bad_from ? "" : "\"user_id\":\"u\",");
                 memset(raw + o, 'x', pad);
                 o += pad;
                 o += (size_t)snprintf(raw + o, size - o, "\"}");
@@ -243,8 +249,8 @@ static void test_sizes(void) {
                "300 bad events: returns 0");
         is_int(s.records, 1, "300 bad events: the good one is produced");
         is_int(s.letters, 300, "300 bad events: 300 letters");
-        ok(s.letter_bytes <= len + 300 * 700, "letters weigh %zu bytes, bound %zu",
-           s.letter_bytes, len + 300 * 700);
+        ok(s.letter_bytes <= len + 300 * 700, "letters weigh %zu bytes, bound %zu", s.letter_bytes,
+           len + 300 * 700);
         free(raw);
         free(s.last_letter);
 

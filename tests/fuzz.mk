@@ -1,2 +1,0 @@
-# Makefile fragments under tests/ (the top Makefile includes only */*.mk).
-include tests/fuzz/fuzz.mk
