@@ -225,12 +225,13 @@ static int lock_dir(const char *dir, char *errstr, size_t errstr_size);
 /* The process's own file: created under a temporary name, locked, then renamed into
  * place, so a reader never sees one that is not whole or not locked. */
 static int open_own(const char *dir, const char *kind, char *errstr, size_t errstr_size) {
+        const char *short_kind = kind + strspn(kind, "/");
         char name[128], tmp[4096], path[4096];
         int fd, lockfd;
         size_t i;
 
-        snprintf(name, sizeof(name), "proc-%s-%d-%lld.metrics", kind + strspn(kind, "/"),
-                 (int)getpid(), epoch_ms());
+        snprintf(name, sizeof(name), "proc-%s-%d-%lld.metrics", *short_kind ? short_kind : "home",
+                 (int)getpid(), epoch_ms()); /* the home page's endpoint is "/" */
         for (i = 5; name[i]; i++) /* the kind, in a file name */
                 if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._",
                             name[i]))
@@ -323,7 +324,7 @@ int svc_metrics_open(const svc_config_t *cfg, const char *kind, int flags, char 
 
         *errstr = '\0';
         if (cfg->metrics_dir) {
-                if (mkdir(cfg->metrics_dir, 0700) == -1 && errno != EEXIST) {
+                if (svc_log_mkdir_p(cfg->metrics_dir, 0700) == -1) {
                         snprintf(errstr, errstr_size, "cannot create METRICS_DIR %s: %s",
                                  cfg->metrics_dir, strerror(errno));
                         ret = -1;
@@ -582,7 +583,7 @@ svc_metrics_snap_t *svc_metrics_snap_new(const svc_config_t *cfg, char *errstr,
                 snprintf(errstr, errstr_size, "out of memory");
                 return NULL;
         }
-        if (mkdir(cfg->metrics_dir, 0700) == -1 && errno != EEXIST) {
+        if (svc_log_mkdir_p(cfg->metrics_dir, 0700) == -1) {
                 snprintf(errstr, errstr_size, "cannot create METRICS_DIR %s: %s",
                          cfg->metrics_dir, strerror(errno));
                 goto fail;
