@@ -11,6 +11,7 @@
 #include "csv.h"
 #include "datadir.h"
 #include "log.h"
+#include "metrics.h"
 #include "sheets.h"
 #include "tracking.h"
 
@@ -51,6 +52,7 @@ struct ingest {
         int header_seen;
         svc_tracking_header_t hdr;
         long data_row;            /* 1-based number of the last data record */
+        size_t valid_cnt;         /* rows that passed the checks */
         size_t queued_cnt;        /* events handed to the producer */
         size_t error_cnt;
         size_t skipped_cnt;
@@ -171,6 +173,7 @@ static int on_row(void *opaque, const struct svc_field *fields, size_t field_cnt
         case SVC_TRACKING_INVALID: row_error(in, field, errstr); return 0;
         case SVC_TRACKING_VALID: break;
         }
+        in->valid_cnt++;
         if (kafka_ready(in) == -1)
                 return -1;
         if (svc_tracking_event_json(&row, in->reason, in->ingested_at,
@@ -227,6 +230,16 @@ static int open_data_file(struct ingest *in, const char *path) {
         return -1;
 }
 
+/* Counts the request's rows once Kafka said what it took, before the answer goes out:
+ * every valid row was received, and is acknowledged or, when the request gives up on it,
+ * unavailable (docs/metrics.md, "Accounting"). */
+static void account(const struct ingest *in, size_t acked) {
+        svc_metrics_events(SVC_METRICS_EP_INGEST, SVC_METRICS_RECEIVED, in->valid_cnt);
+        svc_metrics_events(SVC_METRICS_EP_INGEST, SVC_METRICS_ACKED, acked);
+        svc_metrics_events(SVC_METRICS_EP_INGEST, SVC_METRICS_UNAVAILABLE, in->valid_cnt - acked);
+        svc_metrics_events(SVC_METRICS_EP_INGEST, SVC_METRICS_INVALID, in->error_cnt);
+}
+
 /* Answers a failure after events went out: how many of them Kafka acknowledged. */
 static void send_cut_short(struct ingest *in, int status, const char *what, size_t acked) {
         char msg[1024];
@@ -272,6 +285,7 @@ static int read_sheet(struct ingest *in, const char *url) {
         if (err > SVC_SHEETS_UPSTREAM || !status[err])
                 snprintf(errstr, sizeof(errstr), "reading the sheet failed");
         if (in->queued_cnt == 0) {
+                account(in, 0);
                 svc_http_send_error(in->req, status[err] ? status[err] : 502, "%s", errstr);
                 return -1;
         }
@@ -280,6 +294,7 @@ static int read_sheet(struct ingest *in, const char *url) {
                                  sizeof(msg)) == -1)
                 svc_log(SVC_LOG_ERROR, svc_http_request_id(in->req),
                         svc_http_endpoint(in->req), "kafka: %s", msg);
+        account(in, acked);
         snprintf(msg, sizeof(msg), "%s; the sheet broke off", errstr);
         send_cut_short(in, status[err] ? status[err] : 502, msg, acked);
         return -1;
@@ -370,6 +385,7 @@ static void finish(struct ingest *in) {
          * how many were in fact acknowledged. */
         wait_rc = svc_kafka_batch_wait(in->kb, in->cfg->kafka_timeout_ms, &acked, errstr,
                                        sizeof(errstr));
+        account(in, acked);
         if (in->stop == STOP_HEADER) {
                 svc_http_send_error(in->req, 422, "%s", in->stop_msg);
                 return;
@@ -474,6 +490,7 @@ static void ingest(svc_req_t *req, void *opaque) {
                         svc_log(SVC_LOG_ERROR, svc_http_request_id(req), svc_http_endpoint(req),
                                 "%s", errstr);
                         if (in.queued_cnt == 0) {
+                                account(&in, 0);
                                 svc_http_send_error(req, 500, "the file could not be read");
                                 goto out;
                         }
