@@ -91,11 +91,13 @@ style-check:
 	clang-format --dry-run --Werror shared/*.[ch] handlers/*.c consumer/*.c forwarder/*.c tools/*.c tests/unit/*.[ch]
 
 # make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc] [LOCALSTATEDIR=/var]
-# [RUNSTATEDIR=/run] [UNITDIR=] [LISTEN=80] [EVENTS_USER=events]: the service on a server,
+# [RUNSTATEDIR=/run] [UNITDIR=] [LISTEN=80] [EVENTS_USER=events] [METRICS_ALLOW='127.0.0.1 ::1']:
+# the service on a server,
 # from the plain build (README.md, "Install on a server"); make uninstall removes it.
-INSTALL_VARS = DESTDIR PREFIX SYSCONFDIR LOCALSTATEDIR RUNSTATEDIR UNITDIR LISTEN EVENTS_USER
+INSTALL_VARS = DESTDIR PREFIX SYSCONFDIR LOCALSTATEDIR RUNSTATEDIR UNITDIR LISTEN EVENTS_USER \
+               METRICS_ALLOW
 install:
-	@$(MAKE) --no-print-directory -j2 SANITIZE= $(addprefix build/bin/,collect health home ingest processed_events consumer forwarder)
+	@$(MAKE) --no-print-directory -j2 SANITIZE= $(addprefix build/bin/,collect health home ingest processed_events metrics consumer forwarder)
 	@env $(foreach v,$(INSTALL_VARS),$(if $($(v)),$(v)="$($(v))")) tools/install install
 
 uninstall:
