@@ -51,7 +51,7 @@ static const char page_live[] =
     "function n(v){return v.toLocaleString('en')}"
     "function spark(id,v){var s=series[id]=(series[id]||[]).concat([v]).slice(-N),"
     "max=Math.max.apply(null,s.concat([1]));document.querySelector('#t-'+id+' svg').innerHTML="
-    "'<polyline points=\"'+s.map(function(y,i){return(i*100/(N-1)).toFixed(1)+','+"
+    "'<polyline points=\"'+s.map(function(y,i){return((N-s.length+i)*100/(N-1)).toFixed(1)+','+"
     "(19-18*y/max).toFixed(1)}).join(' ')+'\"/>'}"
     /* a quantile of the acknowledgements between two answers, as Prometheus'
      * histogram_quantile() does: linear inside the bucket */
@@ -60,8 +60,8 @@ static const char page_live[] =
     "if(c>=q*total)return b[i][0]==null?prevLe:prevLe+(b[i][0]-prevLe)*(q*total-prev)/"
     "Math.max(c-prev,1);prev=c;prevLe=b[i][0]}return prevLe}"
     "function show(s){var e=s.events,r=e.rejected,dt=last?(s.time_ms-last.time_ms)/1000:0;"
-    "tile('received',n(e.received),last&&dt>0?((e.received-last.events.received)/dt).toFixed(1)"
-    "+' events/s':null);spark('received',last&&dt>0?(e.received-last.events.received)/dt:0);"
+    "if(last&&dt>0){var rate=(e.received-last.events.received)/dt;tile('received',n(e.received),"
+    "rate.toFixed(1)+' events/s');spark('received',rate)}else tile('received',n(e.received));"
     "tile('acked',n(e.acked));tile('spooled',n(e.spooled));"
     "tile('refused',n(r.invalid+r.unavailable+r.too_large),'invalid '+n(r.invalid)+"
     "' \\u00b7 unavailable '+n(r.unavailable)+' \\u00b7 too large '+n(r.too_large));"
@@ -69,7 +69,7 @@ static const char page_live[] =
     "p50=quantile(0.5,last&&last.kafka_ack.buckets,s.kafka_ack.buckets);"
     "tile('latency',p99==null?'\\u2013':(p99*1000).toFixed(1)+' ms',p99==null?"
     "'no acknowledgement lately':'p50 '+(p50*1000).toFixed(1)+' ms, '+n(s.kafka_delivery_errors)"
-    "+' delivery errors');spark('latency',p99||0);"
+    "+' delivery errors');if(last)spark('latency',p99||0);"
     "if(s.spool){tile('spool',n(s.spool.records)+' records',n(s.spool.bytes)+' bytes, '+"
     "n(s.spool.forwarded)+' forwarded');spark('spool',s.spool.records)}"
     "else tile('spool','off','no spool on this host');"
