@@ -324,7 +324,9 @@ int svc_metrics_open(const svc_config_t *cfg, const char *kind, int flags, char 
 
         *errstr = '\0';
         if (cfg->metrics_dir) {
-                if (svc_log_mkdir_p(cfg->metrics_dir, 0700) == -1) {
+                /* one system call when it is there (every CGI run gets here) */
+                if (access(cfg->metrics_dir, F_OK) == -1 &&
+                    svc_log_mkdir_p(cfg->metrics_dir, 0700) == -1) {
                         snprintf(errstr, errstr_size, "cannot create METRICS_DIR %s: %s",
                                  cfg->metrics_dir, strerror(errno));
                         ret = -1;

@@ -82,7 +82,7 @@ typedef enum {
  *          in memory only (SVC_METRICS_F_IN_MEMORY) or not at all.
  */
 int svc_metrics_open(const svc_config_t *cfg, const char *kind, int flags, char *errstr,
-                     size_t errstr_size);
+                     size_t errstr_size) __attribute__((warn_unused_result));
 
 /** @brief Stops counting (the counts stay in the file); call after every thread. */
 void svc_metrics_close(void);
