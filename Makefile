@@ -92,8 +92,8 @@ style-check:
 
 # make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc] [LOCALSTATEDIR=/var]
 # [RUNSTATEDIR=/run] [UNITDIR=] [LISTEN=80] [EVENTS_USER=events] [METRICS_ALLOW='127.0.0.1 ::1']:
-# the service on a server,
-# from the plain build (README.md, "Install on a server"); make uninstall removes it.
+# the service on a server, from the plain build (README.md, "Install on a server");
+# make uninstall removes it.
 INSTALL_VARS = DESTDIR PREFIX SYSCONFDIR LOCALSTATEDIR RUNSTATEDIR UNITDIR LISTEN EVENTS_USER \
                METRICS_ALLOW
 install:
