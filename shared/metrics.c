@@ -783,8 +783,8 @@ char *svc_metrics_render(const svc_metrics_snap_t *snap, size_t *len) {
         }
         if (snap->gauge_set & (1ULL << (G_PLAIN + SVC_METRICS_CONSUMER_LAG))) {
                 family(f, "events_consumer_lag", "gauge",
-                       "Records of collect-topic1 the running consumers have not transformed "
-                       "yet.");
+                       "Records of the raw topic (COLLECT_RAW_TOPIC) the running consumers have "
+                       "not transformed yet.");
                 fprintf(f, "events_consumer_lag %lld\n",
                         (long long)snap->gauges[G_PLAIN + SVC_METRICS_CONSUMER_LAG]);
         }
@@ -797,7 +797,8 @@ char *svc_metrics_render(const svc_metrics_snap_t *snap, size_t *len) {
                         snap->procs[i].kind, (long long)snap->procs[i].pid,
                         (double)snap->procs[i].started_ms / 1000);
         family(f, "events_processes_ended_total", "counter",
-               "Processes that ended (exit, crash, restart) and whose counts were kept.");
+               "Long-running processes that ended (exit, crash, restart) and whose counts "
+               "were kept.");
         fprintf(f, "events_processes_ended_total %llu\n",
                 (unsigned long long)snap->counters[C_ENDED]);
         if (fclose(f) != 0) {
