@@ -43,11 +43,13 @@
 #include "config.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 #include "transform.h"
 
 #define LOG_NAME "consumer"
 #define POISON_MAX 1024      /* records remembered as refused by Kafka for good */
 #define BACKOFF_MAX_MS 5000  /* longest pause between two aborted transactions */
+#define LAG_EVERY_MS 1000    /* how often events_consumer_lag is refreshed */
 
 /* Where a record of the open transaction came from, found again by its delivery report. */
 struct txn_origin {
@@ -88,6 +90,7 @@ struct consumer {
         int txn_open;                 /* a transaction has begun and holds records */
         long long txn_started_ms;     /* monotonic time of its first message */
         size_t txn_records;           /* records produced in it */
+        size_t txn_produced, txn_dlq; /* of which output records, dead letters */
         rd_kafka_topic_partition_list_t *txn_offsets; /* next offset per partition in it */
         struct txn_origin *origins;   /* of each record in it, by production order */
         size_t origins_size;
@@ -100,11 +103,6 @@ struct consumer {
         int need_rewind;              /* a transaction was aborted: seek to committed */
         int fatal;                    /* a fatal error: exit 1 without committing */
         int plain_commit;             /* also commit offsets outside the transaction (dev broker) */
-
-        /* statistics since start */
-        unsigned long long consumed_cnt, produced_cnt, dlq_cnt, commit_cnt, abort_cnt;
-        unsigned long long dr_err_cnt, refused_cnt, dropped_cnt;
-        long long commit_ms;          /* time spent in transaction commits */
 };
 
 static long long now_ms(void) {
@@ -172,7 +170,7 @@ static void txn_error(struct consumer *c, const char *what, rd_kafka_error_t *er
 
 static void txn_reset(struct consumer *c) {
         c->txn_open = 0;
-        c->txn_records = 0;
+        c->txn_records = c->txn_produced = c->txn_dlq = 0;
         if (c->txn_offsets)
                 rd_kafka_topic_partition_list_destroy(c->txn_offsets);
         c->txn_offsets = NULL;
@@ -186,7 +184,7 @@ static void txn_abort(struct consumer *c, const char *why) {
                 "aborting the transaction of %zu records (%s); rewinding to the committed "
                 "offsets",
                 c->txn_records, why);
-        c->abort_cnt++;
+        svc_metrics_add(SVC_METRICS_CONSUMER_ABORTED, 1);
         c->need_rewind = 1;
         /* The same cause (a broker away, a missing topic) usually comes back at once. */
         c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : 100;
@@ -250,8 +248,11 @@ static int txn_commit(struct consumer *c) {
         if (c->plain_commit && (err = rd_kafka_commit(c->consumer, c->txn_offsets, 0)))
                 svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "plain offset commit: %s",
                         rd_kafka_err2str(err));
-        c->commit_cnt++;
-        c->commit_ms += now_ms() - started;
+        /* The statistics count what read_committed readers see. */
+        svc_metrics_add(SVC_METRICS_CONSUMER_COMMITTED, 1);
+        svc_metrics_add(SVC_METRICS_CONSUMER_COMMIT_MS, (uint64_t)(now_ms() - started));
+        svc_metrics_add(SVC_METRICS_CONSUMER_PRODUCED, c->txn_produced);
+        svc_metrics_add(SVC_METRICS_CONSUMER_DEAD_LETTERED, c->txn_dlq);
         c->backoff_ms = 0;
         poison_forget(c, c->txn_offsets);
         txn_reset(c);
@@ -382,7 +383,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
         if (!rkm->err || rkm->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
             rkm->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) /* an abort purged them */
                 return;
-        if (c->dr_err_cnt++ < 10)
+        svc_metrics_add(SVC_METRICS_CONSUMER_DELIVERY_ERRORS, 1);
+        if (svc_metrics_get(SVC_METRICS_CONSUMER_DELIVERY_ERRORS) <= 10)
                 svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "delivery to %s failed: %s%s",
                         rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err),
                         is_permanent(rkm->err) ? " (permanent: a dead letter takes its place)"
@@ -440,9 +442,9 @@ static rd_kafka_resp_err_t produce(struct consumer *c, const struct svc_transfor
         }
         c->txn_records++;
         if (dlq)
-                c->dlq_cnt++;
+                c->txn_dlq++;
         else
-                c->produced_cnt++;
+                c->txn_produced++;
         return 0;
 }
 
@@ -466,7 +468,7 @@ static int emit_record(void *opaque, const struct svc_transform_origin *from, in
         }
         snprintf(reason, sizeof(reason), "Kafka refused the record: %s",
                  rd_kafka_err2str(p ? p->err : err));
-        c->refused_cnt++;
+        svc_metrics_add(SVC_METRICS_CONSUMER_REFUSED, 1);
         if (!(p && p->letter_refused) &&
             !(value = svc_transform_refused_letter(from, reason, size, &value_len))) {
                 err = RD_KAFKA_RESP_ERR__FAIL /* out of memory */;
@@ -480,7 +482,7 @@ static int emit_record(void *opaque, const struct svc_transform_origin *from, in
                         "dropped: record %lld of %s partition %d offset %lld and the dead "
                         "letter for it (%s)", from->event_index, c->raw_topic,
                         (int)c->cur_partition, (long long)c->cur_offset, reason);
-                c->dropped_cnt++;
+                svc_metrics_add(SVC_METRICS_CONSUMER_DROPPED, 1);
                 err = 0;
         }
 out:
@@ -520,7 +522,7 @@ static void process_message(struct consumer *c, const rd_kafka_message_t *rkm) {
                 c->txn_open = 1;
                 c->txn_started_ms = now_ms();
         }
-        c->consumed_cnt++;
+        svc_metrics_add(SVC_METRICS_CONSUMER_MESSAGES, 1);
         c->cur_partition = rkm->partition;
         c->cur_offset = rkm->offset;
         if (svc_transform_raw(rkm->payload, rkm->len, rkm->key, rkm->key_len, emit_record, c,
@@ -533,9 +535,11 @@ static void process_message(struct consumer *c, const rd_kafka_message_t *rkm) {
 }
 
 /* Records behind the end of the assigned partitions: high watermark minus the position,
- * or minus the committed offset for a partition not read yet in this run. Asks the
- * brokers for what is not cached, so it is for the periodic stats line only. */
-static long long consumer_lag(struct consumer *c) {
+ * or minus the committed offset for a partition not read yet in this run; also sets
+ * events_consumer_lag. Asks the brokers for what is not cached (for the stats line), or
+ * with cached_only returns -1 when something is not cached (for the gauge, every second:
+ * the loop must not wait for the brokers). */
+static long long consumer_lag(struct consumer *c, int cached_only) {
         rd_kafka_topic_partition_list_t *parts = NULL, *committed = NULL;
         long long lag = 0;
 
@@ -545,7 +549,8 @@ static long long consumer_lag(struct consumer *c) {
         for (int i = 0; i < parts->cnt && !committed; i++)
                 if (parts->elems[i].offset < 0) {
                         committed = rd_kafka_topic_partition_list_copy(parts);
-                        if (rd_kafka_committed(c->consumer, committed, 2000 /* ms */)) {
+                        if (cached_only ||
+                            rd_kafka_committed(c->consumer, committed, 2000 /* ms */)) {
                                 lag = -1;
                                 goto out;
                         }
@@ -555,7 +560,8 @@ static long long consumer_lag(struct consumer *c) {
                 rd_kafka_topic_partition_t *tp = &parts->elems[i];
                 if (rd_kafka_get_watermark_offsets(c->consumer, tp->topic, tp->partition, &lo,
                                                    &hi) || hi < 0)
-                        if (rd_kafka_query_watermark_offsets(c->consumer, tp->topic,
+                        if (cached_only ||
+                            rd_kafka_query_watermark_offsets(c->consumer, tp->topic,
                                                              tp->partition, &lo, &hi,
                                                              2000 /* ms */)) {
                                 lag = -1;
@@ -570,6 +576,8 @@ out:
         if (committed)
                 rd_kafka_topic_partition_list_destroy(committed);
         rd_kafka_topic_partition_list_destroy(parts);
+        if (lag >= 0)
+                svc_metrics_set(SVC_METRICS_CONSUMER_LAG, lag);
         return lag;
 }
 
@@ -578,8 +586,16 @@ static void log_stats(struct consumer *c) {
                 "stats consumed=%llu produced=%llu dead_lettered=%llu transactions=%llu "
                 "commit_ms=%lld aborted=%llu delivery_errors=%llu refused=%llu dropped=%llu "
                 "lag=%lld",
-                c->consumed_cnt, c->produced_cnt, c->dlq_cnt, c->commit_cnt, c->commit_ms,
-                c->abort_cnt, c->dr_err_cnt, c->refused_cnt, c->dropped_cnt, consumer_lag(c));
+                (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_MESSAGES),
+                (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_PRODUCED),
+                (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_DEAD_LETTERED),
+                (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_COMMITTED),
+                (long long)svc_metrics_get(SVC_METRICS_CONSUMER_COMMIT_MS),
+                (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_ABORTED),
+                (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_DELIVERY_ERRORS),
+                (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_REFUSED),
+                (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_DROPPED),
+                consumer_lag(c, 0));
 }
 
 /* Applies "key=value" properties; the RDKAFKA_* passthrough comes last and wins. */
@@ -660,7 +676,7 @@ int main(void) {
         rd_kafka_resp_err_t err;
         char errstr[512], host[128], txn_id_buf[256];
         const char *group_id, *txn_id;
-        long long last_stats;
+        long long last_stats, last_lag;
         int ret = 1;
         struct sigaction sa = {.sa_handler = stop};
 
@@ -679,6 +695,11 @@ int main(void) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "configuration: %s", errstr);
                 goto out;
         }
+        /* The stats line reads the same counters, so they are kept in memory without
+         * METRICS_DIR too. */
+        if (svc_metrics_open(&cfg, LOG_NAME, SVC_METRICS_F_IN_MEMORY, errstr, sizeof(errstr)) ==
+            -1)
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "metrics: %s", errstr);
         c.raw_topic = cfg.collect_raw_topic;
         if (!(group_id = svc_config_get(&cfg, "CONSUMER_GROUP_ID")) || !*group_id)
                 group_id = "collect-consumer";
@@ -767,7 +788,7 @@ int main(void) {
                 cfg.collect_raw_topic, group_id, cfg.collect_out_topic, cfg.collect_dlq_topic,
                 txn_id, c.txn_max_events, c.txn_max_ms);
 
-        last_stats = now_ms();
+        last_stats = last_lag = now_ms();
         while (run) {
                 rd_kafka_message_t *rkm;
                 long long now = now_ms();
@@ -797,7 +818,10 @@ int main(void) {
                         rewind_consumer(&c);
                 if (c.stats_interval_ms && now_ms() - last_stats >= c.stats_interval_ms) {
                         log_stats(&c);
-                        last_stats = now_ms();
+                        last_stats = last_lag = now_ms();
+                } else if (now_ms() - last_lag >= LAG_EVERY_MS) {
+                        consumer_lag(&c, 1);
+                        last_lag = now_ms();
                 }
         }
 
@@ -836,6 +860,7 @@ out:
                 rd_kafka_topic_destroy(c.dlq_rkt);
         if (c.producer)
                 rd_kafka_destroy(c.producer);
+        svc_metrics_close();
         svc_config_close(&cfg);
         return ret;
 }

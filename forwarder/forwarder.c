@@ -27,6 +27,7 @@
 #include "config.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 #include "spool.h"
 
 #define LOG_NAME "forwarder"
@@ -53,8 +54,6 @@ struct forwarder {
         long backoff_ms;             /* pause before the next try after a failure */
         int down;                    /* no broker answered since the last failure */
         int fatal;
-        /* statistics since start */
-        unsigned long long files, records, damaged, failures;
 };
 
 static long long now_ms(void) {
@@ -144,9 +143,9 @@ static int forward_file(struct forwarder *fw, svc_spool_file_t *f, const char *n
                 svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "Kafka acknowledges again");
         fw->down = 0;
         ret = 0;
-        fw->files++;
-        fw->records += records;
-        fw->damaged += damaged;
+        svc_metrics_add(SVC_METRICS_SPOOL_FILES, 1);
+        svc_metrics_add(SVC_METRICS_SPOOL_FORWARDED, records);
+        svc_metrics_add(SVC_METRICS_SPOOL_DAMAGED, damaged);
         if (svc_spool_file_remove(f, errstr, sizeof(errstr)) == -1) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
                         "fatal: %s is in Kafka but stays in the spool (%s): stopping rather "
@@ -172,7 +171,7 @@ static void pause_after_failure(struct forwarder *fw) {
         long long until;
         char errstr[256];
 
-        fw->failures++;
+        svc_metrics_add(SVC_METRICS_SPOOL_FAILURES, 1);
         fw->backoff_ms = fw->backoff_ms ? fw->backoff_ms * 2 : BACKOFF_MIN_MS;
         if (fw->backoff_ms > BACKOFF_MAX_MS)
                 fw->backoff_ms = BACKOFF_MAX_MS;
@@ -208,7 +207,10 @@ static void log_stats(struct forwarder *fw) {
         svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
                 "stats files=%llu records=%llu damaged=%llu failures=%llu "
                 "spool_records=%lld spool_bytes=%lld kafka=%s",
-                fw->files, fw->records, fw->damaged, fw->failures, records, bytes,
+                (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_FILES),
+                (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_FORWARDED),
+                (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_DAMAGED),
+                (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_FAILURES), records, bytes,
                 fw->down ? "down" : "up");
 }
 
@@ -278,6 +280,10 @@ int main(void) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "%s", errstr);
                 goto out;
         }
+        /* Its stats line reads the same counters: kept in memory without METRICS_DIR too. */
+        if (svc_metrics_open(&cfg, LOG_NAME, SVC_METRICS_F_IN_MEMORY, errstr, sizeof(errstr)) ==
+            -1)
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "metrics: %s", errstr);
         fw.dir = cfg.spool_dir;
         fw.timeout_ms = cfg.kafka_timeout_ms;
         if (!(fw.kp = svc_kafka_new(&cfg, 0, errstr, sizeof(errstr)))) {
@@ -312,6 +318,7 @@ int main(void) {
 out:
         /* Whatever is still in flight belongs to a file that stays: no need to wait long. */
         svc_kafka_destroy(fw.kp, 1000 /* ms */);
+        svc_metrics_close(); /* after the delivery thread, which counts too */
         svc_config_close(&cfg);
         return ret;
 }

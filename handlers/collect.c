@@ -12,6 +12,7 @@
 #include "deliver.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 
 /* No body larger than one Kafka message can become one (after gzip decompression too). */
 #define COLLECT_MAX_BODY SVC_KAFKA_MESSAGE_MAX
@@ -90,6 +91,12 @@ static void collect_done(void *opaque, svc_deliver_outcome_t outcome, const char
         svc_req_t *req = p->req;
         char reply[192];
 
+        /* Counted before the answer goes out (docs/metrics.md, "Accounting"). */
+        svc_metrics_events(SVC_METRICS_EP_COLLECT,
+                           outcome == SVC_DELIVER_ACKED     ? SVC_METRICS_ACKED
+                           : outcome == SVC_DELIVER_SPOOLED ? SVC_METRICS_SPOOLED
+                                                            : SVC_METRICS_UNAVAILABLE,
+                           p->received);
         switch (outcome) {
         case SVC_DELIVER_ACKED:
         case SVC_DELIVER_SPOOLED:
@@ -155,6 +162,8 @@ static void collect(svc_req_t *req, void *opaque) {
         if (!(payload = svc_http_read_json(req, COLLECT_MAX_BODY, &body, &len)))
                 return;
         if (svc_collect_check_payload(payload, &errors, errstr, sizeof(errstr)) == -1) {
+                svc_metrics_events(SVC_METRICS_EP_COLLECT, SVC_METRICS_INVALID,
+                                   json_array_size(json_object_get(payload, "events")));
                 svc_http_send_error_details(
                     req, 422, errstr, errors ? json_pack("{s:o}", "errors", errors) : NULL);
                 goto out;
@@ -163,8 +172,12 @@ static void collect(svc_req_t *req, void *opaque) {
                 svc_http_send_error(req, 500, "internal error");
                 goto out;
         }
+        /* Received: from here each event is acknowledged, spooled or refused. */
+        p->received = json_array_size(json_object_get(payload, "events"));
+        svc_metrics_events(SVC_METRICS_EP_COLLECT, SVC_METRICS_RECEIVED, p->received);
         /* The envelope adds a few hundred bytes: a body near the bound may not fit. */
         if (text_len + strlen(rid) > SVC_KAFKA_MESSAGE_MAX) {
+                svc_metrics_events(SVC_METRICS_EP_COLLECT, SVC_METRICS_TOO_LARGE, p->received);
                 svc_http_send_error(req, 413,
                                     "the events with their envelope make a message of %zu "
                                     "bytes; at most %d fit in one Kafka message: send them "
@@ -173,7 +186,6 @@ static void collect(svc_req_t *req, void *opaque) {
                 goto out;
         }
         p->req = req;
-        p->received = json_array_size(json_object_get(payload, "events"));
         p->endpoint = app->endpoint;
         json_decref(payload);
         /* From here the request belongs to collect_done(), maybe already on another thread. */

@@ -1,18 +1,85 @@
-/* home.c - GET /: a page for a person, or the list of endpoints as JSON. */
+/* home.c - GET /: a page for a person, with what the service is doing now; the list of
+ * endpoints as JSON; and GET /?stats, the sums of the host's counters the page shows
+ * (docs/metrics.md, "The home page"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
+#include "log.h"
+#include "metrics.h"
 
 static const char page_head[] =
     "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
     "<title>Event ingestion service</title>\n<style>body{font:16px/1.5 system-ui,"
     "sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}code,pre{background:#f4f4f4;"
-    "padding:.1rem .3rem}pre{padding:.6rem;overflow:auto}</style></head><body>\n"
+    "padding:.1rem .3rem}pre{padding:.6rem;overflow:auto}"
+    ".tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(13rem,1fr));gap:.6rem}"
+    ".tile{border:1px solid #ddd;border-radius:.4rem;padding:.5rem .7rem}"
+    ".tile b{display:block;font-size:1.5rem}.tile small{display:block;color:#555}"
+    ".tile svg{width:100%;height:2rem}.tile polyline{fill:none;stroke:#2a6;stroke-width:2}"
+    "</style></head><body>\n"
     "<h1>Event ingestion service</h1>\n"
     "<p>Takes tracking events over HTTP and puts them into Kafka without losing one. "
     "Health: <strong id=\"health\">checking&hellip;</strong></p>\n";
+
+/* What the service is doing: GET /?stats every 3 s, rates and latencies from the
+ * difference between two answers, a sparkline of the last 40. */
+static const char page_live[] =
+    "<h2>Now</h2><p id=\"live-note\">Events of every process of this host, refreshed "
+    "every 3 s.</p>\n<div class=\"tiles\">"
+    "<div class=\"tile\" id=\"t-received\"><span>received</span><b>&ndash;</b><small>"
+    "passed the checks</small><svg viewBox=\"0 0 100 20\" preserveAspectRatio=\"none\">"
+    "</svg></div>"
+    "<div class=\"tile\" id=\"t-acked\"><span>acknowledged by Kafka</span><b>&ndash;</b>"
+    "<small>&nbsp;</small></div>"
+    "<div class=\"tile\" id=\"t-spooled\"><span>spooled</span><b>&ndash;</b><small>"
+    "kept for the forwarder</small></div>"
+    "<div class=\"tile\" id=\"t-refused\"><span>refused</span><b>&ndash;</b><small>"
+    "&nbsp;</small></div>"
+    "<div class=\"tile\" id=\"t-latency\"><span>Kafka acknowledgement p99</span>"
+    "<b>&ndash;</b><small>&nbsp;</small><svg viewBox=\"0 0 100 20\" "
+    "preserveAspectRatio=\"none\"></svg></div>"
+    "<div class=\"tile\" id=\"t-spool\"><span>in the spool</span><b>&ndash;</b><small>"
+    "&nbsp;</small><svg viewBox=\"0 0 100 20\" preserveAspectRatio=\"none\"></svg></div>"
+    "<div class=\"tile\" id=\"t-lag\"><span>consumer lag</span><b>&ndash;</b><small>"
+    "records not transformed yet</small><svg viewBox=\"0 0 100 20\" "
+    "preserveAspectRatio=\"none\"></svg></div></div>\n"
+    "<script>(function(){var last=null,series={},N=40;"
+    "function tile(id,big,small){var t=document.getElementById('t-'+id);"
+    "t.querySelector('b').textContent=big;if(small!=null)t.querySelector('small').textContent=small}"
+    "function n(v){return v.toLocaleString('en')}"
+    "function spark(id,v){var s=series[id]=(series[id]||[]).concat([v]).slice(-N),"
+    "max=Math.max.apply(null,s.concat([1]));document.querySelector('#t-'+id+' svg').innerHTML="
+    "'<polyline points=\"'+s.map(function(y,i){return((N-s.length+i)*100/(N-1)).toFixed(1)+','+"
+    "(19-18*y/max).toFixed(1)}).join(' ')+'\"/>'}"
+    /* a quantile of the acknowledgements between two answers, as Prometheus'
+     * histogram_quantile() does: linear inside the bucket */
+    "function quantile(q,a,b){var prev=0,prevLe=0,total=b[b.length-1][1]-(a?a[a.length-1][1]:0);"
+    "if(!total)return null;for(var i=0;i<b.length;i++){var c=b[i][1]-(a?a[i][1]:0);"
+    "if(c>=q*total)return b[i][0]==null?prevLe:prevLe+(b[i][0]-prevLe)*(q*total-prev)/"
+    "Math.max(c-prev,1);prev=c;prevLe=b[i][0]}return prevLe}"
+    "function show(s){var e=s.events,r=e.rejected,dt=last?(s.time_ms-last.time_ms)/1000:0;"
+    "if(last&&dt>0){var rate=(e.received-last.events.received)/dt;tile('received',n(e.received),"
+    "rate.toFixed(1)+' events/s');spark('received',rate)}else tile('received',n(e.received));"
+    "tile('acked',n(e.acked));tile('spooled',n(e.spooled));"
+    "tile('refused',n(r.invalid+r.unavailable+r.too_large),'invalid '+n(r.invalid)+"
+    "' \\u00b7 unavailable '+n(r.unavailable)+' \\u00b7 too large '+n(r.too_large));"
+    "var p99=quantile(0.99,last&&last.kafka_ack.buckets,s.kafka_ack.buckets),"
+    "p50=quantile(0.5,last&&last.kafka_ack.buckets,s.kafka_ack.buckets);"
+    "tile('latency',p99==null?'\\u2013':(p99*1000).toFixed(1)+' ms',p99==null?"
+    "'no acknowledgement lately':'p50 '+(p50*1000).toFixed(1)+' ms, '+n(s.kafka_delivery_errors)"
+    "+' delivery errors');if(last)spark('latency',p99||0);"
+    "if(s.spool){tile('spool',n(s.spool.records)+' records',n(s.spool.bytes)+' bytes, '+"
+    "n(s.spool.forwarded)+' forwarded');spark('spool',s.spool.records)}"
+    "else tile('spool','off','no spool on this host');"
+    "if(s.consumer.lag!=null){tile('lag',n(s.consumer.lag));spark('lag',s.consumer.lag)}"
+    "else tile('lag','\\u2013','no consumer running here');last=s}"
+    "function tick(){fetch(location.pathname+'?stats',{cache:'no-store'}).then(function(r){"
+    "if(!r.ok)throw r.status;return r.json()}).then(show).catch(function(x){"
+    "document.getElementById('live-note').textContent=x==404?'Counters are off on this host "
+    "(METRICS_DIR=off).':'The counters cannot be read now.'})}"
+    "tick();setInterval(tick,3000)})()</script>\n";
 
 /* Behind the nginx site, which serves /tracker.js and /openapi.yaml: the tracker's demo.
  * %s: the tracker's URL (TRACKER_URL). */
@@ -77,7 +144,7 @@ static void send_page(svc_req_t *req) {
 
         if (url && asprintf(&site, page_site, url) < 0)
                 site = NULL;
-        len = asprintf(&html, "%s%s%s", page_head, site ? site : "", page_tail);
+        len = asprintf(&html, "%s%s%s%s", page_head, page_live, site ? site : "", page_tail);
         free(site);
         if (len < 0) {
                 svc_http_send_error(req, 500, "internal error");
@@ -93,9 +160,27 @@ static int wants_json(svc_req_t *req) {
         return accept && strstr(accept, "application/json") && !strstr(accept, "text/html");
 }
 
+/* GET /?stats: the page's numbers. */
+static void send_stats(svc_req_t *req, svc_app_t *app) {
+        char errstr[512];
+        svc_metrics_snap_t *snap;
+
+        if (!app->cfg.metrics_dir) {
+                svc_http_send_error(req, 404, "counters are off on this host (METRICS_DIR=off)");
+                return;
+        }
+        if (!(snap = svc_metrics_snap_new(&app->cfg, errstr, sizeof(errstr)))) {
+                svc_log(SVC_LOG_ERROR, svc_http_request_id(req), app->endpoint, "%s", errstr);
+                svc_http_send_error(req, 500, "the counters cannot be read");
+                return;
+        }
+        svc_http_send_json(req, 200, svc_metrics_summary(snap));
+        svc_metrics_snap_destroy(snap);
+}
+
 static void home(svc_req_t *req, void *opaque) {
         const char *method = svc_http_method(req);
-        (void)opaque;
+        char flag[8];
 
         if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
                 svc_http_add_header(req, "Allow", "GET, HEAD");
@@ -104,6 +189,10 @@ static void home(svc_req_t *req, void *opaque) {
         }
         if (strcmp(svc_http_path(req), "/") && strcmp(svc_http_path(req), "/cgi/")) {
                 svc_http_send_error(req, 404, "no such endpoint: see GET / for the list");
+                return;
+        }
+        if (svc_http_query_param(req, "stats", flag, sizeof(flag)) != -1) {
+                send_stats(req, opaque);
                 return;
         }
         if (!wants_json(req)) {

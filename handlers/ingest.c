@@ -13,6 +13,7 @@
 #include "csv.h"
 #include "datadir.h"
 #include "log.h"
+#include "metrics.h"
 #include "sheets.h"
 #include "tracking.h"
 
@@ -48,6 +49,7 @@ struct ingest_end {
 
 /* The counts the answer reports. */
 struct ingest_counts {
+        size_t valid_cnt;   /* rows that passed the checks */
         size_t queued_cnt;  /* events handed to the producer */
         size_t acked_cnt;   /* of those, acknowledged: known once ingest_finish() waited */
         size_t error_cnt;   /* rows refused */
@@ -229,6 +231,7 @@ static int on_row(void *opaque, const struct svc_field *fields, size_t field_cnt
         case SVC_TRACKING_INVALID: row_error(in, field, errstr); return 0;
         case SVC_TRACKING_VALID: break;
         }
+        in->cnt.valid_cnt++;
         return produce_row(in, &row);
 }
 
@@ -516,8 +519,21 @@ static void answer_success(struct ingest *in) {
 
 /* The one place a request is answered: after Kafka acknowledged what it was sent, from
  * what went wrong (in->end) or else from the counts. */
+/* Counts the request's rows once Kafka said what it took, before the answer goes out:
+ * every valid row was received, and is acknowledged or, when the request gives up on it,
+ * unavailable (docs/metrics.md, "Accounting"). */
+static void account(const struct ingest *in) {
+        const struct ingest_counts *c = &in->cnt;
+        svc_metrics_events(SVC_METRICS_EP_INGEST, SVC_METRICS_RECEIVED, c->valid_cnt);
+        svc_metrics_events(SVC_METRICS_EP_INGEST, SVC_METRICS_ACKED, c->acked_cnt);
+        svc_metrics_events(SVC_METRICS_EP_INGEST, SVC_METRICS_UNAVAILABLE,
+                           c->valid_cnt - c->acked_cnt);
+        svc_metrics_events(SVC_METRICS_EP_INGEST, SVC_METRICS_INVALID, c->error_cnt);
+}
+
 static void ingest_finish(struct ingest *in) {
         wait_kafka(in);
+        account(in);
         if (!in->end.status)
                 judge_rows(in);
         if (in->end.status)

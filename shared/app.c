@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 
 int svc_app_init(svc_app_t *app, const char *endpoint, int flags) {
         char errstr[512];
@@ -15,12 +16,19 @@ int svc_app_init(svc_app_t *app, const char *endpoint, int flags) {
                 svc_log(SVC_LOG_ERROR, NULL, endpoint, "configuration: %s", errstr);
                 return -1;
         }
+        /* Taking events matters more than counting them: a metrics file that cannot be
+         * made is logged, and the handler serves without. */
+        if (svc_metrics_open(&app->cfg, endpoint,
+                             svc_http_is_cgi() ? SVC_METRICS_F_PER_REQUEST : 0, errstr,
+                             sizeof(errstr)) == -1)
+                svc_log(SVC_LOG_ERROR, NULL, endpoint, "metrics: %s", errstr);
         if (!(flags & SVC_APP_F_KAFKA))
                 return 0;
         app->kp = svc_kafka_new(&app->cfg, svc_http_is_cgi() ? SVC_KAFKA_F_PER_REQUEST : 0, errstr,
                                 sizeof(errstr));
         if (!app->kp) {
                 svc_log(SVC_LOG_ERROR, NULL, endpoint, "kafka producer: %s", errstr);
+                svc_metrics_close();
                 svc_config_close(&app->cfg);
                 return -1;
         }
@@ -59,6 +67,7 @@ int svc_app_run(svc_app_t *app, int default_threads, svc_http_handler_fn *fn) {
 void svc_app_close(svc_app_t *app) {
         svc_kafka_destroy(app->kp, app->cfg.kafka_timeout_ms);
         app->kp = NULL;
+        svc_metrics_close(); /* after the delivery thread, which counts too */
         if (!svc_http_is_cgi())
                 svc_log(SVC_LOG_INFO, NULL, app->endpoint, "stopped");
         svc_config_close(&app->cfg);

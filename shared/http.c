@@ -19,6 +19,7 @@
 #include <zlib.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define HTTP_MAX_HEADERS 16
 #define HTTP_MAX_THREADS 256
@@ -33,6 +34,8 @@ struct svc_req {
         struct svc_req *next_free;
         int is_cgi;
         const char *endpoint;
+        svc_metrics_ep_t ep;           /* the endpoint it is counted under */
+        struct timespec started;       /* when the handler got it */
         const svc_config_t *cfg;
         char request_id[65];
         char *path;                    /* owned */
@@ -355,6 +358,13 @@ static const char *reason_phrase(int status) {
         }
 }
 
+static uint64_t usec_since(const struct timespec *t) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        return (uint64_t)((now.tv_sec - t->tv_sec) * 1000000LL +
+                          (now.tv_nsec - t->tv_nsec) / 1000);
+}
+
 static void put(svc_req_t *req, const char *s, size_t n) {
         if (req->is_cgi)
                 fwrite(s, 1, n, stdout);
@@ -371,6 +381,8 @@ void svc_http_send(svc_req_t *req, int status, const char *content_type,
                 return;
         req->sent = 1;
         req->status = status;
+        /* Counted before it goes out: whoever got the answer finds it in /metrics. */
+        svc_metrics_http_answered(req->ep, status, usec_since(&req->started));
         n = snprintf(head, sizeof(head),
                      "Status: %d %s\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n"
                      "Content-Length: %zu\r\nCache-Control: no-store\r\n",
@@ -471,6 +483,8 @@ void svc_http_defer(svc_req_t *req) {
 static int handle(svc_req_t *req, svc_http_handler_fn *fn, void *opaque) {
         const char *id = svc_http_param(req, "HTTP_X_REQUEST_ID");
 
+        clock_gettime(CLOCK_MONOTONIC, &req->started);
+        svc_metrics_http_begin(req->ep);
         if (is_sane_request_id(id))
                 snprintf(req->request_id, sizeof(req->request_id), "%s", id);
         else
@@ -541,6 +555,7 @@ void svc_http_finish(svc_req_t *req) {
 
         if (!req->sent)
                 svc_http_send_error(req, 500, "the handler gave no answer");
+        svc_metrics_http_end(req->ep);
         if (req->is_cgi) {
                 cgi_finished(req);
                 return;
@@ -620,7 +635,8 @@ int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads, i
 
         signal(SIGPIPE, SIG_IGN); /* a client that went away is not a reason to die */
         if (svc_http_is_cgi()) {
-                svc_req_t req = {.is_cgi = 1, .endpoint = endpoint, .cfg = cfg};
+                svc_req_t req = {.is_cgi = 1, .endpoint = endpoint,
+                                 .ep = svc_metrics_endpoint(endpoint), .cfg = cfg};
                 cgi_done = 0;
                 if (handle(&req, fn, opaque)) { /* one request, one wait */
                         pthread_mutex_lock(&cgi_lock);
@@ -648,6 +664,7 @@ int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads, i
                         goto out;
                 reqs[i].pool = &pool;
                 reqs[i].endpoint = endpoint;
+                reqs[i].ep = svc_metrics_endpoint(endpoint);
                 reqs[i].cfg = cfg;
                 reqs[i].next_free = pool.free_list;
                 pool.free_list = &reqs[i];

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define DEV_FLUSH_BYTES (64 * 1024) /* dev store: append in chunks of whole lines */
 #define KAFKA_MAX_WARM 4            /* topics warmed up, see warm_up() */
@@ -171,14 +172,46 @@ static int means_down(rd_kafka_resp_err_t err) {
 }
 
 
+/* The events_kafka_delivery_errors_total label of a failed delivery. */
+static svc_metrics_counter_t error_kind(rd_kafka_resp_err_t err) {
+        switch (err) {
+        case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+                return SVC_METRICS_KAFKA_ERR_TIMED_OUT;
+        case RD_KAFKA_RESP_ERR__TRANSPORT:
+        case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+                return SVC_METRICS_KAFKA_ERR_BROKER_DOWN;
+        case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+        case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+                return SVC_METRICS_KAFKA_ERR_PURGED;
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+                return SVC_METRICS_KAFKA_ERR_TOO_LARGE;
+        case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+        case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+        case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+                return SVC_METRICS_KAFKA_ERR_UNKNOWN_TOPIC;
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+                return SVC_METRICS_KAFKA_ERR_NOT_AUTHORIZED;
+        default:
+                return SVC_METRICS_KAFKA_ERR_OTHER;
+        }
+}
+
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
         svc_kafka_t *kp = opaque;
         struct report_to *to = rkm->_private;
+        int64_t latency_us;
         (void)rk;
-        if (!rkm->err)
+        if (!rkm->err) {
                 atomic_store(&kp->down, 0);
-        else if (means_down(rkm->err))
-                atomic_store(&kp->down, 1);
+                if ((latency_us = rd_kafka_message_latency(rkm)) >= 0)
+                        svc_metrics_kafka_acked((uint64_t)latency_us);
+        } else {
+                if (means_down(rkm->err))
+                        atomic_store(&kp->down, 1);
+                svc_metrics_add(error_kind(rkm->err), 1);
+        }
         to->report(to, rkm);
 }
 
@@ -246,6 +279,7 @@ static void *poll_loop(void *arg) {
         while (atomic_load(&kp->run)) {
                 rd_kafka_poll(kp->rk, wait_ms); /* wakes at once on a report */
                 wait_ms = expire_pending(kp, 100);
+                svc_metrics_set(SVC_METRICS_KAFKA_QUEUE, rd_kafka_outq_len(kp->rk));
         }
         return NULL;
 }

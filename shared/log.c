@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,16 +51,32 @@ void svc_log(svc_log_level_t level, const char *request_id, const char *endpoint
         }
 }
 
+int svc_log_mkdir_p(const char *path, mode_t mode) {
+        char p[PATH_MAX];
+
+        if (snprintf(p, sizeof(p), "%s", path) >= (int)sizeof(p)) {
+                errno = ENAMETOOLONG;
+                return -1;
+        }
+        for (char *s = p + 1;; s++) {
+                if (*s != '/' && *s != '\0')
+                        continue;
+                char c = *s;
+                *s = '\0';
+                if (mkdir(p, mode) == -1 && errno != EEXIST)
+                        return -1;
+                if (!(*s = c))
+                        return 0;
+        }
+}
+
 /* mkdir -p for the directory part of path. */
 static void make_parent_dirs(const char *path) {
-        char dir[4096];
+        char dir[PATH_MAX], *slash;
         snprintf(dir, sizeof(dir), "%s", path);
-        for (char *p = dir + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = '\0';
-                mkdir(dir, 0750);
-                *p = '/';
+        if ((slash = strrchr(dir, '/')) && slash != dir) {
+                *slash = '\0';
+                svc_log_mkdir_p(dir, 0750);
         }
 }
 

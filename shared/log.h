@@ -2,6 +2,7 @@
 #ifndef SVC_LOG_H
 #define SVC_LOG_H
 #include <stddef.h>
+#include <sys/types.h>
 
 typedef enum { SVC_LOG_DEBUG, SVC_LOG_INFO, SVC_LOG_WARN, SVC_LOG_ERROR } svc_log_level_t;
 
@@ -12,6 +13,12 @@ typedef enum { SVC_LOG_DEBUG, SVC_LOG_INFO, SVC_LOG_WARN, SVC_LOG_ERROR } svc_lo
  */
 void svc_log(svc_log_level_t level, const char *request_id, const char *endpoint, const char *fmt,
              ...) __attribute__((format(printf, 4, 5)));
+
+/**
+ * @brief mkdir -p: creates the directory path and its missing parents with mode.
+ * @returns 0 (also when it exists), or -1 with errno.
+ */
+int svc_log_mkdir_p(const char *path, mode_t mode);
 
 /** @brief Formats the current UTC time as 2025-10-22T13:34:55.123456Z (buf >= 32). */
 void svc_log_iso_now(char *buf, size_t buf_size);

@@ -22,6 +22,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "log.h"
+
 #define SPOOL_MAGIC "SPL1"
 #define SPOOL_HDR 20                  /* magic, crc, three lengths */
 #define SPOOL_TOPIC_MAX 255           /* Kafka's own limit is 249 */
@@ -145,31 +147,12 @@ static int scan(int dirfd, long long *records, long long *bytes) {
         return 0;
 }
 
-/* mkdir -p: creates the missing directories of path (0700). Returns 0, or -1 with errno. */
-static int mkdir_p(const char *path) {
-        char p[PATH_MAX];
-
-        if (snprintf(p, sizeof(p), "%s", path) >= (int)sizeof(p)) {
-                errno = ENAMETOOLONG;
-                return -1;
-        }
-        for (char *s = p + 1;; s++) {
-                if (*s != '/' && *s != '\0')
-                        continue;
-                char c = *s;
-                *s = '\0';
-                if (mkdir(p, 0700) == -1 && errno != EEXIST)
-                        return -1;
-                if (!(*s = c))
-                        return 0;
-        }
-}
-
 /* Opens (creating it when missing) the directory. Returns its fd, or -1 with errstr. */
 static int open_dir(const char *dir, char *errstr, size_t errstr_size) {
         int fd;
 
-        if (mkdir_p(dir) == -1 || (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+        if (svc_log_mkdir_p(dir, 0700) == -1 ||
+            (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
                 snprintf(errstr, errstr_size, "spool directory %s: %s", dir, strerror(errno));
                 return -1;
         }

@@ -81,6 +81,9 @@ try_examples() {
 			done
 			is "$1: kcat shows the consumer's record of the /collect example" \
 				"$(grep -c '"user_id":"u1"' <<<"$out")" 1 ;;
+		*/metrics*)
+			out=$(timeout 30 bash -c "$cmd" 2>"$T/example.err" </dev/null)
+			check "$1: $label... has the counters" grep -q '^events_received_total{endpoint="/collect"}' <<<"$out" ;;
 		*)
 			out=$(timeout 30 bash -c "$cmd" 2>"$T/example.err" </dev/null)
 			check "$1: $label... answers no error" jq -e '.status != "error"' <<<"$out"
@@ -101,7 +104,7 @@ trap 'stop_runs; _cleanup' EXIT
 start_run first
 check "a first make run serves" serving "$RUN_PORT" "$RUN_PID"
 first=$RUN_PID first_port=$RUN_PORT
-try_examples first 4
+try_examples first 5
 is "first: the /api/ingest example reads the sample, every row valid" "$INGESTED" \
 	"[$(($(wc -l <"$TOP/tools/sample/events.csv") - 1)),0]"
 first_procs=$(running)
@@ -127,7 +130,7 @@ printf '%s\n' 'DATE,REF_NUMBER,IP,USER_AGENT,USER_FP,URL,SOURCE' \
 	'2025-10-22,R1,192.0.2.1,ua,fp-1,https://example.com,COOKIE' >"$R/data/events.csv"
 FORCE_DEV_MODE=true start_run third
 check "then a new one starts" serving "$RUN_PORT" "$RUN_PID"
-try_examples third 4
+try_examples third 5
 is "third: an events.csv already there is kept" "$INGESTED" "[1,0]"
 kill -TERM "$RUN_PID"
 check "and stops" ended "$RUN_PID"

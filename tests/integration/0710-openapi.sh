@@ -49,6 +49,10 @@ ev='{"events":[{"event_type":"product_view","event_time":1750867000000,"user_id"
 call "a page" GET / -H 'Accept: text/html'
 call "the endpoints as JSON" GET / -H 'Accept: application/json'
 call "wrong method" POST / -d x
+call "the page's numbers" GET '/?stats'
+call "the metrics" GET /metrics
+call "not from this address" GET /metrics --interface 127.0.0.2
+call "wrong method" POST /metrics -d x
 call "connected" GET /health
 call "wrong method" POST /health -d x
 call "accepted" POST /collect -H "$J" -H 'X-Request-Id: openapi-1' -d "$ev"
@@ -114,9 +118,11 @@ call "Kafka down, spool off" POST /collect -H "$J" -d "$ev"
 stop_stack
 
 # Dev mode.
-export FORCE_DEV_MODE=true
+export FORCE_DEV_MODE=true METRICS_DIR=off
 start_stack
 call "dev mode" GET /health
+call "counters off" GET /metrics
+call "counters off" GET '/?stats'
 call "dev mode" POST /collect -H "$J" -d "$ev"
 call "the stored events" GET '/api/processed-events?limit=10' -H "$A"
 call "limit too large" GET '/api/processed-events?limit=5000' -H "$A"

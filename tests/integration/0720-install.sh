@@ -15,14 +15,14 @@ mk() { make -C "$TOP" --no-print-directory "$@" >>"$T/make.log" 2>&1; }
 S=$T/stage
 if mk install DESTDIR="$S" PREFIX=/usr/local; then ok "make install DESTDIR=... PREFIX=/usr/local"; else not_ok "make install DESTDIR=... PREFIX=/usr/local" "$(tail -20 "$T/make.log")"; fi
 missing=""
-for f in usr/local/libexec/events/{collect,health,home,ingest,processed_events,consumer,forwarder} \
+for f in usr/local/libexec/events/{collect,health,home,ingest,processed_events,metrics,consumer,forwarder} \
 	usr/local/share/events/{tracker.js,openapi.yaml} etc/events/{events.conf,events.conf.example,fastcgi.conf,cgi.conf} \
 	etc/nginx/sites-available/events etc/systemd/system/events-{handler@,fcgiwrap,consumer,forwarder}.service \
 	etc/sysusers.d/events.conf etc/tmpfiles.d/events.conf etc/logrotate.d/events; do
 	[ -f "$S/$f" ] || missing="$missing $f"
 done
 is "executables, static files, settings, nginx site, units, sysusers, tmpfiles, logrotate" "$missing" ""
-check "state and log directories" test -d "$S/var/lib/events/data" -a -d "$S/var/lib/events/spool" -a -d "$S/var/log/events"
+check "state and log directories" test -d "$S/var/lib/events/data" -a -d "$S/var/lib/events/spool" -a -d "$S/var/lib/events/metrics" -a -d "$S/var/log/events"
 check "the executables run" test -x "$S/usr/local/libexec/events/collect"
 is "nothing installed names the source tree" "$(grep -rl "$TOP" "$S")" ""
 is "no placeholder is left" "$(grep -rlE '@[A-Z_]+@' "$S/etc")" ""
@@ -30,7 +30,7 @@ check "the site serves the installed files and sockets" grep -q 'root /usr/local
 check "the pools' unit runs the installed handler on /run/events" \
 	grep -qx 'ExecStart=/usr/bin/spawn-fcgi -n -s /run/events/%i.sock -M 0660 -- /usr/local/libexec/events/%i' "$S/etc/systemd/system/events-handler@.service"
 is "state and logs where a server keeps them" "$(grep -E '^[A-Z_]+(DIR|STORE|LOG)=' "$S/etc/events/events.conf" | tr '\n' ' ')" \
-	"INGEST_DATA_DIR=/var/lib/events/data SPOOL_DIR=/var/lib/events/spool DEV_STORE=/var/lib/events/dev-events.jsonl ERROR_LOG=/var/log/events/errors.jsonl "
+	"INGEST_DATA_DIR=/var/lib/events/data SPOOL_DIR=/var/lib/events/spool METRICS_DIR=/var/lib/events/metrics DEV_STORE=/var/lib/events/dev-events.jsonl ERROR_LOG=/var/log/events/errors.jsonl "
 is "events.conf is not for every user" "$(stat -c %a "$S/etc/events/events.conf")" 640
 check "the executables are the plain build" bash -c "! ldd '$S/usr/local/libexec/events/collect' | grep -q asan"
 echo "KAFKA_URL=broker.example:9092" >>"$S/etc/events/events.conf"
@@ -80,7 +80,7 @@ stop_installed() {
 }
 trap 'stop_installed; _cleanup' EXIT
 mkdir -p "$R/run/events"
-for h in collect health home ingest processed_events; do
+for h in collect health home ingest processed_events metrics; do
 	run_unit "$U/events-handler@.service" "$h" "$T/$h.log"
 done
 run_unit "$U/events-fcgiwrap.service" "" "$T/fcgiwrap.log"
@@ -116,6 +116,9 @@ is "per request through the installed fcgiwrap unit and EVENTS_CONFIG: 200, in K
 	"$STATUS $(topic_dump collect-topic1 | jq -r 'select(.key=="installed-cgi-1") | .value.request_id')" "200 installed-cgi-1"
 http GET /health
 is "/health reaches Kafka" "$STATUS $(jq -r .kafka_status <<<"$BODY")" "200 connected"
+http GET /metrics
+is "the installed /metrics counts both /collect answers (pooled and per request) in the installed METRICS_DIR" \
+	"$STATUS $(grep '^events_http_requests_total{endpoint="/collect",code="200"}' <<<"$BODY" | cut -d' ' -f2)" "200 2"
 http GET /
 check "the page loads the installed tracker" grep -q 'src="/tracker.js?v=[0-9a-f]*"' <<<"$BODY"
 http GET /tracker.js

@@ -101,6 +101,8 @@ function cgiEnv(opts, req, body, requestId, exe) {
   // No disk outlives a function instance: a batch spooled there would be answered 202 and
   // then lost, so /collect answers 503 instead, and the client sends it again.
   if (!env.SPOOL_DIR) env.SPOOL_DIR = 'off';
+  // Nor do counters: each instance would keep its own in /tmp, and no /metrics sums them.
+  if (!env.METRICS_DIR) env.METRICS_DIR = 'off';
   if (opts.libDir && !opts.useLoader) {
     env.LD_LIBRARY_PATH = opts.libDir + (env.LD_LIBRARY_PATH ? ':' + env.LD_LIBRARY_PATH : '');
   }

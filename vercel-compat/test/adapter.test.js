@@ -268,6 +268,7 @@ test('headers with odd casing and repeated values: merged per CGI rules', async 
   assert.equal(env.GATEWAY_INTERFACE, 'CGI/1.1');
   assert.match(env.HTTP_X_REQUEST_ID, /^[0-9a-f]{32}$/);
   assert.equal(env.SPOOL_DIR, 'off', 'no spool where no disk outlives the instance');
+  assert.equal(env.METRICS_DIR, 'off', 'no counters where no disk outlives the instance');
 });
 
 test('Kafka down: /collect answers 503 with Retry-After, never a 202 for a spool in /tmp', async () => {
