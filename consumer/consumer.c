@@ -47,15 +47,15 @@
 #include "transform.h"
 
 #define LOG_NAME "consumer"
-#define POISON_MAX 1024      /* records remembered as refused by Kafka for good */
-#define BACKOFF_MAX_MS 5000  /* longest pause between two aborted transactions */
-#define LAG_EVERY_MS 1000    /* how often events_consumer_lag is refreshed */
+#define POISON_MAX 1024     /* records remembered as refused by Kafka for good */
+#define BACKOFF_MAX_MS 5000 /* longest pause between two aborted transactions */
+#define LAG_EVERY_MS 1000   /* how often events_consumer_lag is refreshed */
 
 /* Where a record of the open transaction came from, found again by its delivery report. */
 struct txn_origin {
-        int32_t partition;       /* of the raw message */
+        int32_t partition; /* of the raw message */
         int64_t offset;
-        long long event_index;   /* -1: a letter about the whole message */
+        long long event_index; /* -1: a letter about the whole message */
 };
 
 /* A record Kafka refused for good (a permanent delivery error): when its raw message is
@@ -77,10 +77,10 @@ static void stop(int sig) {
 
 /* The state of one consumer instance. */
 struct consumer {
-        rd_kafka_t *consumer;         /* group member reading the raw topic */
-        rd_kafka_t *producer;         /* transactional producer */
-        rd_kafka_topic_t *out_rkt;    /* COLLECT_OUT_TOPIC */
-        rd_kafka_topic_t *dlq_rkt;    /* COLLECT_DLQ_TOPIC */
+        rd_kafka_t *consumer;      /* group member reading the raw topic */
+        rd_kafka_t *producer;      /* transactional producer */
+        rd_kafka_topic_t *out_rkt; /* COLLECT_OUT_TOPIC */
+        rd_kafka_topic_t *dlq_rkt; /* COLLECT_DLQ_TOPIC */
         const char *raw_topic;
         long txn_max_events;
         long txn_max_ms;
@@ -92,17 +92,17 @@ struct consumer {
         size_t txn_records;           /* records produced in it */
         size_t txn_produced, txn_dlq; /* of which output records, dead letters */
         rd_kafka_topic_partition_list_t *txn_offsets; /* next offset per partition in it */
-        struct txn_origin *origins;   /* of each record in it, by production order */
+        struct txn_origin *origins; /* of each record in it, by production order */
         size_t origins_size;
-        int32_t cur_partition;        /* the raw message being transformed */
+        int32_t cur_partition; /* the raw message being transformed */
         int64_t cur_offset;
         struct poison poison[POISON_MAX]; /* until committed past; full: the oldest go */
         unsigned poison_cnt;              /* entries in use */
         unsigned poison_next;             /* where a new one goes once it is full */
-        long backoff_ms;              /* pause before transforming again after an abort */
-        int need_rewind;              /* a transaction was aborted: seek to committed */
-        int fatal;                    /* a fatal error: exit 1 without committing */
-        int plain_commit;             /* also commit offsets outside the transaction (dev broker) */
+        long backoff_ms;                  /* pause before transforming again after an abort */
+        int need_rewind;                  /* a transaction was aborted: seek to committed */
+        int fatal;                        /* a fatal error: exit 1 without committing */
+        int plain_commit; /* also commit offsets outside the transaction (dev broker) */
 };
 
 static long long now_ms(void) {
@@ -121,10 +121,8 @@ static int is_permanent(rd_kafka_resp_err_t err) {
         case RD_KAFKA_RESP_ERR_INVALID_RECORD:
         case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
         case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
-        case RD_KAFKA_RESP_ERR__INVALID_ARG:
-                return 1;
-        default:
-                return 0;
+        case RD_KAFKA_RESP_ERR__INVALID_ARG: return 1;
+        default: return 0;
         }
 }
 
@@ -215,8 +213,8 @@ static int txn_commit(struct consumer *c) {
         long long started = now_ms();
         cgmd = rd_kafka_consumer_group_metadata(c->consumer);
         for (tries = 0; tries < 3; tries++) {
-                error = rd_kafka_send_offsets_to_transaction(c->producer, c->txn_offsets,
-                                                             cgmd, c->txn_timeout_ms);
+                error = rd_kafka_send_offsets_to_transaction(c->producer, c->txn_offsets, cgmd,
+                                                             c->txn_timeout_ms);
                 if (!error || !rd_kafka_error_is_retriable(error))
                         break;
                 txn_error(c, "send_offsets_to_transaction (retrying)", error);
@@ -304,8 +302,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
         switch (err) {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "assigned %d partition(s) of %s",
-                        parts->cnt, c->raw_topic);
+                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "assigned %d partition(s) of %s", parts->cnt,
+                        c->raw_topic);
                 if (cooperative)
                         error = rd_kafka_incremental_assign(rk, parts);
                 else
@@ -320,8 +318,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         else
                                 txn_commit(c);
                 }
-                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "revoked %d partition(s)%s",
-                        parts->cnt, rd_kafka_assignment_lost(rk) ? " (lost)" : "");
+                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "revoked %d partition(s)%s", parts->cnt,
+                        rd_kafka_assignment_lost(rk) ? " (lost)" : "");
                 if (cooperative)
                         error = rd_kafka_incremental_unassign(rk, parts);
                 else
@@ -356,8 +354,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
 
         if (err == RD_KAFKA_RESP_ERR__FATAL) {
                 rd_kafka_fatal_error(rk, fatal_str, sizeof(fatal_str));
-                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "fatal: %s: %s; exiting",
-                        rd_kafka_name(rk), fatal_str);
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "fatal: %s: %s; exiting", rd_kafka_name(rk),
+                        fatal_str);
                 c->fatal = 1;
                 run = 0;
                 return;
@@ -367,7 +365,9 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
 }
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-        svc_log(level <= 3 ? SVC_LOG_ERROR : level <= 5 ? SVC_LOG_WARN : SVC_LOG_INFO,
+        svc_log(level <= 3   ? SVC_LOG_ERROR
+                : level <= 5 ? SVC_LOG_WARN
+                             : SVC_LOG_INFO,
                 NULL, LOG_NAME, "%s: %s: %s", rk ? rd_kafka_name(rk) : "rdkafka", fac, buf);
 }
 
@@ -403,7 +403,6 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
         *p = (struct poison){o->partition, o->offset, o->event_index, rkm->err, 0};
 }
 
-
 /* Produces one record into the open transaction, its origin kept for the delivery
  * report. Returns the producev error; value is handed over either way. */
 static rd_kafka_resp_err_t produce(struct consumer *c, const struct svc_transform_origin *from,
@@ -423,14 +422,12 @@ static rd_kafka_resp_err_t produce(struct consumer *c, const struct svc_transfor
         c->origins[c->txn_records] =
             (struct txn_origin){c->cur_partition, c->cur_offset, from->event_index};
         for (;;) {
-                err = rd_kafka_producev(c->producer,
-                                        RD_KAFKA_V_RKT(dlq ? c->dlq_rkt : c->out_rkt),
-                                        RD_KAFKA_V_KEY(key, key_len),
-                                        RD_KAFKA_V_VALUE(value, value_len),
-                                        /* value is from malloc: librdkafka frees it */
-                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                                        RD_KAFKA_V_OPAQUE((void *)(uintptr_t)(c->txn_records + 1)),
-                                        RD_KAFKA_V_END);
+                err = rd_kafka_producev(
+                    c->producer, RD_KAFKA_V_RKT(dlq ? c->dlq_rkt : c->out_rkt),
+                    RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(value, value_len),
+                    /* value is from malloc: librdkafka frees it */
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                    RD_KAFKA_V_OPAQUE((void *)(uintptr_t)(c->txn_records + 1)), RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || c->fatal)
                         break;
                 /* The local queue is full: let deliveries make room. */
@@ -480,16 +477,16 @@ static int emit_record(void *opaque, const struct svc_transform_origin *from, in
                         goto out;
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
                         "dropped: record %lld of %s partition %d offset %lld and the dead "
-                        "letter for it (%s)", from->event_index, c->raw_topic,
-                        (int)c->cur_partition, (long long)c->cur_offset, reason);
+                        "letter for it (%s)",
+                        from->event_index, c->raw_topic, (int)c->cur_partition,
+                        (long long)c->cur_offset, reason);
                 svc_metrics_add(SVC_METRICS_CONSUMER_DROPPED, 1);
                 err = 0;
         }
 out:
         if (err)
                 svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "cannot produce to %s: %s",
-                        rd_kafka_topic_name(dlq ? c->dlq_rkt : c->out_rkt),
-                        rd_kafka_err2str(err));
+                        rd_kafka_topic_name(dlq ? c->dlq_rkt : c->out_rkt), rd_kafka_err2str(err));
         return err ? -1 : 0;
 }
 
@@ -559,11 +556,11 @@ static long long consumer_lag(struct consumer *c, int cached_only) {
                 int64_t lo = -1, hi = -1, pos;
                 rd_kafka_topic_partition_t *tp = &parts->elems[i];
                 if (rd_kafka_get_watermark_offsets(c->consumer, tp->topic, tp->partition, &lo,
-                                                   &hi) || hi < 0)
+                                                   &hi) ||
+                    hi < 0)
                         if (cached_only ||
-                            rd_kafka_query_watermark_offsets(c->consumer, tp->topic,
-                                                             tp->partition, &lo, &hi,
-                                                             2000 /* ms */)) {
+                            rd_kafka_query_watermark_offsets(c->consumer, tp->topic, tp->partition,
+                                                             &lo, &hi, 2000 /* ms */)) {
                                 lag = -1;
                                 goto out;
                         }
@@ -623,14 +620,14 @@ static int conf_set_all(rd_kafka_conf_t *conf, const char *const *props, char **
 static int read_settings(struct consumer *c, const svc_config_t *cfg, char *errstr,
                          size_t errstr_size) {
         long timeout;
-        if (svc_config_int(cfg, "CONSUMER_TXN_MAX_EVENTS", 10000, 1, 1000000,
-                           &c->txn_max_events, errstr, errstr_size) ||
-            svc_config_int(cfg, "CONSUMER_TXN_MAX_MS", 500, 1, 3600000, &c->txn_max_ms,
+        if (svc_config_int(cfg, "CONSUMER_TXN_MAX_EVENTS", 10000, 1, 1000000, &c->txn_max_events,
                            errstr, errstr_size) ||
+            svc_config_int(cfg, "CONSUMER_TXN_MAX_MS", 500, 1, 3600000, &c->txn_max_ms, errstr,
+                           errstr_size) ||
             svc_config_int(cfg, "CONSUMER_STATS_INTERVAL_MS", 10000, 0, 86400000,
                            &c->stats_interval_ms, errstr, errstr_size) ||
-            svc_config_int(cfg, "CONSUMER_TXN_TIMEOUT_MS", 60000, 1000, 3600000, &timeout,
-                           errstr, errstr_size))
+            svc_config_int(cfg, "CONSUMER_TXN_TIMEOUT_MS", 60000, 1000, 3600000, &timeout, errstr,
+                           errstr_size))
                 return -1;
         c->txn_timeout_ms = (int)timeout;
         return 0;
@@ -697,8 +694,7 @@ int main(void) {
         }
         /* The stats line reads the same counters, so they are kept in memory without
          * METRICS_DIR too. */
-        if (svc_metrics_open(&cfg, LOG_NAME, SVC_METRICS_F_IN_MEMORY, errstr, sizeof(errstr)) ==
-            -1)
+        if (svc_metrics_open(&cfg, LOG_NAME, SVC_METRICS_F_IN_MEMORY, errstr, sizeof(errstr)) == -1)
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "metrics: %s", errstr);
         c.raw_topic = cfg.collect_raw_topic;
         if (!(group_id = svc_config_get(&cfg, "CONSUMER_GROUP_ID")) || !*group_id)
@@ -712,10 +708,14 @@ int main(void) {
         }
 
         /* The transactional producer: idempotent and acks=all implicitly. */
-        const char *producer_props[] = {"bootstrap.servers", cfg.kafka_url,
-                                        "transactional.id", txn_id,
-                                        "client.id", "collect-consumer-producer",
-                                        "message.max.bytes", SVC_KAFKA_MESSAGE_MAX_STR,
+        const char *producer_props[] = {"bootstrap.servers",
+                                        cfg.kafka_url,
+                                        "transactional.id",
+                                        txn_id,
+                                        "client.id",
+                                        "collect-consumer-producer",
+                                        "message.max.bytes",
+                                        SVC_KAFKA_MESSAGE_MAX_STR,
                                         NULL};
         conf = rd_kafka_conf_new();
         rd_kafka_conf_set_opaque(conf, &c);
@@ -739,8 +739,8 @@ int main(void) {
          * transaction it left open. */
         if ((error = rd_kafka_init_transactions(c.producer, c.txn_timeout_ms))) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
-                        "cannot initialise transactions (transactional.id %s) at %s: %s",
-                        txn_id, cfg.kafka_url, rd_kafka_error_string(error));
+                        "cannot initialise transactions (transactional.id %s) at %s: %s", txn_id,
+                        cfg.kafka_url, rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
                 goto out;
         }
@@ -749,13 +749,20 @@ int main(void) {
                 goto out;
         }
 
-        const char *consumer_props[] = {"bootstrap.servers", cfg.kafka_url,
-                                        "group.id", group_id,
-                                        "client.id", "collect-consumer",
-                                        "enable.auto.commit", "false",
-                                        "enable.auto.offset.store", "false",
-                                        "isolation.level", "read_committed",
-                                        "auto.offset.reset", "earliest",
+        const char *consumer_props[] = {"bootstrap.servers",
+                                        cfg.kafka_url,
+                                        "group.id",
+                                        group_id,
+                                        "client.id",
+                                        "collect-consumer",
+                                        "enable.auto.commit",
+                                        "false",
+                                        "enable.auto.offset.store",
+                                        "false",
+                                        "isolation.level",
+                                        "read_committed",
+                                        "auto.offset.reset",
+                                        "earliest",
                                         "partition.assignment.strategy",
                                         "cooperative-sticky",
                                         NULL};
@@ -773,11 +780,10 @@ int main(void) {
         rd_kafka_poll_set_consumer(c.consumer);
 
         topics = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(topics, cfg.collect_raw_topic,
-                                          RD_KAFKA_PARTITION_UA);
+        rd_kafka_topic_partition_list_add(topics, cfg.collect_raw_topic, RD_KAFKA_PARTITION_UA);
         if ((err = rd_kafka_subscribe(c.consumer, topics))) {
-                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "subscribe to %s: %s",
-                        cfg.collect_raw_topic, rd_kafka_err2str(err));
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "subscribe to %s: %s", cfg.collect_raw_topic,
+                        rd_kafka_err2str(err));
                 goto out;
         }
         sigaction(SIGTERM, &sa, NULL);
@@ -840,8 +846,7 @@ int main(void) {
         log_stats(&c);
         /* Leaves the group; the revoke callback finds no open transaction. */
         if ((err = rd_kafka_consumer_close(c.consumer)))
-                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "consumer close: %s",
-                        rd_kafka_err2str(err));
+                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "consumer close: %s", rd_kafka_err2str(err));
         ret = c.fatal ? 1 : 0;
         svc_log(c.fatal ? SVC_LOG_ERROR : SVC_LOG_INFO, NULL, LOG_NAME, "exiting with status %d",
                 ret);

@@ -23,8 +23,7 @@ int svc_transform_iso_ms(long long ms, char *buf, size_t buf_size) {
         if (ms < 0 || ms > SVC_COLLECT_MAX_EVENT_TIME)
                 return -1;
         sec = (time_t)(ms / 1000);
-        if (!gmtime_r(&sec, &tm) ||
-            !strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm))
+        if (!gmtime_r(&sec, &tm) || !strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm))
                 return -1;
         snprintf(buf, buf_size, "%s.%03dZ", day, (int)(ms % 1000));
         return 0;
@@ -84,14 +83,12 @@ static json_t *raw_string(const char *raw, size_t raw_len) {
         return str;
 }
 
-char *svc_transform_refused_letter(const struct svc_transform_origin *from,
-                                   const char *reason, size_t size, size_t *len) {
-        json_t *rec = json_pack("{s:s, s:o, s:I, s:I}", "error", reason, "request_id",
-                                from->request_id ? json_stringn(from->request_id,
-                                                                from->request_id_len)
-                                                 : json_null(),
-                                "event_index", (json_int_t)from->event_index, "size",
-                                (json_int_t)size);
+char *svc_transform_refused_letter(const struct svc_transform_origin *from, const char *reason,
+                                   size_t size, size_t *len) {
+        json_t *rec = json_pack(
+            "{s:s, s:o, s:I, s:I}", "error", reason, "request_id",
+            from->request_id ? json_stringn(from->request_id, from->request_id_len) : json_null(),
+            "event_index", (json_int_t)from->event_index, "size", (json_int_t)size);
         char *val = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
 
         json_decref(rec);
@@ -103,19 +100,19 @@ char *svc_transform_refused_letter(const struct svc_transform_origin *from,
 /* Hands one record to emit, or the refused letter in its place when key and value would
  * not fit one Kafka message. value is handed over. */
 static int emit_checked(const struct svc_transform_origin *from, int dlq, const char *key,
-                        size_t key_len, char *value, size_t value_len,
-                        svc_transform_emit_t *emit, void *opaque,
-                        struct svc_transform_counts *cnt) {
+                        size_t key_len, char *value, size_t value_len, svc_transform_emit_t *emit,
+                        void *opaque, struct svc_transform_counts *cnt) {
         char why[160];
 
         if (key_len + value_len > SVC_KAFKA_MESSAGE_MAX) {
                 snprintf(why, sizeof(why),
                          "%s of %zu bytes is larger than a Kafka message (%d bytes): content "
-                         "cut", dlq ? "dead letter" : "record", key_len + value_len,
+                         "cut",
+                         dlq ? "dead letter" : "record", key_len + value_len,
                          SVC_KAFKA_MESSAGE_MAX);
                 free(value);
-                if (!(value = svc_transform_refused_letter(from, why, key_len + value_len,
-                                                           &value_len)))
+                if (!(value =
+                          svc_transform_refused_letter(from, why, key_len + value_len, &value_len)))
                         return -1;
                 dlq = 1;
         }
@@ -129,8 +126,8 @@ static int emit_checked(const struct svc_transform_origin *from, int dlq, const 
 /* Emits one dead letter: {"error","raw"} for the message as a whole (from->event_index
  * -1), {"error","request_id","event_index","event"} for one event. what is borrowed. */
 static int emit_dlq(const struct svc_transform_origin *from, const char *error, json_t *what,
-                    const char *key, size_t key_len, svc_transform_emit_t *emit,
-                    void *opaque, struct svc_transform_counts *cnt) {
+                    const char *key, size_t key_len, svc_transform_emit_t *emit, void *opaque,
+                    struct svc_transform_counts *cnt) {
         json_t *rec = json_object();
         char *val;
 
@@ -203,9 +200,7 @@ static void ob_str(struct obuf *b, const char *s, size_t n) {
                 case '\n': e = "\\n"; break;
                 case '\r': e = "\\r"; break;
                 case '\t': e = "\\t"; break;
-                default:
-                        snprintf(esc, sizeof(esc), "\\u%04X", ch);
-                        e = esc;
+                default: snprintf(esc, sizeof(esc), "\\u%04X", ch); e = esc;
                 }
                 ob_put(b, e, strlen(e));
         }
@@ -219,9 +214,7 @@ static void ob_value(struct obuf *b, const json_t *v) {
         char *dump;
 
         switch (v ? json_typeof(v) : JSON_NULL) {
-        case JSON_STRING:
-                ob_str(b, json_string_value(v), json_string_length(v));
-                return;
+        case JSON_STRING: ob_str(b, json_string_value(v), json_string_length(v)); return;
         case JSON_INTEGER:
                 snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
                 ob_put(b, num, strlen(num));
@@ -246,8 +239,7 @@ static const json_t *field(const json_t *obj, const char *name) {
 
 /* Fields of an event that are promoted to the record; the others go to properties. */
 static int is_promoted(const char *name, size_t len) {
-        static const char *const names[] = {"event_type", "event_time", "user_id",
-                                            "product_id"};
+        static const char *const names[] = {"event_type", "event_time", "user_id", "product_id"};
         for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
                 if (len == strlen(names[i]) && !memcmp(name, names[i], len))
                         return 1;
@@ -257,8 +249,8 @@ static int is_promoted(const char *name, size_t len) {
 /* Writes the output record of a valid event (docs/api.md, "What lands in Kafka"), in its
  * documented field order and without building a JSON tree: the hot path of the consumer.
  * Returns the record (from malloc, *len bytes), or NULL when out of memory. */
-static char *build_record(const json_t *msg, const json_t *ctx, const json_t *event,
-                          size_t index, const char *timestamp, size_t *len) {
+static char *build_record(const json_t *msg, const json_t *ctx, const json_t *event, size_t index,
+                          const char *timestamp, size_t *len) {
         const json_t *rid = json_object_get(msg, "request_id");
         struct obuf b = {NULL, 0, 0, 0};
         char event_id[600];
@@ -322,8 +314,7 @@ static const char *check_message(const json_t *msg, char *why, size_t why_size) 
         if (!json_is_object(msg))
                 return "raw message is not a JSON object";
         rid = json_object_get(msg, "request_id");
-        if (!json_is_string(rid) || json_string_length(rid) == 0 ||
-            json_string_length(rid) > 512)
+        if (!json_is_string(rid) || json_string_length(rid) == 0 || json_string_length(rid) > 512)
                 return "raw message has no request_id (a non-empty string of at most 512 "
                        "bytes)";
         payload = json_object_get(msg, "payload");
@@ -344,8 +335,7 @@ static const char *check_message(const json_t *msg, char *why, size_t why_size) 
 }
 
 int svc_transform_raw(const char *raw, size_t raw_len, const char *key, size_t key_len,
-                      svc_transform_emit_t *emit, void *opaque,
-                      struct svc_transform_counts *cnt) {
+                      svc_transform_emit_t *emit, void *opaque, struct svc_transform_counts *cnt) {
         struct svc_transform_origin from = {NULL, 0, -1};
         json_t *msg = NULL, *str = NULL, *events, *ctx, *event, *rid;
         json_error_t jerr;

@@ -19,9 +19,8 @@ struct svc_transform_origin {
  * SVC_KAFKA_MESSAGE_MAX: a larger record is replaced by a letter saying so.
  * Returns 0, or -1 to stop the transformation (the record could not be produced).
  */
-typedef int(svc_transform_emit_t)(void *opaque, const struct svc_transform_origin *from,
-                                  int dlq, const char *key, size_t key_len, char *value,
-                                  size_t value_len);
+typedef int(svc_transform_emit_t)(void *opaque, const struct svc_transform_origin *from, int dlq,
+                                  const char *key, size_t key_len, char *value, size_t value_len);
 
 /* What one raw message became. */
 struct svc_transform_counts {
@@ -43,8 +42,7 @@ struct svc_transform_counts {
  *          the failure stay emitted). cnt is updated either way.
  */
 int svc_transform_raw(const char *raw, size_t raw_len, const char *key, size_t key_len,
-                      svc_transform_emit_t *emit, void *opaque,
-                      struct svc_transform_counts *cnt)
+                      svc_transform_emit_t *emit, void *opaque, struct svc_transform_counts *cnt)
     __attribute__((warn_unused_result));
 
 /**
@@ -59,6 +57,6 @@ int svc_transform_iso_ms(long long ms, char *buf, size_t buf_size);
  *        refused for good): {"error","request_id","event_index","size"}, content cut.
  * @returns the letter (from malloc, *len bytes), or NULL when out of memory.
  */
-char *svc_transform_refused_letter(const struct svc_transform_origin *from,
-                                   const char *reason, size_t size, size_t *len);
+char *svc_transform_refused_letter(const struct svc_transform_origin *from, const char *reason,
+                                   size_t size, size_t *len);
 #endif

@@ -31,12 +31,12 @@
 #include "spool.h"
 
 #define LOG_NAME "forwarder"
-#define IDLE_MS 200                 /* how often an empty spool is looked at again */
-#define PING_MS 1000                /* reachability checks, and mark refreshes, while down */
+#define IDLE_MS 200  /* how often an empty spool is looked at again */
+#define PING_MS 1000 /* reachability checks, and mark refreshes, while down */
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
-#define WINDOW_BYTES (4 << 20)      /* acknowledged before more is produced: a failure */
-#define WINDOW_RECORDS 10000        /* shows after one window, not after a whole file */
+#define WINDOW_BYTES (4 << 20) /* acknowledged before more is produced: a failure */
+#define WINDOW_RECORDS 10000   /* shows after one window, not after a whole file */
 #define SWEEP_MS 60000
 
 static volatile sig_atomic_t run = 1;
@@ -49,10 +49,10 @@ static void stop(int sig) {
 struct forwarder {
         const char *dir;
         svc_kafka_t *kp;
-        int timeout_ms;              /* KAFKA_TIMEOUT_MS */
-        long long stop_deadline_ms;  /* after a signal: when the file in progress is given up */
-        long backoff_ms;             /* pause before the next try after a failure */
-        int down;                    /* no broker answered since the last failure */
+        int timeout_ms;             /* KAFKA_TIMEOUT_MS */
+        long long stop_deadline_ms; /* after a signal: when the file in progress is given up */
+        long backoff_ms;            /* pause before the next try after a failure */
+        int down;                   /* no broker answered since the last failure */
         int fatal;
 };
 
@@ -281,8 +281,7 @@ int main(void) {
                 goto out;
         }
         /* Its stats line reads the same counters: kept in memory without METRICS_DIR too. */
-        if (svc_metrics_open(&cfg, LOG_NAME, SVC_METRICS_F_IN_MEMORY, errstr, sizeof(errstr)) ==
-            -1)
+        if (svc_metrics_open(&cfg, LOG_NAME, SVC_METRICS_F_IN_MEMORY, errstr, sizeof(errstr)) == -1)
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "metrics: %s", errstr);
         fw.dir = cfg.spool_dir;
         fw.timeout_ms = cfg.kafka_timeout_ms;
@@ -313,8 +312,8 @@ int main(void) {
         }
         log_stats(&fw);
         ret = fw.fatal ? 1 : 0;
-        svc_log(fw.fatal ? SVC_LOG_ERROR : SVC_LOG_INFO, NULL, LOG_NAME,
-                "exiting with status %d", ret);
+        svc_log(fw.fatal ? SVC_LOG_ERROR : SVC_LOG_INFO, NULL, LOG_NAME, "exiting with status %d",
+                ret);
 out:
         /* Whatever is still in flight belongs to a file that stays: no need to wait long. */
         svc_kafka_destroy(fw.kp, 1000 /* ms */);

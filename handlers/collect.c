@@ -55,8 +55,7 @@ static char *raw_message(svc_req_t *req, const char *body, size_t body_len, size
 
         clock_gettime(CLOCK_REALTIME, &now);
         envelope = json_pack("{s:s, s:I, s:s, s:s}", "request_id", svc_http_request_id(req),
-                             "received_at",
-                             (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+                             "received_at", (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
                              "client_ip", svc_http_client_ip(req), "user_agent", ua ? ua : "");
         if (envelope)
                 head = json_dumps(envelope, JSON_COMPACT);
@@ -80,8 +79,8 @@ static char *raw_message(svc_req_t *req, const char *body, size_t body_len, size
 /* A request whose message is on its way. */
 struct pending {
         svc_req_t *req;
-        char *text;       /* the raw message; Kafka or the spool reads it until settled */
-        size_t received;  /* events in it */
+        char *text;      /* the raw message; Kafka or the spool reads it until settled */
+        size_t received; /* events in it */
         const char *endpoint;
 };
 
@@ -164,8 +163,8 @@ static void collect(svc_req_t *req, void *opaque) {
         if (svc_collect_check_payload(payload, &errors, errstr, sizeof(errstr)) == -1) {
                 svc_metrics_events(SVC_METRICS_EP_COLLECT, SVC_METRICS_INVALID,
                                    json_array_size(json_object_get(payload, "events")));
-                svc_http_send_error_details(
-                    req, 422, errstr, errors ? json_pack("{s:o}", "errors", errors) : NULL);
+                svc_http_send_error_details(req, 422, errstr,
+                                            errors ? json_pack("{s:o}", "errors", errors) : NULL);
                 goto out;
         }
         if (!(p = calloc(1, sizeof(*p))) || !(p->text = raw_message(req, body, len, &text_len))) {

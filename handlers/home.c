@@ -47,7 +47,8 @@ static const char page_live[] =
     "preserveAspectRatio=\"none\"></svg></div></div>\n"
     "<script>(function(){var last=null,series={},N=40;"
     "function tile(id,big,small){var t=document.getElementById('t-'+id);"
-    "t.querySelector('b').textContent=big;if(small!=null)t.querySelector('small').textContent=small}"
+    "t.querySelector('b').textContent=big;if(small!=null)t.querySelector('small').textContent="
+    "small}"
     "function n(v){return v.toLocaleString('en')}"
     "function spark(id,v){var s=series[id]=(series[id]||[]).concat([v]).slice(-N),"
     "max=Math.max.apply(null,s.concat([1]));document.querySelector('#t-'+id+' svg').innerHTML="
@@ -203,16 +204,15 @@ static void home(svc_req_t *req, void *opaque) {
             req, 200,
             json_pack("{s:s, s:[{s:s,s:s,s:s}, {s:s,s:s,s:s}, {s:s,s:s,s:s}, {s:s,s:s,s:s},"
                       " {s:s,s:s,s:s}]}",
-                      "service", "event-ingestion", "endpoints",
-                      "method", "POST", "path", "/collect", "description",
-                      "a JSON batch of product events, produced to Kafka",
-                      "method", "POST", "path", "/api/ingest", "description",
+                      "service", "event-ingestion", "endpoints", "method", "POST", "path",
+                      "/collect", "description",
+                      "a JSON batch of product events, produced to Kafka", "method", "POST", "path",
+                      "/api/ingest", "description",
                       "CSV file or Google Sheet of tracking rows to CLICK/CONVERSION events",
                       "method", "GET", "path", "/api/processed-events", "description",
-                      "dev mode only: the stored events, paged",
-                      "method", "GET", "path", "/health", "description",
-                      "service and Kafka status",
-                      "method", "GET", "path", "/", "description", "this index"));
+                      "dev mode only: the stored events, paged", "method", "GET", "path", "/health",
+                      "description", "service and Kafka status", "method", "GET", "path", "/",
+                      "description", "this index"));
 }
 
 int main(void) {

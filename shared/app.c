@@ -18,9 +18,8 @@ int svc_app_init(svc_app_t *app, const char *endpoint, int flags) {
         }
         /* Taking events matters more than counting them: a metrics file that cannot be
          * made is logged, and the handler serves without. */
-        if (svc_metrics_open(&app->cfg, endpoint,
-                             svc_http_is_cgi() ? SVC_METRICS_F_PER_REQUEST : 0, errstr,
-                             sizeof(errstr)) == -1)
+        if (svc_metrics_open(&app->cfg, endpoint, svc_http_is_cgi() ? SVC_METRICS_F_PER_REQUEST : 0,
+                             errstr, sizeof(errstr)) == -1)
                 svc_log(SVC_LOG_ERROR, NULL, endpoint, "metrics: %s", errstr);
         if (!(flags & SVC_APP_F_KAFKA))
                 return 0;

@@ -18,10 +18,11 @@
 #include "log.h"
 #include "spool.h"
 
-#define DOWN_MARK_MAX_AGE_MS 5000 /* a Kafka-down mark older than this no longer counts;
-                                   * the forwarder refreshes it every 1-2 s */
-#define DOWN_CHECK_MS 200          /* pooled: how often the mark file is looked at */
-#define SPOOL_BATCH_MAX 256        /* records per append */
+#define DOWN_MARK_MAX_AGE_MS                                                                       \
+        5000                /* a Kafka-down mark older than this no longer counts;                 \
+                             * the forwarder refreshes it every 1-2 s */
+#define DOWN_CHECK_MS 200   /* pooled: how often the mark file is looked at */
+#define SPOOL_BATCH_MAX 256 /* records per append */
 
 struct job {
         svc_deliver_t *dl;
@@ -34,9 +35,9 @@ struct job {
 
 struct svc_deliver {
         svc_kafka_t *kp;
-        char *spool_dir;              /* NULL: no spool */
+        char *spool_dir; /* NULL: no spool */
         long long spool_max_bytes;
-        svc_spool_t *spool;           /* opened at start (pooled) or when first needed */
+        svc_spool_t *spool; /* opened at start (pooled) or when first needed */
         int pooled;
         atomic_llong down_checked_ms; /* pooled: when the mark was last looked at */
         atomic_int down_marked;       /* what it said */
@@ -65,8 +66,7 @@ static void settle(struct job *job, svc_deliver_outcome_t outcome, const char *w
 /* Opens the spool writer when it is not open yet (per request: only when needed). */
 static int spool_ready(svc_deliver_t *dl, char *errstr, size_t errstr_size) {
         if (!dl->spool)
-                dl->spool = svc_spool_open(dl->spool_dir, dl->spool_max_bytes, errstr,
-                                           errstr_size);
+                dl->spool = svc_spool_open(dl->spool_dir, dl->spool_max_bytes, errstr, errstr_size);
         return dl->spool ? 0 : -1;
 }
 
@@ -185,8 +185,7 @@ static void kafka_done(void *opaque, const char *why) {
 }
 
 void svc_deliver_send(svc_deliver_t *dl, const char *topic, const char *key, size_t key_len,
-                      const char *val, size_t val_len, svc_deliver_done_fn *done,
-                      void *opaque) {
+                      const char *val, size_t val_len, svc_deliver_done_fn *done, void *opaque) {
         struct job *job = malloc(sizeof(*job));
         char errstr[256];
 

@@ -29,19 +29,19 @@
 struct pool;
 
 struct svc_req {
-        FCGX_Request fcgx;             /* FastCGI mode only */
-        struct pool *pool;             /* FastCGI mode: the pool the request goes back to */
+        FCGX_Request fcgx; /* FastCGI mode only */
+        struct pool *pool; /* FastCGI mode: the pool the request goes back to */
         struct svc_req *next_free;
         int is_cgi;
         const char *endpoint;
-        svc_metrics_ep_t ep;           /* the endpoint it is counted under */
-        struct timespec started;       /* when the handler got it */
+        svc_metrics_ep_t ep;     /* the endpoint it is counted under */
+        struct timespec started; /* when the handler got it */
         const svc_config_t *cfg;
         char request_id[65];
-        char *path;                    /* owned */
-        char *body;                    /* owned, NUL-terminated */
-        int sent;                      /* a response went out */
-        size_t body_read;              /* raw body bytes consumed */
+        char *path;       /* owned */
+        char *body;       /* owned, NUL-terminated */
+        int sent;         /* a response went out */
+        size_t body_read; /* raw body bytes consumed */
         int status;
         char *headers[HTTP_MAX_HEADERS]; /* "Name: value", owned */
         int header_cnt;
@@ -193,8 +193,8 @@ static size_t read_raw(svc_req_t *req, char *buf, size_t n) {
 }
 
 /* Inflates a gzip body into a new buffer of at most max bytes. */
-static svc_body_err_t gunzip(const char *in, size_t in_len, size_t max, char **out,
-                             size_t *out_len, char *errstr, size_t errstr_size) {
+static svc_body_err_t gunzip(const char *in, size_t in_len, size_t max, char **out, size_t *out_len,
+                             char *errstr, size_t errstr_size) {
         z_stream zs = {0};
         size_t cap = in_len * 4 + 1024 < max + 1 ? in_len * 4 + 1024 : max + 1;
         char *buf = malloc(cap + 1);
@@ -283,8 +283,7 @@ svc_body_err_t svc_http_read_body(svc_req_t *req, size_t max, char **body, size_
         got = read_raw(req, raw, (size_t)want);
         if (got < want) {
                 free(raw);
-                snprintf(errstr, errstr_size, "the body ended after %zu of %llu bytes", got,
-                         want);
+                snprintf(errstr, errstr_size, "the body ended after %zu of %llu bytes", got, want);
                 return SVC_BODY_TRUNCATED;
         }
         raw[got] = '\0';
@@ -315,8 +314,8 @@ json_t *svc_http_read_json(svc_req_t *req, size_t max, const char **body, size_t
         default: svc_http_send_error(req, 400, "%s", errstr); return NULL;
         }
         if (!(obj = json_loadb(text, text_len, JSON_REJECT_DUPLICATES, &jerr))) {
-                svc_http_send_error(req, 400, "malformed JSON at line %d, column %d: %s",
-                                    jerr.line, jerr.column, jerr.text);
+                svc_http_send_error(req, 400, "malformed JSON at line %d, column %d: %s", jerr.line,
+                                    jerr.column, jerr.text);
                 return NULL;
         }
         if (body)
@@ -361,8 +360,7 @@ static const char *reason_phrase(int status) {
 static uint64_t usec_since(const struct timespec *t) {
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        return (uint64_t)((now.tv_sec - t->tv_sec) * 1000000LL +
-                          (now.tv_nsec - t->tv_nsec) / 1000);
+        return (uint64_t)((now.tv_sec - t->tv_sec) * 1000000LL + (now.tv_nsec - t->tv_nsec) / 1000);
 }
 
 static void put(svc_req_t *req, const char *s, size_t n) {
@@ -372,8 +370,8 @@ static void put(svc_req_t *req, const char *s, size_t n) {
                 FCGX_PutStr(s, (int)n, req->fcgx.out);
 }
 
-void svc_http_send(svc_req_t *req, int status, const char *content_type,
-                   const char *body, size_t len) {
+void svc_http_send(svc_req_t *req, int status, const char *content_type, const char *body,
+                   size_t len) {
         char head[512];
         int n;
 
@@ -408,27 +406,24 @@ void svc_http_send_json(svc_req_t *req, int status, json_t *obj) {
         char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
         json_decref(obj);
         if (!text) {
-                static const char oom[] =
-                    "{\"status\":\"error\",\"message\":\"internal error\"}";
-                svc_http_send(req, 500, "application/json; charset=utf-8", oom,
-                              sizeof(oom) - 1);
+                static const char oom[] = "{\"status\":\"error\",\"message\":\"internal error\"}";
+                svc_http_send(req, 500, "application/json; charset=utf-8", oom, sizeof(oom) - 1);
                 return;
         }
         svc_http_send(req, status, "application/json; charset=utf-8", text, strlen(text));
         free(text);
 }
 
-void svc_http_send_error_details(svc_req_t *req, int status, const char *message,
-                                 json_t *extra) {
+void svc_http_send_error_details(svc_req_t *req, int status, const char *message, json_t *extra) {
         json_t *obj = json_pack("{s:s, s:s}", "status", "error", "message", message);
         if (obj && extra)
                 json_object_update(obj, extra);
         json_decref(extra);
         if (req->cfg && !req->sent)
-                svc_log_persist_error(req->cfg->error_log, req->endpoint, req->request_id,
-                                      status, message, 0, NULL);
-        svc_log(status >= 500 ? SVC_LOG_ERROR : SVC_LOG_INFO, req->request_id,
-                req->endpoint, "%d %s", status, message);
+                svc_log_persist_error(req->cfg->error_log, req->endpoint, req->request_id, status,
+                                      message, 0, NULL);
+        svc_log(status >= 500 ? SVC_LOG_ERROR : SVC_LOG_INFO, req->request_id, req->endpoint,
+                "%d %s", status, message);
         svc_http_send_json(req, status, obj);
 }
 
@@ -536,11 +531,11 @@ struct pool {
         const svc_config_t *cfg;
         svc_http_handler_fn *fn;
         void *opaque;
-        atomic_int stopping;     /* set by the thread that waits for SIGTERM */
+        atomic_int stopping; /* set by the thread that waits for SIGTERM */
         pthread_mutex_t lock;
-        pthread_cond_t freed;            /* a request went back to the free list */
+        pthread_cond_t freed; /* a request went back to the free list */
         svc_req_t *free_list;
-        int busy;                        /* requests accepted and not finished */
+        int busy; /* requests accepted and not finished */
 };
 
 /* True once the request body was read to its end (the empty end-of-stdin record included,
@@ -635,8 +630,10 @@ int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads, i
 
         signal(SIGPIPE, SIG_IGN); /* a client that went away is not a reason to die */
         if (svc_http_is_cgi()) {
-                svc_req_t req = {.is_cgi = 1, .endpoint = endpoint,
-                                 .ep = svc_metrics_endpoint(endpoint), .cfg = cfg};
+                svc_req_t req = {.is_cgi = 1,
+                                 .endpoint = endpoint,
+                                 .ep = svc_metrics_endpoint(endpoint),
+                                 .cfg = cfg};
                 cgi_done = 0;
                 if (handle(&req, fn, opaque)) { /* one request, one wait */
                         pthread_mutex_lock(&cgi_lock);
@@ -653,8 +650,9 @@ int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads, i
         if (FCGX_Init() != 0)
                 return -1;
         threads = threads < 1 ? 1 : threads > HTTP_MAX_THREADS ? HTTP_MAX_THREADS : threads;
-        inflight = inflight < threads ? threads : inflight > HTTP_MAX_INFLIGHT ? HTTP_MAX_INFLIGHT
-                                                                               : inflight;
+        inflight = inflight < threads             ? threads
+                   : inflight > HTTP_MAX_INFLIGHT ? HTTP_MAX_INFLIGHT
+                                                  : inflight;
         if (!(reqs = calloc((size_t)inflight, sizeof(*reqs))))
                 return -1;
         pthread_mutex_init(&pool.lock, NULL);

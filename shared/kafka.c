@@ -20,15 +20,15 @@
 #define KAFKA_MAX_WARM 4            /* topics warmed up, see warm_up() */
 
 struct svc_kafka {
-        rd_kafka_t *rk;          /* NULL in dev mode */
-        char *dev_store;         /* dev mode: DEV_STORE path */
-        pthread_t poller;        /* serves delivery reports */
-        atomic_int run;          /* the poller runs while set */
-        int timeout_ms;          /* KAFKA_TIMEOUT_MS, also the local message timeout */
-        int per_request;         /* SVC_KAFKA_F_PER_REQUEST */
-        char *warm[KAFKA_MAX_WARM]; /* topics whose metadata was fetched */
+        rd_kafka_t *rk;               /* NULL in dev mode */
+        char *dev_store;              /* dev mode: DEV_STORE path */
+        pthread_t poller;             /* serves delivery reports */
+        atomic_int run;               /* the poller runs while set */
+        int timeout_ms;               /* KAFKA_TIMEOUT_MS, also the local message timeout */
+        int per_request;              /* SVC_KAFKA_F_PER_REQUEST */
+        char *warm[KAFKA_MAX_WARM];   /* topics whose metadata was fetched */
         rd_kafka_topic_t *sticky_rkt; /* COLLECT_RAW_TOPIC, pooled only */
-        atomic_int down;         /* no broker reachable, since the last acknowledgement */
+        atomic_int down;              /* no broker reachable, since the last acknowledgement */
         pthread_mutex_t pending_lock;
         struct async_msg *pending_head, *pending_tail; /* async messages by deadline */
 };
@@ -39,14 +39,14 @@ struct report_to {
 };
 
 struct svc_kafka_batch {
-        struct report_to to;     /* batch_report */
+        struct report_to to; /* batch_report */
         svc_kafka_t *kp;
         pthread_mutex_t lock;
         pthread_cond_t cond;
         size_t queued, acked, failed;
-        int refcnt;              /* the caller's reference + one per message in flight */
+        int refcnt; /* the caller's reference + one per message in flight */
         char first_err[256];
-        char *dev_buf;           /* dev mode: lines not yet appended */
+        char *dev_buf; /* dev mode: lines not yet appended */
         size_t dev_len, dev_size;
 };
 
@@ -93,12 +93,12 @@ static void batch_report(struct report_to *to, const rd_kafka_message_t *rkm) {
  * message.timeout.ms is checked only about once a second while no broker is up). The
  * report still comes later and frees it. */
 struct async_msg {
-        struct report_to to;     /* async_report */
+        struct report_to to; /* async_report */
         svc_kafka_t *kp;
         svc_kafka_done_fn *done;
         void *opaque;
-        atomic_int settled;      /* done() was called */
-        int linked;              /* in kp's pending list (under pending_lock) */
+        atomic_int settled; /* done() was called */
+        int linked;         /* in kp's pending list (under pending_lock) */
         long long deadline_ms;
         struct async_msg *prev, *next;
 };
@@ -171,30 +171,23 @@ static int means_down(rd_kafka_resp_err_t err) {
                err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN;
 }
 
-
 /* The events_kafka_delivery_errors_total label of a failed delivery. */
 static svc_metrics_counter_t error_kind(rd_kafka_resp_err_t err) {
         switch (err) {
-        case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-                return SVC_METRICS_KAFKA_ERR_TIMED_OUT;
+        case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT: return SVC_METRICS_KAFKA_ERR_TIMED_OUT;
         case RD_KAFKA_RESP_ERR__TRANSPORT:
-        case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
-                return SVC_METRICS_KAFKA_ERR_BROKER_DOWN;
+        case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN: return SVC_METRICS_KAFKA_ERR_BROKER_DOWN;
         case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
-        case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
-                return SVC_METRICS_KAFKA_ERR_PURGED;
+        case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT: return SVC_METRICS_KAFKA_ERR_PURGED;
         case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-        case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-                return SVC_METRICS_KAFKA_ERR_TOO_LARGE;
+        case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE: return SVC_METRICS_KAFKA_ERR_TOO_LARGE;
         case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
         case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-        case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-                return SVC_METRICS_KAFKA_ERR_UNKNOWN_TOPIC;
+        case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION: return SVC_METRICS_KAFKA_ERR_UNKNOWN_TOPIC;
         case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
         case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
                 return SVC_METRICS_KAFKA_ERR_NOT_AUTHORIZED;
-        default:
-                return SVC_METRICS_KAFKA_ERR_OTHER;
+        default: return SVC_METRICS_KAFKA_ERR_OTHER;
         }
 }
 
@@ -238,9 +231,8 @@ int svc_kafka_brokers_down(svc_kafka_t *kp) {
  * request id lands. The other topics keep the key hash. */
 static unsigned sticky_salt;
 
-static int32_t sticky_partitioner(const rd_kafka_topic_t *rkt, const void *key,
-                                  size_t key_len, int32_t partition_cnt, void *rkt_opaque,
-                                  void *msg_opaque) {
+static int32_t sticky_partitioner(const rd_kafka_topic_t *rkt, const void *key, size_t key_len,
+                                  int32_t partition_cnt, void *rkt_opaque, void *msg_opaque) {
         struct timespec now;
         int32_t p;
 
@@ -306,8 +298,7 @@ static int set(rd_kafka_conf_t *conf, const char *name, const char *value, char 
         return -1;
 }
 
-svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
-                           size_t errstr_size) {
+svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr, size_t errstr_size) {
         svc_kafka_t *kp = calloc(1, sizeof(*kp));
         rd_kafka_conf_t *conf = NULL;
         char timeout[16];
@@ -337,8 +328,8 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
             set(conf, "message.timeout.ms", timeout, errstr, errstr_size) ||
             set(conf, "socket.connection.setup.timeout.ms", timeout, errstr, errstr_size) ||
             set(conf, "linger.ms", per_request ? "0" : "2", errstr, errstr_size) ||
-            set(conf, "queue.buffering.max.messages", per_request ? "10000" : "100000",
-                errstr, errstr_size) ||
+            set(conf, "queue.buffering.max.messages", per_request ? "10000" : "100000", errstr,
+                errstr_size) ||
             /* bounds memory for a million-row ingest: produce blocks when it is full */
             set(conf, "queue.buffering.max.kbytes", per_request ? "2048" : "8192", errstr,
                 errstr_size) ||
@@ -366,8 +357,7 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr,
         if (!(kp->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
                 goto fail;
         conf = NULL; /* now owned, and freed, by the rd_kafka_t instance */
-        if (!per_request &&
-            !(kp->sticky_rkt = sticky_topic_new(kp->rk, cfg->collect_raw_topic)))
+        if (!per_request && !(kp->sticky_rkt = sticky_topic_new(kp->rk, cfg->collect_raw_topic)))
                 svc_log(SVC_LOG_WARN, NULL, "kafka", "%s: no sticky partitioner: %s",
                         cfg->collect_raw_topic, rd_kafka_err2str(rd_kafka_last_error()));
         atomic_store(&kp->run, 1);
@@ -411,8 +401,8 @@ svc_kafka_batch_t *svc_kafka_batch_new(svc_kafka_t *kp) {
 static int dev_flush(svc_kafka_batch_t *kb, char *errstr, size_t errstr_size) {
         if (kb->dev_len == 0)
                 return 0;
-        if (svc_log_append_line(kb->kp->dev_store, kb->dev_buf, kb->dev_len, errstr,
-                                errstr_size) == -1)
+        if (svc_log_append_line(kb->kp->dev_store, kb->dev_buf, kb->dev_len, errstr, errstr_size) ==
+            -1)
                 return -1;
         kb->acked += kb->queued - kb->acked; /* appended: as good as acknowledged */
         kb->dev_len = 0;
@@ -420,9 +410,8 @@ static int dev_flush(svc_kafka_batch_t *kb, char *errstr, size_t errstr_size) {
 }
 
 /* Dev store line: {"topic":"...","key":"...","value":<the record>} */
-static int dev_produce(svc_kafka_batch_t *kb, const char *topic, const char *key,
-                       size_t key_len, const char *val, size_t val_len, char *errstr,
-                       size_t errstr_size) {
+static int dev_produce(svc_kafka_batch_t *kb, const char *topic, const char *key, size_t key_len,
+                       const char *val, size_t val_len, char *errstr, size_t errstr_size) {
         json_t *t = json_string(topic), *k = json_stringn(key, key_len);
         char *ts = t ? json_dumps(t, JSON_ENCODE_ANY) : NULL;
         char *ks = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
@@ -492,19 +481,17 @@ static int warm_up(svc_kafka_t *kp, const char *topic, char *errstr, size_t errs
         return 0;
 }
 
-int svc_kafka_prepare_topic(svc_kafka_t *kp, const char *topic, char *errstr,
-                            size_t errstr_size) {
+int svc_kafka_prepare_topic(svc_kafka_t *kp, const char *topic, char *errstr, size_t errstr_size) {
         return kp->rk ? warm_up(kp, topic, errstr, errstr_size) : 0;
 }
 
 int svc_kafka_batch_produce(svc_kafka_batch_t *kb, const char *topic, const char *key,
-                            size_t key_len, const char *val, size_t val_len,
-                            char *errstr, size_t errstr_size) {
+                            size_t key_len, const char *val, size_t val_len, char *errstr,
+                            size_t errstr_size) {
         rd_kafka_resp_err_t err;
 
         if (!kb->kp->rk)
-                return dev_produce(kb, topic, key, key_len, val, val_len, errstr,
-                                   errstr_size);
+                return dev_produce(kb, topic, key, key_len, val, val_len, errstr, errstr_size);
         /* single-threaded in CGI mode */
         if (kb->kp->per_request && warm_up(kb->kp, topic, errstr, errstr_size) == -1)
                 return -1;
@@ -514,8 +501,7 @@ int svc_kafka_batch_produce(svc_kafka_batch_t *kb, const char *topic, const char
         pthread_mutex_unlock(&kb->lock);
         /* F_BLOCK: wait while the local queue is full instead of failing, which keeps
          * memory flat for a million-row file. */
-        err = rd_kafka_producev(kb->kp->rk, RD_KAFKA_V_TOPIC(topic),
-                                RD_KAFKA_V_KEY(key, key_len),
+        err = rd_kafka_producev(kb->kp->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
                                 RD_KAFKA_V_VALUE((void *)val, val_len),
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
                                 RD_KAFKA_V_OPAQUE(kb), RD_KAFKA_V_END);
@@ -530,8 +516,8 @@ int svc_kafka_batch_produce(svc_kafka_batch_t *kb, const char *topic, const char
         return 0;
 }
 
-int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cnt,
-                         char *errstr, size_t errstr_size) {
+int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cnt, char *errstr,
+                         size_t errstr_size) {
         struct timespec deadline;
         int ret = 0;
 
@@ -552,13 +538,12 @@ int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cn
                 ret = pthread_cond_timedwait(&kb->cond, &kb->lock, &deadline) ? -1 : 0;
         *acked_cnt = kb->acked;
         if (kb->failed) {
-                snprintf(errstr, errstr_size, "%zu of %zu messages failed (first: %s)",
-                         kb->failed, kb->queued, kb->first_err);
+                snprintf(errstr, errstr_size, "%zu of %zu messages failed (first: %s)", kb->failed,
+                         kb->queued, kb->first_err);
                 ret = -1;
         } else if (kb->acked < kb->queued) {
-                snprintf(errstr, errstr_size,
-                         "Kafka acknowledged %zu of %zu messages within %d ms", kb->acked,
-                         kb->queued, timeout_ms);
+                snprintf(errstr, errstr_size, "Kafka acknowledged %zu of %zu messages within %d ms",
+                         kb->acked, kb->queued, timeout_ms);
                 ret = -1;
         }
         pthread_mutex_unlock(&kb->lock);
@@ -572,9 +557,9 @@ void svc_kafka_batch_destroy(svc_kafka_batch_t *kb) {
         batch_unref_locked(kb);
 }
 
-int svc_kafka_produce_wait(svc_kafka_t *kp, const char *topic, const char *key,
-                           size_t key_len, const char *val, size_t val_len,
-                           int timeout_ms, char *errstr, size_t errstr_size) {
+int svc_kafka_produce_wait(svc_kafka_t *kp, const char *topic, const char *key, size_t key_len,
+                           const char *val, size_t val_len, int timeout_ms, char *errstr,
+                           size_t errstr_size) {
         svc_kafka_batch_t *kb = svc_kafka_batch_new(kp);
         size_t acked;
         int ret = -1;
@@ -583,17 +568,16 @@ int svc_kafka_produce_wait(svc_kafka_t *kp, const char *topic, const char *key,
                 snprintf(errstr, errstr_size, "out of memory");
                 return -1;
         }
-        if (svc_kafka_batch_produce(kb, topic, key, key_len, val, val_len, errstr,
-                                    errstr_size) == 0)
+        if (svc_kafka_batch_produce(kb, topic, key, key_len, val, val_len, errstr, errstr_size) ==
+            0)
                 ret = svc_kafka_batch_wait(kb, timeout_ms, &acked, errstr, errstr_size);
         svc_kafka_batch_destroy(kb);
         return ret;
 }
 
-int svc_kafka_produce_async(svc_kafka_t *kp, const char *topic, const char *key,
-                            size_t key_len, const char *val, size_t val_len,
-                            svc_kafka_done_fn *done, void *opaque, char *errstr,
-                            size_t errstr_size) {
+int svc_kafka_produce_async(svc_kafka_t *kp, const char *topic, const char *key, size_t key_len,
+                            const char *val, size_t val_len, svc_kafka_done_fn *done, void *opaque,
+                            char *errstr, size_t errstr_size) {
         struct async_msg *am;
         rd_kafka_resp_err_t err;
 
@@ -662,8 +646,9 @@ void svc_kafka_destroy(svc_kafka_t *kp, int timeout_ms) {
         if (kp->rk) {
                 rd_kafka_resp_err_t err = rd_kafka_flush(kp->rk, timeout_ms);
                 if (err) {
-                        svc_log(SVC_LOG_WARN, NULL, "kafka", "%d messages not delivered at exit: %s",
-                                rd_kafka_outq_len(kp->rk), rd_kafka_err2str(err));
+                        svc_log(SVC_LOG_WARN, NULL, "kafka",
+                                "%d messages not delivered at exit: %s", rd_kafka_outq_len(kp->rk),
+                                rd_kafka_err2str(err));
                         /* Fail them now, so their reports release their batches. */
                         rd_kafka_purge(kp->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
                         rd_kafka_flush(kp->rk, 1000 /* ms */);

@@ -37,15 +37,14 @@
 #define METRICS_TMP_MAX_AGE_S 60 /* a .tmp- file older than this lost its creator */
 
 /* Status codes the handlers answer (code="other" for anything else). */
-static const int codes[] = {200, 202, 204, 400, 401, 403, 404, 405, 411,
-                            413, 415, 422, 500, 502, 503, 504};
+static const int codes[] = {200, 202, 204, 400, 401, 403, 404, 405,
+                            411, 413, 415, 422, 500, 502, 503, 504};
 #define CODE_CNT (sizeof(codes) / sizeof(codes[0]) + 1)
 
 /* Histogram bounds, in microseconds, for HTTP answers and Kafka acknowledgements alike:
  * from a fast acknowledgement (~1 ms) to KAFKA_TIMEOUT_MS (5 s by default) and beyond. */
-static const uint64_t bucket_us[] = {500,    1000,    2500,    5000,    10000,
-                                     25000,  50000,   100000,  250000,  500000,
-                                     1000000, 2500000, 5000000, 10000000};
+static const uint64_t bucket_us[] = {500,    1000,   2500,   5000,    10000,   25000,   50000,
+                                     100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
 static const char *const bucket_le[] = {"0.0005", "0.001", "0.0025", "0.005", "0.01",
                                         "0.025",  "0.05",  "0.1",    "0.25",  "0.5",
                                         "1",      "2.5",   "5",      "10",    "+Inf"};
@@ -62,39 +61,39 @@ static const char *const ep_path[SVC_METRICS_EP_CNT] = {
 
 /* Counter slots: each family a flat array. */
 enum {
-        C_HTTP = 0,                                        /* [ep][code] */
-        C_HTTP_BUCKET = C_HTTP + SVC_METRICS_EP_CNT * CODE_CNT, /* [ep][bucket] */
+        C_HTTP = 0,                                                   /* [ep][code] */
+        C_HTTP_BUCKET = C_HTTP + SVC_METRICS_EP_CNT * CODE_CNT,       /* [ep][bucket] */
         C_HTTP_SUM = C_HTTP_BUCKET + SVC_METRICS_EP_CNT * BUCKET_CNT, /* [ep], us */
-        C_EVENTS = C_HTTP_SUM + SVC_METRICS_EP_CNT,        /* [ep][outcome] */
+        C_EVENTS = C_HTTP_SUM + SVC_METRICS_EP_CNT,                   /* [ep][outcome] */
         C_ACK_BUCKET = C_EVENTS + SVC_METRICS_EP_CNT * SVC_METRICS_OUTCOME_CNT,
-        C_ACK_SUM = C_ACK_BUCKET + BUCKET_CNT,             /* us */
-        C_ENDED = C_ACK_SUM + 1,                           /* processes folded (archive) */
-        C_PLAIN = C_ENDED + 1,                             /* [svc_metrics_counter_t] */
+        C_ACK_SUM = C_ACK_BUCKET + BUCKET_CNT, /* us */
+        C_ENDED = C_ACK_SUM + 1,               /* processes folded (archive) */
+        C_PLAIN = C_ENDED + 1,                 /* [svc_metrics_counter_t] */
         C_SLOTS = C_PLAIN + SVC_METRICS_COUNTER_CNT
 };
 enum {
-        G_INFLIGHT = 0,                                    /* [ep] */
-        G_PLAIN = G_INFLIGHT + SVC_METRICS_EP_CNT,         /* [svc_metrics_gauge_t] */
+        G_INFLIGHT = 0,                            /* [ep] */
+        G_PLAIN = G_INFLIGHT + SVC_METRICS_EP_CNT, /* [svc_metrics_gauge_t] */
         G_SLOTS = G_PLAIN + SVC_METRICS_GAUGE_CNT
 };
 
 /* One file, as it is on disk and in memory. */
 struct block {
-        char magic[8];          /* METRICS_MAGIC */
-        uint32_t size;          /* sizeof(struct block) */
-        uint32_t per_request;   /* cgi.metrics */
+        char magic[8];        /* METRICS_MAGIC */
+        uint32_t size;        /* sizeof(struct block) */
+        uint32_t per_request; /* cgi.metrics */
         int64_t pid;
-        int64_t started_ms;     /* epoch */
+        int64_t started_ms; /* epoch */
         char kind[32];
-        uint64_t gauge_set;     /* a bit per gauge slot the process has set */
+        uint64_t gauge_set; /* a bit per gauge slot the process has set */
         int64_t gauges[G_SLOTS];
         uint64_t counters[C_SLOTS];
 };
 
-static struct block *blk;  /* NULL: this process does not count */
-static int blk_fd = -1;    /* its file, locked (-1: in memory, or mapped without a lock) */
+static struct block *blk; /* NULL: this process does not count */
+static int blk_fd = -1;   /* its file, locked (-1: in memory, or mapped without a lock) */
 static int blk_mapped;
-static int blk_shared;     /* the per-request file: no gauges */
+static int blk_shared; /* the per-request file: no gauges */
 
 /* Counting ------------------------------------------------------------------------- */
 
@@ -193,8 +192,7 @@ static int is_ours(const struct block *b) {
 /* Creates dir/.tmp-<name>, full size, with its header; returns its fd (locked when
  * `lock`), or -1 with errstr. */
 static int create_tmp(const char *dir, const char *name, const char *kind, int per_request,
-                      int lock, char *tmp, size_t tmp_size, char *errstr,
-                      size_t errstr_size) {
+                      int lock, char *tmp, size_t tmp_size, char *errstr, size_t errstr_size) {
         struct block b = {0};
         int fd;
 
@@ -218,8 +216,7 @@ static struct block *map_block(int fd, int prot) {
         return p == MAP_FAILED ? NULL : p;
 }
 
-static int fold_locked(const char *dir, svc_metrics_snap_t *snap, char *errstr,
-                       size_t errstr_size);
+static int fold_locked(const char *dir, svc_metrics_snap_t *snap, char *errstr, size_t errstr_size);
 static int lock_dir(const char *dir, char *errstr, size_t errstr_size);
 
 /* The process's own file: created under a temporary name, locked, then renamed into
@@ -232,12 +229,11 @@ static int open_own(const char *dir, const char *kind, char *errstr, size_t errs
 
         snprintf(name, sizeof(name), "proc-%s-%d-%lld.metrics", *short_kind ? short_kind : "home",
                  (int)getpid(), epoch_ms()); /* the home page's endpoint is "/" */
-        for (i = 5; name[i]; i++) /* the kind, in a file name */
+        for (i = 5; name[i]; i++)            /* the kind, in a file name */
                 if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._",
                             name[i]))
                         name[i] = '_';
-        if ((fd = create_tmp(dir, name, kind, 0, 1, tmp, sizeof(tmp), errstr, errstr_size)) ==
-            -1)
+        if ((fd = create_tmp(dir, name, kind, 0, 1, tmp, sizeof(tmp), errstr, errstr_size)) == -1)
                 return -1;
         snprintf(path, sizeof(path), "%s/%s", dir, name);
         if (!(blk = map_block(fd, PROT_READ | PROT_WRITE)) || rename(tmp, path) == -1) {
@@ -289,8 +285,7 @@ static int open_shared(const char *dir, char *errstr, size_t errstr_size) {
                         continue;
                 }
                 if (errno != ENOENT) {
-                        snprintf(errstr, errstr_size, "cannot open %s: %s", path,
-                                 strerror(errno));
+                        snprintf(errstr, errstr_size, "cannot open %s: %s", path, strerror(errno));
                         break;
                 }
                 snprintf(name, sizeof(name), "cgi-%d-%lld", (int)getpid(), epoch_ms());
@@ -368,7 +363,7 @@ struct svc_metrics_snap {
         uint64_t counters[C_SLOTS]; /* every process, ended ones included */
         int64_t gauges[G_SLOTS];    /* the live ones */
         uint64_t gauge_set;
-        struct proc *procs;         /* live processes with a file of their own */
+        struct proc *procs; /* live processes with a file of their own */
         size_t proc_cnt;
         long long spool_records, spool_bytes; /* -1: no spool */
 };
@@ -403,7 +398,7 @@ static void add_block(svc_metrics_snap_t *snap, const struct block *b, int live)
 /* The archive: a block, then the names of the files last folded into it, one a line. */
 struct archive {
         struct block b;
-        char *names;  /* "name\n"..., NUL-terminated; owned */
+        char *names; /* "name\n"..., NUL-terminated; owned */
 };
 
 /* Returns 1 when the file must be stored again: it was torn or of another layout. */
@@ -426,7 +421,7 @@ static int archive_load(const char *dir, struct archive *ar) {
                 return 1;
         }
         if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) > (long)sizeof(ar->b) &&
-                   (ar->names = calloc(1, (size_t)size - sizeof(ar->b) + 1))) {
+            (ar->names = calloc(1, (size_t)size - sizeof(ar->b) + 1))) {
                 fseek(f, sizeof(ar->b), SEEK_SET);
                 if (fread(ar->names, 1, (size_t)size - sizeof(ar->b), f) == 0)
                         ar->names[0] = '\0';
@@ -447,8 +442,8 @@ static int archive_has(const struct archive *ar, const char *name) {
 }
 
 /* Replaces the archive (whole, by rename). */
-static int archive_store(const char *dir, const struct archive *ar, const char *names,
-                         char *errstr, size_t errstr_size) {
+static int archive_store(const char *dir, const struct archive *ar, const char *names, char *errstr,
+                         size_t errstr_size) {
         char tmp[4096], path[4096];
         FILE *f;
         int ok;
@@ -490,7 +485,7 @@ static int fold_locked(const char *dir, svc_metrics_snap_t *snap, char *errstr,
         struct archive ar;
         DIR *d;
         struct dirent *de;
-        char *folded = NULL;        /* names of the files added into the archive now */
+        char *folded = NULL; /* names of the files added into the archive now */
         size_t folded_len = 0;
         int store;
 
@@ -523,8 +518,8 @@ static int fold_locked(const char *dir, svc_metrics_snap_t *snap, char *errstr,
                                 add_block(snap, b, 0);
                 } else if (flock(fd, LOCK_EX | LOCK_NB) == -1) { /* alive */
                         if (b && is_ours(b) && snap) {
-                                struct proc *p = realloc(snap->procs,
-                                                         (snap->proc_cnt + 1) * sizeof(*p));
+                                struct proc *p =
+                                    realloc(snap->procs, (snap->proc_cnt + 1) * sizeof(*p));
                                 add_block(snap, b, 1);
                                 if (p) {
                                         snap->procs = p;
@@ -586,8 +581,8 @@ svc_metrics_snap_t *svc_metrics_snap_new(const svc_config_t *cfg, char *errstr,
                 return NULL;
         }
         if (svc_log_mkdir_p(cfg->metrics_dir, 0700) == -1) {
-                snprintf(errstr, errstr_size, "cannot create METRICS_DIR %s: %s",
-                         cfg->metrics_dir, strerror(errno));
+                snprintf(errstr, errstr_size, "cannot create METRICS_DIR %s: %s", cfg->metrics_dir,
+                         strerror(errno));
                 goto fail;
         }
         if ((lockfd = lock_dir(cfg->metrics_dir, errstr, errstr_size)) == -1 ||
@@ -631,8 +626,8 @@ static void histogram(FILE *f, const char *name, const char *labels, const uint6
         }
         fprintf(f, "%s_sum%s%s%s %.6f\n", name, *labels ? "{" : "", labels, *labels ? "}" : "",
                 (double)sum_us / 1e6);
-        fprintf(f, "%s_count%s%s%s %llu\n", name, *labels ? "{" : "", labels,
-                *labels ? "}" : "", (unsigned long long)cum);
+        fprintf(f, "%s_count%s%s%s %llu\n", name, *labels ? "{" : "", labels, *labels ? "}" : "",
+                (unsigned long long)cum);
 }
 
 static uint64_t events_of(const svc_metrics_snap_t *snap, int ep, svc_metrics_outcome_t o) {
@@ -740,8 +735,7 @@ char *svc_metrics_render(const svc_metrics_snap_t *snap, size_t *len) {
                 for (int ep = 0; ep < SVC_METRICS_EP_CNT; ep++)
                         if (takes_events(ep) || events_of(snap, ep, o))
                                 fprintf(f, "%s{endpoint=\"%s\"} %llu\n", outcome_family[o][0],
-                                        ep_path[ep],
-                                        (unsigned long long)events_of(snap, ep, o));
+                                        ep_path[ep], (unsigned long long)events_of(snap, ep, o));
         }
         family(f, "events_rejected_total", "counter",
                "Events refused: invalid (by the checks, never received), or received and "
@@ -749,9 +743,11 @@ char *svc_metrics_render(const svc_metrics_snap_t *snap, size_t *len) {
         for (int ep = 0; ep < SVC_METRICS_EP_CNT; ep++)
                 for (int o = SVC_METRICS_INVALID; o <= SVC_METRICS_TOO_LARGE; o++)
                         if (takes_events(ep) || events_of(snap, ep, o))
-                                fprintf(f, "events_rejected_total{endpoint=\"%s\",reason=\"%s\"} %llu\n",
-                                        ep_path[ep], reasons[o],
-                                        (unsigned long long)events_of(snap, ep, o));
+                                fprintf(
+                                    f,
+                                    "events_rejected_total{endpoint=\"%s\",reason=\"%s\"} %llu\n",
+                                    ep_path[ep], reasons[o],
+                                    (unsigned long long)events_of(snap, ep, o));
 
         family(f, "events_kafka_produce_duration_seconds", "histogram",
                "Time from producing a message to Kafka's acknowledgement (handlers and "
@@ -834,11 +830,11 @@ json_t *svc_metrics_summary(const svc_metrics_snap_t *snap) {
         for (size_t i = 0; buckets && i < BUCKET_CNT; i++) {
                 cum += snap->counters[C_ACK_BUCKET + i];
                 /* +Inf as null: JSON has no infinity */
-                json_array_append_new(
-                    buckets, json_pack("[o, I]",
-                                       i < BUCKET_CNT - 1 ? json_real((double)bucket_us[i] / 1e6)
-                                                          : json_null(),
-                                       (json_int_t)cum));
+                json_array_append_new(buckets, json_pack("[o, I]",
+                                                         i < BUCKET_CNT - 1
+                                                             ? json_real((double)bucket_us[i] / 1e6)
+                                                             : json_null(),
+                                                         (json_int_t)cum));
         }
         for (int ep = 0; ep < SVC_METRICS_EP_CNT; ep++)
                 for (size_t c = 0; c < CODE_CNT; c++) {
@@ -856,13 +852,14 @@ json_t *svc_metrics_summary(const svc_metrics_snap_t *snap) {
         if (snap->gauge_set & (1ULL << (G_PLAIN + SVC_METRICS_CONSUMER_LAG)))
                 lag = json_integer(snap->gauges[G_PLAIN + SVC_METRICS_CONSUMER_LAG]);
         return json_pack(
-            "{s:I, s:o, s:{s:o, s:o}, s:{s:I, s:I}, s:{s:I, s:f, s:o}, s:I, s:o, s:{s:o, s:I, s:I}}",
+            "{s:I, s:o, s:{s:o, s:o}, s:{s:I, s:I}, s:{s:I, s:f, s:o}, s:I, s:o, s:{s:o, s:I, "
+            "s:I}}",
             "time_ms", (json_int_t)epoch_ms(), "events", outcomes_json(snap, -1), "endpoints",
             "/collect", outcomes_json(snap, SVC_METRICS_EP_COLLECT), "/api/ingest",
             outcomes_json(snap, SVC_METRICS_EP_INGEST), "http", "requests", (json_int_t)requests,
-            "errors_5xx", (json_int_t)errors, "kafka_ack", "count", (json_int_t)cum,
-            "sum_seconds", (double)snap->counters[C_ACK_SUM] / 1e6, "buckets", buckets,
-            "kafka_delivery_errors", (json_int_t)kafka_errors, "spool", spool, "consumer", "lag",
-            lag, "produced", (json_int_t)plain[SVC_METRICS_CONSUMER_PRODUCED], "dead_lettered",
+            "errors_5xx", (json_int_t)errors, "kafka_ack", "count", (json_int_t)cum, "sum_seconds",
+            (double)snap->counters[C_ACK_SUM] / 1e6, "buckets", buckets, "kafka_delivery_errors",
+            (json_int_t)kafka_errors, "spool", spool, "consumer", "lag", lag, "produced",
+            (json_int_t)plain[SVC_METRICS_CONSUMER_PRODUCED], "dead_lettered",
             (json_int_t)plain[SVC_METRICS_CONSUMER_DEAD_LETTERED]);
 }

@@ -11,13 +11,13 @@
 
 /* The `endpoint` label of requests and events. */
 typedef enum {
-        SVC_METRICS_EP_NONE = -1,       /* not counted */
-        SVC_METRICS_EP_COLLECT,         /* /collect */
-        SVC_METRICS_EP_INGEST,          /* /api/ingest */
+        SVC_METRICS_EP_NONE = -1,        /* not counted */
+        SVC_METRICS_EP_COLLECT,          /* /collect */
+        SVC_METRICS_EP_INGEST,           /* /api/ingest */
         SVC_METRICS_EP_PROCESSED_EVENTS, /* /api/processed-events */
-        SVC_METRICS_EP_HEALTH,          /* /health */
-        SVC_METRICS_EP_HOME,            /* / */
-        SVC_METRICS_EP_METRICS,         /* /metrics */
+        SVC_METRICS_EP_HEALTH,           /* /health */
+        SVC_METRICS_EP_HOME,             /* / */
+        SVC_METRICS_EP_METRICS,          /* /metrics */
         SVC_METRICS_EP_CNT
 } svc_metrics_ep_t;
 
@@ -38,26 +38,26 @@ typedef enum {
         /* events_kafka_delivery_errors_total{error}: the handlers' and forwarder's producer */
         SVC_METRICS_KAFKA_ERR_TIMED_OUT,
         SVC_METRICS_KAFKA_ERR_BROKER_DOWN,
-        SVC_METRICS_KAFKA_ERR_PURGED,      /* failed before sending: no broker, or exit */
+        SVC_METRICS_KAFKA_ERR_PURGED, /* failed before sending: no broker, or exit */
         SVC_METRICS_KAFKA_ERR_TOO_LARGE,
         SVC_METRICS_KAFKA_ERR_UNKNOWN_TOPIC,
         SVC_METRICS_KAFKA_ERR_NOT_AUTHORIZED,
         SVC_METRICS_KAFKA_ERR_OTHER,
         /* the forwarder */
-        SVC_METRICS_SPOOL_FORWARDED,       /* records Kafka acknowledged */
-        SVC_METRICS_SPOOL_FILES,           /* files forwarded and removed */
-        SVC_METRICS_SPOOL_DAMAGED,         /* damaged runs skipped */
-        SVC_METRICS_SPOOL_FAILURES,        /* files Kafka did not take (they stay) */
+        SVC_METRICS_SPOOL_FORWARDED, /* records Kafka acknowledged */
+        SVC_METRICS_SPOOL_FILES,     /* files forwarded and removed */
+        SVC_METRICS_SPOOL_DAMAGED,   /* damaged runs skipped */
+        SVC_METRICS_SPOOL_FAILURES,  /* files Kafka did not take (they stay) */
         /* the consumer */
-        SVC_METRICS_CONSUMER_MESSAGES,     /* raw messages read (again after a rewind) */
-        SVC_METRICS_CONSUMER_PRODUCED,     /* records in committed transactions */
+        SVC_METRICS_CONSUMER_MESSAGES,      /* raw messages read (again after a rewind) */
+        SVC_METRICS_CONSUMER_PRODUCED,      /* records in committed transactions */
         SVC_METRICS_CONSUMER_DEAD_LETTERED, /* dead letters in committed transactions */
-        SVC_METRICS_CONSUMER_COMMITTED,    /* transactions */
+        SVC_METRICS_CONSUMER_COMMITTED,     /* transactions */
         SVC_METRICS_CONSUMER_ABORTED,
-        SVC_METRICS_CONSUMER_COMMIT_MS,    /* time spent committing */
+        SVC_METRICS_CONSUMER_COMMIT_MS, /* time spent committing */
         SVC_METRICS_CONSUMER_DELIVERY_ERRORS,
-        SVC_METRICS_CONSUMER_REFUSED,      /* records Kafka refused for good: a letter instead */
-        SVC_METRICS_CONSUMER_DROPPED,      /* and whose letter it refused too */
+        SVC_METRICS_CONSUMER_REFUSED, /* records Kafka refused for good: a letter instead */
+        SVC_METRICS_CONSUMER_DROPPED, /* and whose letter it refused too */
         SVC_METRICS_COUNTER_CNT
 } svc_metrics_counter_t;
 
@@ -68,10 +68,12 @@ typedef enum {
         SVC_METRICS_GAUGE_CNT
 } svc_metrics_gauge_t;
 
-#define SVC_METRICS_F_PER_REQUEST 0x1 /* one CGI request: add into the file all such
-                                       * processes share; no gauges */
-#define SVC_METRICS_F_IN_MEMORY 0x2   /* count in memory when there is no file
-                                       * (METRICS_DIR=off): a stats line reads them */
+#define SVC_METRICS_F_PER_REQUEST                                                                  \
+        0x1 /* one CGI request: add into the file all such                                         \
+             * processes share; no gauges */
+#define SVC_METRICS_F_IN_MEMORY                                                                    \
+        0x2 /* count in memory when there is no file                                               \
+             * (METRICS_DIR=off): a stats line reads them */
 
 /**
  * @brief Starts counting for this process, as `kind` (e.g. "/collect", "consumer"):
@@ -123,8 +125,7 @@ typedef struct svc_metrics_snap svc_metrics_snap_t; /* opaque */
  *        Adds the spool's size (cfg->spool_dir) as it is now.
  * @returns the snapshot, or NULL with errstr (METRICS_DIR=off, unreadable, out of memory).
  */
-svc_metrics_snap_t *svc_metrics_snap_new(const svc_config_t *cfg, char *errstr,
-                                         size_t errstr_size)
+svc_metrics_snap_t *svc_metrics_snap_new(const svc_config_t *cfg, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
 /**

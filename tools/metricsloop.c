@@ -56,8 +56,8 @@ int main(int argc, char **argv) {
                 pthread_join(tids[i], NULL);
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
         svc_metrics_close();
-        printf("ns_per_request=%.0f\n", ((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
-                                         (double)(t1.tv_nsec - t0.tv_nsec)) /
-                                            ((double)loops * threads));
+        printf("ns_per_request=%.0f\n",
+               ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) /
+                   ((double)loops * threads));
         return 0;
 }

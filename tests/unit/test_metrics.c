@@ -210,8 +210,8 @@ static void test_summary(void) {
 
         is_int(json_integer_value(json_object_get(ev, "received")), 6, "summary: received");
         is_int(json_integer_value(json_object_get(ev, "acked")), 6, "summary: acked");
-        is_int(json_integer_value(json_object_get(json_object_get(sum, "kafka_ack"), "count")),
-               3, "summary: acknowledgements");
+        is_int(json_integer_value(json_object_get(json_object_get(sum, "kafka_ack"), "count")), 3,
+               "summary: acknowledgements");
         ok(json_is_null(json_object_get(sum, "spool")), "summary: no spool");
         json_decref(sum);
         svc_metrics_snap_destroy(snap);
