@@ -545,9 +545,17 @@ static int stdin_is_done(svc_req_t *req) {
         return FCGX_GetStr(&c, 1, req->fcgx.in) == 0 && FCGX_HasSeenEOF(req->fcgx.in) == EOF;
 }
 
-void svc_http_finish(svc_req_t *req) {
-        struct pool *pool = req->pool;
+/* Puts a request back on its pool's free list. */
+static void give_back(struct pool *pool, svc_req_t *req) {
+        pthread_mutex_lock(&pool->lock);
+        req->next_free = pool->free_list;
+        pool->free_list = req;
+        pool->busy--;
+        pthread_mutex_unlock(&pool->lock);
+        pthread_cond_broadcast(&pool->freed);
+}
 
+void svc_http_finish(svc_req_t *req) {
         if (!req->sent)
                 svc_http_send_error(req, 500, "the handler gave no answer");
         svc_metrics_http_end(req->ep);
@@ -565,12 +573,7 @@ void svc_http_finish(svc_req_t *req) {
          * (libfcgi's fcgiapp.c). */
         FCGX_Finish_r(&req->fcgx);
         release(req);
-        pthread_mutex_lock(&pool->lock);
-        req->next_free = pool->free_list;
-        pool->free_list = req;
-        pool->busy--;
-        pthread_mutex_unlock(&pool->lock);
-        pthread_cond_broadcast(&pool->freed);
+        give_back(req->pool, req);
 }
 
 /* A free request, waiting while all are in flight; NULL once stopping. */
@@ -586,15 +589,6 @@ static svc_req_t *take_free(struct pool *pool) {
         }
         pthread_mutex_unlock(&pool->lock);
         return req;
-}
-
-static void give_back(struct pool *pool, svc_req_t *req) {
-        pthread_mutex_lock(&pool->lock);
-        req->next_free = pool->free_list;
-        pool->free_list = req;
-        pool->busy--;
-        pthread_mutex_unlock(&pool->lock);
-        pthread_cond_broadcast(&pool->freed);
 }
 
 static void *worker(void *arg) {

@@ -21,6 +21,14 @@ export -f post
 export T
 accepted() { grep -l '^202$' "$T"/res/* 2>/dev/null | xargs -r -n1 basename | sort; }
 spooltool() { "$BUILD/bin/spooltool" "$@"; }
+# wait_landed: until every key in $T/want is in collect-topic1 (at most 120 s); $T/got.
+wait_landed() {
+	for _ in $(seq 600); do
+		topic_dump collect-topic1 | jq -r .key | sort -u >"$T/got"
+		[ -z "$(comm -23 "$T/want" "$T/got")" ] && return
+		sleep 0.2
+	done
+}
 
 echo "down 1" >"$T/control"
 seq 300 | xargs -P 32 -I{} bash -c 'post /collect w-{}'
@@ -39,11 +47,7 @@ is "after kill -9 and a restart: 30 more answered 202" "$(accepted | grep -c '^k
 accepted >"$T/want"
 
 echo "up 1" >"$T/control"
-for _ in $(seq 600); do
-	topic_dump collect-topic1 | jq -r .key | sort -u >"$T/got"
-	[ -z "$(comm -23 "$T/want" "$T/got")" ] && break
-	sleep 0.2
-done
+wait_landed
 is "broker back: every request answered 202 is in collect-topic1" \
 	"$(comm -23 "$T/want" "$T/got" | wc -l)" 0
 for _ in $(seq 300); do [ "$(spooltool ls "$SPOOL_DIR" | tail -1 | awk '{print $1}')" = 0 ] && break; sleep 0.2; done
@@ -66,9 +70,5 @@ is "with Retry-After, saying nothing was accepted" \
 accepted >"$T/want"
 check "some were spooled before it filled up" test -s "$T/want"
 echo "up 1" >"$T/control"
-for _ in $(seq 600); do
-	topic_dump collect-topic1 | jq -r .key | sort -u >"$T/got"
-	[ -z "$(comm -23 "$T/want" "$T/got")" ] && break
-	sleep 0.2
-done
+wait_landed
 is "broker back: the full spool drained into collect-topic1" "$(comm -23 "$T/want" "$T/got" | wc -l)" 0
