@@ -62,17 +62,17 @@ static void apply_outage(rd_kafka_mock_cluster_t *mcluster, int brokers) {
         fprintf(stderr, "devbroker: all %d broker(s) %s\n", brokers, down ? "down" : "up");
 }
 
-static int create_topic(rd_kafka_mock_cluster_t *mcluster, const char *spec,
+static int create_topic(rd_kafka_mock_cluster_t *mcluster, const char *topic_arg,
                         int default_partitions) {
         char name[256];
-        const char *colon = strrchr(spec, ':');
+        const char *colon = strrchr(topic_arg, ':');
         int partitions = default_partitions;
         rd_kafka_resp_err_t err;
 
-        snprintf(name, sizeof(name), "%.*s", (int)(colon ? (size_t)(colon - spec) : strlen(spec)),
-                 spec);
+        snprintf(name, sizeof(name), "%.*s",
+                 (int)(colon ? (size_t)(colon - topic_arg) : strlen(topic_arg)), topic_arg);
         if (colon && (partitions = atoi(colon + 1)) < 1) {
-                fprintf(stderr, "devbroker: bad partition count in %s\n", spec);
+                fprintf(stderr, "devbroker: bad partition count in %s\n", topic_arg);
                 return -1;
         }
         err = rd_kafka_mock_topic_create(mcluster, name, partitions, 1);
