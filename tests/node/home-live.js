@@ -15,34 +15,8 @@ const path = require('node:path');
 
 const BASE = process.env.BASE_URL;
 const WAIT_MS = 30000; // longest wait for one property: the page refreshes every 3 s
-let n = 0;
-let failed = 0;
-
-function ok(cond, label, detail) {
-  n++;
-  if (cond) {
-    console.log(`ok ${n} - home page: ${label}`);
-    return true;
-  }
-  failed++;
-  console.log(`not ok ${n} - home page: ${label}`);
-  if (detail !== undefined) {
-    const text = typeof detail === 'string' ? detail : JSON.stringify(detail, null, 1);
-    console.log(text.slice(0, 2000).replace(/^/gm, '#   '));
-  }
-  return false;
-}
-
-const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(fn, ms = WAIT_MS) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v || Date.now() > end) return v;
-    await pause(200);
-  }
-}
+const tap = require('./tap')('home page', WAIT_MS);
+const { ok, waitFor } = tap;
 
 // What the page shows: each tile's big and small text, and its sparkline's points.
 function tiles(page) {
@@ -127,7 +101,7 @@ async function main() {
     if (!fs.existsSync(shot)) await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
     await browser.close();
   }
-  if (failed && process.env.ARTIFACTS) {
+  if (tap.failed && process.env.ARTIFACTS) {
     fs.mkdirSync(process.env.ARTIFACTS, { recursive: true });
     fs.copyFileSync(shot, path.join(process.env.ARTIFACTS, 'home-live.png'));
     console.log(`# screenshot kept: ${path.join(process.env.ARTIFACTS, 'home-live.png')}`);
@@ -135,4 +109,4 @@ async function main() {
 }
 
 setTimeout(() => { ok(false, 'finished within 4 minutes'); process.exit(1); }, 240000).unref();
-main().then(() => process.exit(failed ? 1 : 0), (err) => { ok(false, 'the driver ran', err.stack); process.exit(1); });
+main().then(() => process.exit(tap.failed ? 1 : 0), (err) => { ok(false, 'the driver ran', err.stack); process.exit(1); });

@@ -18,35 +18,8 @@ const BASE = process.env.BASE_URL;
 const TEST_DIR = process.env.TEST_DIR;
 const ARTIFACTS = process.env.ARTIFACTS;
 const WAIT_MS = 30000; // longest wait for one property
-let n = 0;
-let failed = 0;
-
-function ok(cond, label, detail) {
-  n++;
-  if (cond) {
-    console.log(`ok ${n} - tracker: ${label}`);
-    return true;
-  }
-  failed++;
-  console.log(`not ok ${n} - tracker: ${label}`);
-  if (detail !== undefined) {
-    const text = typeof detail === 'string' ? detail : JSON.stringify(detail, null, 1);
-    console.log(text.slice(0, 2000).replace(/^/gm, '#   '));
-  }
-  return false;
-}
-
-const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// Polls fn until it returns something truthy or WAIT_MS pass; returns its last value.
-async function waitFor(fn, ms = WAIT_MS) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v || Date.now() > end) return v;
-    await pause(200);
-  }
-}
+const tap = require('./tap')('tracker', WAIT_MS);
+const { ok, waitFor } = tap;
 
 // Every raw message of collect-topic1: {key, value} with the value parsed.
 function rawMessages() {
@@ -162,13 +135,13 @@ async function main() {
   const scenario = async (name, fn) => {
     const context = await browser.newContext();
     const page = await context.newPage();
-    const before = failed;
+    const before = tap.failed;
     try {
       await fn(page, context);
     } catch (err) {
       ok(false, `${name}: ran to its end`, err.stack);
     }
-    if (failed > before) shots.push(await screenshot(page, name));
+    if (tap.failed > before) shots.push(await screenshot(page, name));
     await context.close();
   };
   const seen = (page) => page.evaluate(() => window.seen);
@@ -302,7 +275,7 @@ async function main() {
   pages.close();
   rel.server.close();
   const demoShot = shots.find((f) => f.endsWith('home-demo.png'));
-  if (failed && ARTIFACTS) {
+  if (tap.failed && ARTIFACTS) {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     for (const f of shots) {
       if (!fs.existsSync(f)) continue;
@@ -315,4 +288,4 @@ async function main() {
 }
 
 setTimeout(() => { ok(false, 'finished within 5 minutes'); process.exit(1); }, 300000).unref();
-main().then(() => process.exit(failed ? 1 : 0), (err) => { ok(false, 'the driver ran', err.stack); process.exit(1); });
+main().then(() => process.exit(tap.failed ? 1 : 0), (err) => { ok(false, 'the driver ran', err.stack); process.exit(1); });
