@@ -46,12 +46,16 @@ ended() {
 }
 
 # running: the processes working in the checkout (every one tools/run starts), but
-# the `sleep 1` of its wait loop, which comes and goes.
+# the `sleep 1` of its wait loop, which comes and goes: as `sleep`, or, between fork and
+# exec, as a copy of the script (named `run`, but not one of RUN_PIDS).
 running() {
-	local p
+	local p comm
 	for p in /proc/[0-9]*; do
-		[ "$(readlink "$p/cwd" 2>/dev/null)" = "$R" ] && [ "$(cat "$p/comm" 2>/dev/null)" != sleep ] &&
-			echo "${p#/proc/}"
+		[ "$(readlink "$p/cwd" 2>/dev/null)" = "$R" ] || continue
+		comm=$(cat "$p/comm" 2>/dev/null)
+		[ "$comm" = sleep ] && continue
+		[ "$comm" = run ] && [[ " $RUN_PIDS " != *" ${p#/proc/} "* ]] && continue
+		echo "${p#/proc/}"
 	done | sort -n
 }
 
