@@ -19,16 +19,23 @@
 #define DEV_FLUSH_BYTES (64 * 1024) /* dev store: append in chunks of whole lines */
 #define KAFKA_MAX_WARM 4            /* topics warmed up, see warm_up() */
 
+/* A topic warmed up by warm_up(), whose handle is kept: a message to it is produced with
+ * rd_kafka_produce() on the handle instead of a lookup of the name per message. */
+struct warm_topic {
+        char *name;
+        rd_kafka_topic_t *rkt;
+};
+
 struct svc_kafka {
-        rd_kafka_t *rk;               /* NULL in dev mode */
-        char *dev_store;              /* dev mode: DEV_STORE path */
-        pthread_t poller;             /* serves delivery reports */
-        atomic_int run;               /* the poller runs while set */
-        int timeout_ms;               /* KAFKA_TIMEOUT_MS, also the local message timeout */
-        int per_request;              /* SVC_KAFKA_F_PER_REQUEST */
-        char *warm[KAFKA_MAX_WARM];   /* topics whose metadata was fetched */
-        rd_kafka_topic_t *sticky_rkt; /* COLLECT_RAW_TOPIC, pooled only */
-        atomic_int down;              /* no broker reachable, since the last acknowledgement */
+        rd_kafka_t *rk;   /* NULL in dev mode */
+        char *dev_store;  /* dev mode: DEV_STORE path */
+        pthread_t poller; /* serves delivery reports */
+        atomic_int run;   /* the poller runs while set */
+        int timeout_ms;   /* KAFKA_TIMEOUT_MS, also the local message timeout */
+        int per_request;  /* SVC_KAFKA_F_PER_REQUEST */
+        struct warm_topic warm[KAFKA_MAX_WARM]; /* topics whose metadata was fetched */
+        rd_kafka_topic_t *sticky_rkt;           /* COLLECT_RAW_TOPIC, pooled only */
+        atomic_int down; /* no broker reachable, since the last acknowledgement */
         pthread_mutex_t pending_lock;
         struct async_msg *pending_head, *pending_tail; /* async messages by deadline */
 };
@@ -38,13 +45,17 @@ struct report_to {
         void (*report)(struct report_to *self, const rd_kafka_message_t *rkm);
 };
 
+/* A batch counts its reports without a lock: the delivery thread adds to acked or failed
+ * and takes the lock only to wake a waiter (waiting is set), so a million-row ingest does
+ * not lock and unlock twice per message. */
 struct svc_kafka_batch {
         struct report_to to; /* batch_report */
         svc_kafka_t *kp;
-        pthread_mutex_t lock;
+        pthread_mutex_t lock; /* the waiter's sleep, and first_err */
         pthread_cond_t cond;
-        size_t queued, acked, failed;
-        int refcnt; /* the caller's reference + one per message in flight */
+        atomic_size_t queued, acked, failed;
+        atomic_int waiting; /* a waiter sleeps until acked + failed == queued */
+        atomic_int refcnt;  /* the caller's reference + one per message in flight */
         char first_err[256];
         char *dev_buf; /* dev mode: lines not yet appended */
         size_t dev_len, dev_size;
@@ -54,38 +65,43 @@ int svc_kafka_is_dev(const svc_kafka_t *kp) {
         return kp->rk == NULL;
 }
 
-static void batch_unref_locked(svc_kafka_batch_t *kb) {
-        int last = --kb->refcnt == 0;
-        pthread_mutex_unlock(&kb->lock);
-        if (last) {
-                pthread_mutex_destroy(&kb->lock);
-                pthread_cond_destroy(&kb->cond);
-                free(kb->dev_buf);
-                free(kb);
-        }
+static void batch_unref(svc_kafka_batch_t *kb) {
+        if (atomic_fetch_sub(&kb->refcnt, 1) != 1)
+                return;
+        pthread_mutex_destroy(&kb->lock);
+        pthread_cond_destroy(&kb->cond);
+        free(kb->dev_buf);
+        free(kb);
+}
+
+static size_t batch_settled(svc_kafka_batch_t *kb) {
+        return atomic_load(&kb->acked) + atomic_load(&kb->failed);
 }
 
 /* Runs on the poller thread, once per message of a batch, with its final outcome. */
 static void batch_report(struct report_to *to, const rd_kafka_message_t *rkm) {
         svc_kafka_batch_t *kb = (svc_kafka_batch_t *)to;
-        pthread_mutex_lock(&kb->lock);
         if (rkm->err) {
-                if (kb->failed++ == 0)
+                pthread_mutex_lock(&kb->lock);
+                if (!kb->first_err[0])
                         snprintf(kb->first_err, sizeof(kb->first_err), "%s: %s",
                                  rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err));
+                pthread_mutex_unlock(&kb->lock);
+                atomic_fetch_add(&kb->failed, 1);
         } else {
-                kb->acked++;
+                atomic_fetch_add(&kb->acked, 1);
         }
-        if (kb->acked + kb->failed < kb->queued) { /* the waiter waits for them all */
-                batch_unref_locked(kb);
-                return;
+        /* The waiter sets waiting before it looks at the counts, this looks at waiting
+         * after counting (both sequentially consistent): either it sees this count or this
+         * sees it waiting. Taking the lock makes sure it sleeps before it is woken, and
+         * signalling outside it that it does not wake only to block on it; this message's
+         * reference keeps kb alive until it is released below. */
+        if (atomic_load(&kb->waiting) && batch_settled(kb) >= atomic_load(&kb->queued)) {
+                pthread_mutex_lock(&kb->lock);
+                pthread_mutex_unlock(&kb->lock);
+                pthread_cond_broadcast(&kb->cond);
         }
-        pthread_mutex_unlock(&kb->lock);
-        /* Signalled outside the lock, so the waiter does not wake only to block on it; this
-         * message's reference keeps kb alive until it is released below. */
-        pthread_cond_broadcast(&kb->cond);
-        pthread_mutex_lock(&kb->lock);
-        batch_unref_locked(kb);
+        batch_unref(kb);
 }
 
 /* One message produced by svc_kafka_produce_async(). Its caller hears once: from the
@@ -197,7 +213,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
         int64_t latency_us;
         (void)rk;
         if (!rkm->err) {
-                atomic_store(&kp->down, 0);
+                if (atomic_load(&kp->down)) /* a store per message would bounce its line */
+                        atomic_store(&kp->down, 0);
                 if ((latency_us = rd_kafka_message_latency(rkm)) >= 0)
                         svc_metrics_kafka_acked((uint64_t)latency_us);
         } else {
@@ -385,7 +402,7 @@ svc_kafka_batch_t *svc_kafka_batch_new(svc_kafka_t *kp) {
                 return NULL;
         kb->to.report = batch_report;
         kb->kp = kp;
-        kb->refcnt = 1;
+        atomic_init(&kb->refcnt, 1);
         pthread_mutex_init(&kb->lock, NULL);
         {
                 /* deadlines on the monotonic clock: a clock step changes no wait */
@@ -404,7 +421,7 @@ static int dev_flush(svc_kafka_batch_t *kb, char *errstr, size_t errstr_size) {
         if (svc_log_append_line(kb->kp->dev_store, kb->dev_buf, kb->dev_len, errstr, errstr_size) ==
             -1)
                 return -1;
-        kb->acked += kb->queued - kb->acked; /* appended: as good as acknowledged */
+        atomic_store(&kb->acked, atomic_load(&kb->queued)); /* appended: as good as acked */
         kb->dev_len = 0;
         return 0;
 }
@@ -441,7 +458,7 @@ static int dev_produce(svc_kafka_batch_t *kb, const char *topic, const char *key
         kb->dev_len += val_len;
         memcpy(kb->dev_buf + kb->dev_len, "}\n", 2);
         kb->dev_len += 2;
-        kb->queued++;
+        atomic_fetch_add(&kb->queued, 1);
         ret = kb->dev_len >= DEV_FLUSH_BYTES ? dev_flush(kb, errstr, errstr_size) : 0;
 out:
         free(ts);
@@ -464,25 +481,49 @@ static int warm_up(svc_kafka_t *kp, const char *topic, char *errstr, size_t errs
         rd_kafka_topic_t *rkt;
         int i;
 
-        for (i = 0; i < KAFKA_MAX_WARM && kp->warm[i]; i++)
-                if (!strcmp(kp->warm[i], topic))
+        for (i = 0; i < KAFKA_MAX_WARM && kp->warm[i].name; i++)
+                if (!strcmp(kp->warm[i].name, topic))
                         return 0;
         if (i == KAFKA_MAX_WARM || !(rkt = rd_kafka_topic_new(kp->rk, topic, NULL)))
                 return 0;
         err = rd_kafka_metadata(kp->rk, 0, rkt, &md, kp->timeout_ms);
-        rd_kafka_topic_destroy(rkt);
         if (err) {
+                rd_kafka_topic_destroy(rkt);
                 snprintf(errstr, errstr_size, "no metadata for %s within %d ms: %s", topic,
                          kp->timeout_ms, rd_kafka_err2str(err));
                 return -1;
         }
         rd_kafka_metadata_destroy(md);
-        kp->warm[i] = strdup(topic);
+        if (!(kp->warm[i].name = strdup(topic))) {
+                rd_kafka_topic_destroy(rkt);
+                return 0;
+        }
+        kp->warm[i].rkt = rkt; /* the same topic (and partitioner) as any handle of it */
         return 0;
 }
 
 int svc_kafka_prepare_topic(svc_kafka_t *kp, const char *topic, char *errstr, size_t errstr_size) {
         return kp->rk ? warm_up(kp, topic, errstr, errstr_size) : 0;
+}
+
+/* Hands one message to librdkafka: on the warmed-up topic's handle when there is one (no
+ * lookup by name), else by name. warm[] is only written before serving (pooled) or on the
+ * one thread (per request), so it is read here without a lock. */
+static rd_kafka_resp_err_t produce_msg(svc_kafka_t *kp, const char *topic, const char *key,
+                                       size_t key_len, const char *val, size_t val_len,
+                                       int msgflags, struct report_to *opaque) {
+        for (int i = 0; i < KAFKA_MAX_WARM && kp->warm[i].name; i++) {
+                if (strcmp(kp->warm[i].name, topic))
+                        continue;
+                if (rd_kafka_produce(kp->warm[i].rkt, RD_KAFKA_PARTITION_UA, msgflags, (void *)val,
+                                     val_len, key, key_len, opaque) == -1)
+                        return rd_kafka_last_error();
+                return RD_KAFKA_RESP_ERR_NO_ERROR;
+        }
+        return rd_kafka_producev(kp->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+                                 RD_KAFKA_V_VALUE((void *)val, val_len),
+                                 RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_OPAQUE(opaque),
+                                 RD_KAFKA_V_END);
 }
 
 int svc_kafka_batch_produce(svc_kafka_batch_t *kb, const char *topic, const char *key,
@@ -495,22 +536,17 @@ int svc_kafka_batch_produce(svc_kafka_batch_t *kb, const char *topic, const char
         /* single-threaded in CGI mode */
         if (kb->kp->per_request && warm_up(kb->kp, topic, errstr, errstr_size) == -1)
                 return -1;
-        pthread_mutex_lock(&kb->lock);
-        kb->refcnt++; /* released by dr_msg_cb */
-        kb->queued++;
-        pthread_mutex_unlock(&kb->lock);
+        atomic_fetch_add(&kb->refcnt, 1); /* released by batch_report */
+        atomic_fetch_add(&kb->queued, 1);
         /* F_BLOCK: wait while the local queue is full instead of failing, which keeps
          * memory flat for a million-row file. */
-        err = rd_kafka_producev(kb->kp->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
-                                RD_KAFKA_V_VALUE((void *)val, val_len),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
-                                RD_KAFKA_V_OPAQUE(kb), RD_KAFKA_V_END);
+        err = produce_msg(kb->kp, topic, key, key_len, val, val_len,
+                          RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK, &kb->to);
         if (err) {
                 snprintf(errstr, errstr_size, "cannot queue a message for %s: %s", topic,
                          rd_kafka_err2str(err));
-                pthread_mutex_lock(&kb->lock);
-                kb->queued--;
-                batch_unref_locked(kb);
+                atomic_fetch_sub(&kb->queued, 1);
+                batch_unref(kb);
                 return -1;
         }
         return 0;
@@ -521,9 +557,11 @@ int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cn
         struct timespec deadline;
         int ret = 0;
 
+        size_t queued = atomic_load(&kb->queued), acked, failed;
+
         if (!kb->kp->rk) {
                 ret = dev_flush(kb, errstr, errstr_size);
-                *acked_cnt = kb->acked;
+                *acked_cnt = atomic_load(&kb->acked);
                 return ret;
         }
         clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -534,16 +572,21 @@ int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cn
                 deadline.tv_nsec -= 1000000000L;
         }
         pthread_mutex_lock(&kb->lock);
-        while (kb->acked + kb->failed < kb->queued && ret == 0)
-                ret = pthread_cond_timedwait(&kb->cond, &kb->lock, &deadline) ? -1 : 0;
-        *acked_cnt = kb->acked;
-        if (kb->failed) {
-                snprintf(errstr, errstr_size, "%zu of %zu messages failed (first: %s)", kb->failed,
-                         kb->queued, kb->first_err);
+        if (timeout_ms > 0) { /* 0: only a look at the counts (see batch_report) */
+                atomic_store(&kb->waiting, 1);
+                while (batch_settled(kb) < queued && ret == 0)
+                        ret = pthread_cond_timedwait(&kb->cond, &kb->lock, &deadline) ? -1 : 0;
+                atomic_store(&kb->waiting, 0);
+        }
+        failed = atomic_load(&kb->failed);
+        acked = *acked_cnt = atomic_load(&kb->acked);
+        if (failed) {
+                snprintf(errstr, errstr_size, "%zu of %zu messages failed (first: %s)", failed,
+                         queued, kb->first_err);
                 ret = -1;
-        } else if (kb->acked < kb->queued) {
+        } else if (acked < queued) {
                 snprintf(errstr, errstr_size, "Kafka acknowledged %zu of %zu messages within %d ms",
-                         kb->acked, kb->queued, timeout_ms);
+                         acked, queued, timeout_ms);
                 ret = -1;
         }
         pthread_mutex_unlock(&kb->lock);
@@ -553,8 +596,7 @@ int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cn
 void svc_kafka_batch_destroy(svc_kafka_batch_t *kb) {
         if (!kb)
                 return;
-        pthread_mutex_lock(&kb->lock);
-        batch_unref_locked(kb);
+        batch_unref(kb);
 }
 
 int svc_kafka_produce_wait(svc_kafka_t *kp, const char *topic, const char *key, size_t key_len,
@@ -609,10 +651,7 @@ int svc_kafka_produce_async(svc_kafka_t *kp, const char *topic, const char *key,
         am->linked = 1;
         pthread_mutex_unlock(&kp->pending_lock);
         /* Copied: the caller may free val once done() ran, before librdkafka is done. */
-        err = rd_kafka_producev(kp->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
-                                RD_KAFKA_V_VALUE((void *)val, val_len),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(am),
-                                RD_KAFKA_V_END);
+        err = produce_msg(kp, topic, key, key_len, val, val_len, RD_KAFKA_MSG_F_COPY, &am->to);
         if (err) {
                 snprintf(errstr, errstr_size, "cannot queue a message for %s: %s", topic,
                          rd_kafka_err2str(err));
@@ -662,10 +701,12 @@ void svc_kafka_destroy(svc_kafka_t *kp, int timeout_ms) {
                 pthread_join(kp->poller, NULL);
                 if (kp->sticky_rkt)
                         rd_kafka_topic_destroy(kp->sticky_rkt);
+                for (int i = 0; i < KAFKA_MAX_WARM && kp->warm[i].name; i++)
+                        rd_kafka_topic_destroy(kp->warm[i].rkt);
                 rd_kafka_destroy(kp->rk);
         }
         for (int i = 0; i < KAFKA_MAX_WARM; i++)
-                free(kp->warm[i]);
+                free(kp->warm[i].name);
         pthread_mutex_destroy(&kp->pending_lock);
         free(kp->dev_store);
         free(kp);
