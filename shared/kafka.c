@@ -344,7 +344,9 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr, siz
             /* a message not delivered by the time the client gave up on it fails too */
             set(conf, "message.timeout.ms", timeout, errstr, errstr_size) ||
             set(conf, "socket.connection.setup.timeout.ms", timeout, errstr, errstr_size) ||
-            set(conf, "linger.ms", per_request ? "0" : "2", errstr, errstr_size) ||
+            /* pooled: fewer produce requests and broker-thread wake-ups per message; no
+             * request thread waits for them (docs/operations.md, "Scaling") */
+            set(conf, "linger.ms", per_request ? "0" : "5", errstr, errstr_size) ||
             set(conf, "queue.buffering.max.messages", per_request ? "10000" : "100000", errstr,
                 errstr_size) ||
             /* bounds memory for a million-row ingest: produce blocks when it is full */
