@@ -556,10 +556,9 @@ int svc_kafka_batch_produce(svc_kafka_batch_t *kb, const char *topic, const char
 
 int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cnt, char *errstr,
                          size_t errstr_size) {
-        struct timespec deadline;
-        int ret = 0;
-
         size_t queued = atomic_load(&kb->queued), acked, failed;
+        struct timespec deadline;
+        int ret = 0, stop = timeout_ms <= 0; /* 0: only a look at the counts */
 
         if (!kb->kp->rk) {
                 ret = dev_flush(kb, errstr, errstr_size);
@@ -574,12 +573,11 @@ int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cn
                 deadline.tv_nsec -= 1000000000L;
         }
         pthread_mutex_lock(&kb->lock);
-        if (timeout_ms > 0) { /* 0: only a look at the counts (see batch_report) */
-                atomic_store(&kb->waiting, 1);
-                while (batch_settled(kb) < queued && ret == 0)
-                        ret = pthread_cond_timedwait(&kb->cond, &kb->lock, &deadline) ? -1 : 0;
-                atomic_store(&kb->waiting, 0);
-        }
+        atomic_store(&kb->waiting, 1); /* before the counts are looked at: batch_report */
+        while (!stop && batch_settled(kb) < queued)
+                stop = pthread_cond_timedwait(&kb->cond, &kb->lock, &deadline) != 0;
+        atomic_store(&kb->waiting, 0);
+        /* the outcome is the counts' alone: the last report may land as the wait times out */
         failed = atomic_load(&kb->failed);
         acked = *acked_cnt = atomic_load(&kb->acked);
         if (failed) {
