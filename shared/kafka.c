@@ -19,25 +19,19 @@
 #define DEV_FLUSH_BYTES (64 * 1024) /* dev store: append in chunks of whole lines */
 #define KAFKA_MAX_WARM 4            /* topics warmed up, see warm_up() */
 
-/* A topic warmed up by warm_up(), whose handle is kept: a message to it is produced with
- * rd_kafka_produce() on the handle instead of a lookup of the name per message. */
-struct warm_topic {
-        char *name;
-        rd_kafka_topic_t *rkt;
-};
-
 struct svc_kafka {
-        rd_kafka_t *rk;   /* NULL in dev mode */
-        char *dev_store;  /* dev mode: DEV_STORE path */
-        pthread_t poller; /* serves delivery reports */
-        atomic_int run;   /* the poller runs while set */
-        int timeout_ms;   /* KAFKA_TIMEOUT_MS, also the local message timeout */
-        int per_request;  /* SVC_KAFKA_F_PER_REQUEST */
-        struct warm_topic warm[KAFKA_MAX_WARM]; /* topics whose metadata was fetched */
-        rd_kafka_topic_t *sticky_rkt;           /* COLLECT_RAW_TOPIC, pooled only */
-        atomic_int down; /* no broker reachable, since the last acknowledgement */
+        rd_kafka_t *rk;               /* NULL in dev mode */
+        char *dev_store;              /* dev mode: DEV_STORE path */
+        pthread_t poller;             /* serves delivery reports */
+        atomic_int run;               /* the poller runs while set */
+        int timeout_ms;               /* KAFKA_TIMEOUT_MS, also the local message timeout */
+        int per_request;              /* SVC_KAFKA_F_PER_REQUEST */
+        char *warm[KAFKA_MAX_WARM];   /* topics whose metadata was fetched */
+        rd_kafka_topic_t *sticky_rkt; /* COLLECT_RAW_TOPIC, pooled only */
+        atomic_int down;              /* no broker reachable, since the last acknowledgement */
         pthread_mutex_t pending_lock;
         struct async_msg *pending_head, *pending_tail; /* async messages by deadline */
+        rd_kafka_topic_t *warm_rkt[KAFKA_MAX_WARM];    /* their handles, see produce_msg() */
 };
 
 /* Where a message's delivery report goes: every message's opaque starts with this. */
@@ -483,8 +477,8 @@ static int warm_up(svc_kafka_t *kp, const char *topic, char *errstr, size_t errs
         rd_kafka_topic_t *rkt;
         int i;
 
-        for (i = 0; i < KAFKA_MAX_WARM && kp->warm[i].name; i++)
-                if (!strcmp(kp->warm[i].name, topic))
+        for (i = 0; i < KAFKA_MAX_WARM && kp->warm[i]; i++)
+                if (!strcmp(kp->warm[i], topic))
                         return 0;
         if (i == KAFKA_MAX_WARM || !(rkt = rd_kafka_topic_new(kp->rk, topic, NULL)))
                 return 0;
@@ -496,11 +490,13 @@ static int warm_up(svc_kafka_t *kp, const char *topic, char *errstr, size_t errs
                 return -1;
         }
         rd_kafka_metadata_destroy(md);
-        if (!(kp->warm[i].name = strdup(topic))) {
+        if (!(kp->warm[i] = strdup(topic))) {
                 rd_kafka_topic_destroy(rkt);
                 return 0;
         }
-        kp->warm[i].rkt = rkt; /* the same topic (and partitioner) as any handle of it */
+        /* kept: messages to it are produced on it rather than looked up by name; a handle
+         * of a topic is the same topic (and partitioner) as any other handle of it */
+        kp->warm_rkt[i] = rkt;
         return 0;
 }
 
@@ -514,10 +510,10 @@ int svc_kafka_prepare_topic(svc_kafka_t *kp, const char *topic, char *errstr, si
 static rd_kafka_resp_err_t produce_msg(svc_kafka_t *kp, const char *topic, const char *key,
                                        size_t key_len, const char *val, size_t val_len,
                                        int msgflags, struct report_to *opaque) {
-        for (int i = 0; i < KAFKA_MAX_WARM && kp->warm[i].name; i++) {
-                if (strcmp(kp->warm[i].name, topic))
+        for (int i = 0; i < KAFKA_MAX_WARM && kp->warm[i]; i++) {
+                if (strcmp(kp->warm[i], topic))
                         continue;
-                if (rd_kafka_produce(kp->warm[i].rkt, RD_KAFKA_PARTITION_UA, msgflags, (void *)val,
+                if (rd_kafka_produce(kp->warm_rkt[i], RD_KAFKA_PARTITION_UA, msgflags, (void *)val,
                                      val_len, key, key_len, opaque) == -1)
                         return rd_kafka_last_error();
                 return RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -701,12 +697,12 @@ void svc_kafka_destroy(svc_kafka_t *kp, int timeout_ms) {
                 pthread_join(kp->poller, NULL);
                 if (kp->sticky_rkt)
                         rd_kafka_topic_destroy(kp->sticky_rkt);
-                for (int i = 0; i < KAFKA_MAX_WARM && kp->warm[i].name; i++)
-                        rd_kafka_topic_destroy(kp->warm[i].rkt);
+                for (int i = 0; i < KAFKA_MAX_WARM && kp->warm[i]; i++)
+                        rd_kafka_topic_destroy(kp->warm_rkt[i]);
                 rd_kafka_destroy(kp->rk);
         }
         for (int i = 0; i < KAFKA_MAX_WARM; i++)
-                free(kp->warm[i].name);
+                free(kp->warm[i]);
         pthread_mutex_destroy(&kp->pending_lock);
         free(kp->dev_store);
         free(kp);
