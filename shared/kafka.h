@@ -20,6 +20,23 @@ typedef struct svc_kafka_batch svc_kafka_batch_t; /* opaque; one thread at a tim
 #define SVC_KAFKA_STR(x) SVC_KAFKA_STR_(x)
 #define SVC_KAFKA_MESSAGE_MAX_STR SVC_KAFKA_STR(SVC_KAFKA_MESSAGE_MAX)
 
+/* librdkafka's rd_kafka_conf_t, for the programs that are Kafka clients themselves (they
+ * include librdkafka; a handler never needs it). */
+struct rd_kafka_conf_s;
+
+/**
+ * @brief The configuration of every client of the configured cluster, in this order:
+ *        librdkafka's log lines into svc_log, bootstrap.servers from KAFKA_URL,
+ *        message.max.bytes SVC_KAFKA_MESSAGE_MAX, then `props` ("name", "value", ...,
+ *        NULL; may be NULL), then the RDKAFKA_* settings (security, tuning), last so
+ *        that they win (docs/configuration.md).
+ * @returns a configuration the caller owns until rd_kafka_new() takes it, or NULL with
+ *          errstr naming the refused property (an RDKAFKA_* one as "RDKAFKA_* setting x.y").
+ */
+struct rd_kafka_conf_s *svc_kafka_conf_new(const svc_config_t *cfg, const char *const *props,
+                                           char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
 /**
  * @brief Creates the producer of a process (or, in dev mode, a writer to DEV_STORE with
  *        the same API). A background thread serves delivery reports.

@@ -2,8 +2,10 @@
  * partitions of high watermark minus the group's committed offset (a partition with no
  * committed offset counts from its low watermark).
  *
- *   grouplag -b bootstrap -g group -t topic
+ *   grouplag [-b bootstrap] -g group -t topic
  *
+ * A Kafka client of the configured cluster like the consumer: KAFKA_URL (or -b) and the
+ * RDKAFKA_* settings (security) of docs/configuration.md, through svc_kafka_conf_new().
  * Prints "lag=N" and exits 0; exits 1 when the brokers cannot tell. Reads the committed
  * offsets without joining the group, so it never moves a partition. The tests wait for
  * lag=0 ("every raw message transformed and committed") instead of a consumer's log line,
@@ -12,6 +14,9 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "kafka.h"
+
 #define TIMEOUT_MS 5000
 
 int main(int argc, char **argv) {
@@ -19,8 +24,9 @@ int main(int argc, char **argv) {
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_topic_partition_list_t *parts = NULL;
         rd_kafka_topic_t *rkt = NULL;
-        rd_kafka_conf_t *conf;
+        rd_kafka_conf_t *conf = NULL;
         rd_kafka_t *rk = NULL;
+        svc_config_t cfg;
         rd_kafka_resp_err_t err;
         char errstr[512];
         long long lag = 0;
@@ -32,23 +38,32 @@ int main(int argc, char **argv) {
                 case 'g': group = optarg; break;
                 case 't': topic = optarg; break;
                 default:
-                        brokers = NULL;
+                        group = NULL;
                         optind = argc;
                         break;
                 }
         }
-        if (!brokers || !group || !topic) {
-                fprintf(stderr, "usage: %s -b bootstrap -g group -t topic\n", argv[0]);
+        if (!group || !topic) {
+                fprintf(stderr, "usage: %s [-b bootstrap] -g group -t topic\n", argv[0]);
                 return 1;
         }
-        conf = rd_kafka_conf_new();
-        if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)) ||
-            rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)) ||
-            rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr)) ||
-            !(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr)))) {
-                fprintf(stderr, "grouplag: %s\n", errstr);
-                rd_kafka_conf_destroy(conf);
+        if (svc_config_load(&cfg, errstr, sizeof(errstr)) == -1) {
+                fprintf(stderr, "grouplag: configuration: %s\n", errstr);
                 return 1;
+        }
+        if (!brokers && !(brokers = cfg.kafka_url)) {
+                fprintf(stderr, "grouplag: no brokers: set KAFKA_URL or pass -b\n");
+                goto out;
+        }
+        {
+                const char *props[] = {"bootstrap.servers", brokers, "group.id", group,
+                                       "log_level",         "3",     NULL};
+                if (!(conf = svc_kafka_conf_new(&cfg, props, errstr, sizeof(errstr))) ||
+                    !(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr)))) {
+                        fprintf(stderr, "grouplag: %s\n", errstr);
+                        goto out;
+                }
+                conf = NULL; /* now owned, and freed, by the rd_kafka_t instance */
         }
         if (!(rkt = rd_kafka_topic_new(rk, topic, NULL)) ||
             (err = rd_kafka_metadata(rk, 0, rkt, &md, TIMEOUT_MS)) || md->topic_cnt != 1 ||
@@ -83,6 +98,10 @@ out:
                 rd_kafka_metadata_destroy(md);
         if (rkt)
                 rd_kafka_topic_destroy(rkt);
-        rd_kafka_destroy(rk);
+        if (conf)
+                rd_kafka_conf_destroy(conf);
+        if (rk)
+                rd_kafka_destroy(rk);
+        svc_config_close(&cfg);
         return ret;
 }
