@@ -19,15 +19,57 @@
 
 #define TIMEOUT_MS 5000
 
-int main(int argc, char **argv) {
-        const char *brokers = NULL, *group = NULL, *topic = NULL;
+/* The group's lag on topic: sums what each partition has past the committed offset.
+ * Returns 0, or -1 with errstr. */
+static int group_lag(rd_kafka_t *rk, const char *topic, long long *lag, char *errstr,
+                     size_t errstr_size) {
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_topic_partition_list_t *parts = NULL;
-        rd_kafka_topic_t *rkt = NULL;
+        rd_kafka_topic_t *rkt;
+        rd_kafka_resp_err_t err;
+        int ret = -1;
+
+        *lag = 0;
+        if (!(rkt = rd_kafka_topic_new(rk, topic, NULL)) ||
+            (err = rd_kafka_metadata(rk, 0, rkt, &md, TIMEOUT_MS)) || md->topic_cnt != 1 ||
+            md->topics[0].err) {
+                snprintf(errstr, errstr_size, "no metadata for %s", topic);
+                goto out;
+        }
+        parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+        for (int i = 0; i < md->topics[0].partition_cnt; i++)
+                rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[i].id);
+        if ((err = rd_kafka_committed(rk, parts, TIMEOUT_MS))) {
+                snprintf(errstr, errstr_size, "committed offsets: %s", rd_kafka_err2str(err));
+                goto out;
+        }
+        for (int i = 0; i < parts->cnt; i++) {
+                int64_t lo, hi, pos = parts->elems[i].offset;
+                if ((err = rd_kafka_query_watermark_offsets(rk, topic, parts->elems[i].partition,
+                                                            &lo, &hi, TIMEOUT_MS))) {
+                        snprintf(errstr, errstr_size, "watermarks: %s", rd_kafka_err2str(err));
+                        goto out;
+                }
+                if (pos < lo) /* nothing committed yet, or older than what is kept */
+                        pos = lo;
+                *lag += hi > pos ? hi - pos : 0;
+        }
+        ret = 0;
+out:
+        if (parts)
+                rd_kafka_topic_partition_list_destroy(parts);
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        if (rkt)
+                rd_kafka_topic_destroy(rkt);
+        return ret;
+}
+
+int main(int argc, char **argv) {
+        const char *brokers = NULL, *group = NULL, *topic = NULL;
         rd_kafka_conf_t *conf = NULL;
         rd_kafka_t *rk = NULL;
         svc_config_t cfg;
-        rd_kafka_resp_err_t err;
         char errstr[512];
         long long lag = 0;
         int opt, ret = 1;
@@ -65,39 +107,13 @@ int main(int argc, char **argv) {
                 }
                 conf = NULL; /* now owned, and freed, by the rd_kafka_t instance */
         }
-        if (!(rkt = rd_kafka_topic_new(rk, topic, NULL)) ||
-            (err = rd_kafka_metadata(rk, 0, rkt, &md, TIMEOUT_MS)) || md->topic_cnt != 1 ||
-            md->topics[0].err) {
-                fprintf(stderr, "grouplag: no metadata for %s\n", topic);
+        if (group_lag(rk, topic, &lag, errstr, sizeof(errstr)) == -1) {
+                fprintf(stderr, "grouplag: %s\n", errstr);
                 goto out;
-        }
-        parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
-        for (int i = 0; i < md->topics[0].partition_cnt; i++)
-                rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[i].id);
-        if ((err = rd_kafka_committed(rk, parts, TIMEOUT_MS))) {
-                fprintf(stderr, "grouplag: committed offsets: %s\n", rd_kafka_err2str(err));
-                goto out;
-        }
-        for (int i = 0; i < parts->cnt; i++) {
-                int64_t lo, hi, pos = parts->elems[i].offset;
-                if ((err = rd_kafka_query_watermark_offsets(rk, topic, parts->elems[i].partition,
-                                                            &lo, &hi, TIMEOUT_MS))) {
-                        fprintf(stderr, "grouplag: watermarks: %s\n", rd_kafka_err2str(err));
-                        goto out;
-                }
-                if (pos < lo) /* nothing committed yet, or older than what is kept */
-                        pos = lo;
-                lag += hi > pos ? hi - pos : 0;
         }
         printf("lag=%lld\n", lag);
         ret = 0;
 out:
-        if (parts)
-                rd_kafka_topic_partition_list_destroy(parts);
-        if (md)
-                rd_kafka_metadata_destroy(md);
-        if (rkt)
-                rd_kafka_topic_destroy(rkt);
         if (conf)
                 rd_kafka_conf_destroy(conf);
         if (rk)
