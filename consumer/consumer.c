@@ -366,9 +366,9 @@ static void apply_rebalance(struct consumer *c) {
 }
 
 /* Called from rd_kafka_consumer_poll() (and rd_kafka_consumer_close()): only notes the
- * rebalance. The loop settles the open transaction first, while the revoked partitions
- * are still ours, and then applies it (handle_rebalance); while closing, no transaction
- * is open and it applies at once. */
+ * rebalance and makes the poll return. The loop settles the open transaction first, while
+ * the revoked partitions are still ours, and then applies it (handle_rebalance); while
+ * closing, no transaction is open and it applies at once. */
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
         struct consumer *c = opaque;
@@ -386,6 +386,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         };
         if (c->closing)
                 apply_rebalance(c);
+        else
+                rd_kafka_yield(rk); /* rd_kafka_consumer_poll() returns now, to the loop */
 }
 
 /* Settles the open transaction for the pending rebalance, then applies it: the offsets
