@@ -681,26 +681,39 @@ int svc_kafka_ping(svc_kafka_t *kp, int timeout_ms, char *errstr, size_t errstr_
         return 0;
 }
 
+int svc_kafka_settle(svc_kafka_t *kp, int timeout_ms) {
+        rd_kafka_queue_t *rkqu;
+        rd_kafka_resp_err_t err;
+
+        if (!kp || !kp->rk)
+                return 0;
+        /* The poller stops first, and the flush serves the last reports itself. Beside a
+         * running poller, the flush sleeps up to 10 ms in its own poll when the poller
+         * takes the last report: librdkafka counts the message out only after its
+         * callback returned, and nothing wakes the flush then (1-10 ms at the end of
+         * every per-request process, whose callback answered the request). The poller
+         * is woken now rather than at the end of its 100 ms poll. */
+        if (!atomic_exchange(&kp->run, 0)) /* settled already: no second wait */
+                return rd_kafka_outq_len(kp->rk) ? -1 : 0;
+        rkqu = rd_kafka_queue_get_main(kp->rk);
+        rd_kafka_queue_yield(rkqu);
+        rd_kafka_queue_destroy(rkqu);
+        pthread_join(kp->poller, NULL);
+        if (!(err = rd_kafka_flush(kp->rk, timeout_ms)))
+                return 0;
+        svc_log(SVC_LOG_WARN, NULL, "kafka", "%d messages not delivered at exit: %s",
+                rd_kafka_outq_len(kp->rk), rd_kafka_err2str(err));
+        /* Fail them now, so their reports release their batches. */
+        rd_kafka_purge(kp->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(kp->rk, 1000 /* ms */);
+        return -1;
+}
+
 void svc_kafka_destroy(svc_kafka_t *kp, int timeout_ms) {
         if (!kp)
                 return;
         if (kp->rk) {
-                rd_kafka_resp_err_t err = rd_kafka_flush(kp->rk, timeout_ms);
-                if (err) {
-                        svc_log(SVC_LOG_WARN, NULL, "kafka",
-                                "%d messages not delivered at exit: %s", rd_kafka_outq_len(kp->rk),
-                                rd_kafka_err2str(err));
-                        /* Fail them now, so their reports release their batches. */
-                        rd_kafka_purge(kp->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-                        rd_kafka_flush(kp->rk, 1000 /* ms */);
-                }
-                atomic_store(&kp->run, 0);
-                /* Wakes the poller now rather than at the end of its 100 ms poll: a
-                 * per-request process would spend that before it exits. */
-                rd_kafka_queue_t *rkqu = rd_kafka_queue_get_main(kp->rk);
-                rd_kafka_queue_yield(rkqu);
-                rd_kafka_queue_destroy(rkqu);
-                pthread_join(kp->poller, NULL);
+                svc_kafka_settle(kp, timeout_ms);
                 if (kp->sticky_rkt)
                         rd_kafka_topic_destroy(kp->sticky_rkt);
                 rd_kafka_destroy(kp->rk);

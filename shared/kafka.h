@@ -113,6 +113,14 @@ void svc_kafka_batch_destroy(svc_kafka_batch_t *kb);
  */
 int svc_kafka_ping(svc_kafka_t *kp, int timeout_ms, char *errstr, size_t errstr_size);
 
-/** @brief Waits up to timeout_ms for messages in flight, then frees everything. NULL ok. */
+/**
+ * @brief Stops the delivery thread and waits up to timeout_ms for the messages in flight
+ *        (their reports then run on the calling thread); fails those left. Call once
+ *        every request is finished; only svc_kafka_destroy() may follow. NULL ok.
+ * @returns 0 when nothing was left in flight (also in dev mode), -1 otherwise.
+ */
+int svc_kafka_settle(svc_kafka_t *kp, int timeout_ms);
+
+/** @brief svc_kafka_settle(), then frees everything. NULL ok. */
 void svc_kafka_destroy(svc_kafka_t *kp, int timeout_ms);
 #endif
