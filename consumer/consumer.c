@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,12 +69,28 @@ struct poison {
         int letter_refused;      /* the letter standing for it was refused too */
 };
 
-static volatile sig_atomic_t run = 1;
+/* Why the loop ends, by severity: stop() keeps the worst reason it was given. */
+enum stop_reason {
+        STOP_NONE,   /* running */
+        STOP_SIGNAL, /* SIGTERM/SIGINT: drain, exit 0 */
+        STOP_FATAL   /* a fatal Kafka error, or the drain failed: exit 1 */
+};
 
-static void stop(int sig) {
-        (void)sig;
-        run = 0;
+static volatile sig_atomic_t signalled; /* the signal handler's only effect */
+
+static void on_signal(int sig) {
+        signalled = sig;
 }
+
+/* A rebalance librdkafka announced and the loop has yet to apply (handle_rebalance).
+ * librdkafka waits for that before the next one, so there is at most one. */
+struct rebalance {
+        int pending;
+        rd_kafka_resp_err_t err; /* ASSIGN_PARTITIONS, REVOKE_PARTITIONS or a failure */
+        rd_kafka_topic_partition_list_t *parts; /* a copy of the callback's list */
+        int lost;                               /* the revoked partitions were lost */
+        int cooperative; /* incremental (un)assign, else the whole assignment */
+};
 
 /* The state of one consumer instance. */
 struct consumer {
@@ -101,9 +118,31 @@ struct consumer {
         unsigned poison_next;             /* where a new one goes once it is full */
         long backoff_ms;                  /* pause before transforming again after an abort */
         int need_rewind;                  /* a transaction was aborted: seek to committed */
-        int fatal;                        /* a fatal error: exit 1 without committing */
         int plain_commit; /* also commit offsets outside the transaction (dev broker) */
+        struct rebalance rebalance;
+        int closing;           /* in rd_kafka_consumer_close(): rebalances apply at once */
+        enum stop_reason stop; /* set by stop() only */
+        const char *group_id;
+        char txn_id[256]; /* CONSUMER_TRANSACTIONAL_ID */
 };
+
+/* The one place that ends the loop: logs why and records the reason. */
+__attribute__((format(printf, 3, 4))) static void stop(struct consumer *c, enum stop_reason why,
+                                                       const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        svc_log(why == STOP_FATAL ? SVC_LOG_ERROR : SVC_LOG_INFO, NULL, LOG_NAME, "%s", msg);
+        if (why > c->stop)
+                c->stop = why;
+}
+
+static int is_fatal(const struct consumer *c) {
+        return c->stop == STOP_FATAL;
+}
 
 static long long now_ms(void) {
         struct timespec ts;
@@ -152,13 +191,11 @@ static void poison_forget(struct consumer *c, const rd_kafka_topic_partition_lis
 /* Logs a transactional error and, when it is fatal, stops the loop for good. */
 static void txn_error(struct consumer *c, const char *what, rd_kafka_error_t *error) {
         if (rd_kafka_error_is_fatal(error)) {
-                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
-                        "fatal: %s: %s: %s; exiting (restart to recover; if another "
-                        "instance uses the same transactional.id, give each its own "
-                        "CONSUMER_TRANSACTIONAL_ID)",
-                        what, rd_kafka_error_name(error), rd_kafka_error_string(error));
-                c->fatal = 1;
-                run = 0;
+                stop(c, STOP_FATAL,
+                     "fatal: %s: %s: %s; exiting (restart to recover; if another "
+                     "instance uses the same transactional.id, give each its own "
+                     "CONSUMER_TRANSACTIONAL_ID)",
+                     what, rd_kafka_error_name(error), rd_kafka_error_string(error));
         } else {
                 svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "%s: %s: %s", what,
                         rd_kafka_error_name(error), rd_kafka_error_string(error));
@@ -191,7 +228,7 @@ static void txn_abort(struct consumer *c, const char *why) {
         /* Aborting purges the undelivered messages of the transaction itself. Their
          * delivery reports name the records Kafka refused for good (dr_msg_cb), so they
          * are served before the transaction's records are forgotten. */
-        if (!c->fatal && (error = rd_kafka_abort_transaction(c->producer, c->txn_timeout_ms)))
+        if (!is_fatal(c) && (error = rd_kafka_abort_transaction(c->producer, c->txn_timeout_ms)))
                 txn_error(c, "abort_transaction", error);
         rd_kafka_poll(c->producer, 0);
         txn_reset(c);
@@ -223,7 +260,7 @@ static int txn_commit(struct consumer *c) {
         rd_kafka_consumer_group_metadata_destroy(cgmd);
         if (error) {
                 txn_error(c, "send_offsets_to_transaction", error);
-                if (!c->fatal)
+                if (!is_fatal(c))
                         txn_abort(c, "offsets not accepted");
                 return -1;
         }
@@ -237,7 +274,7 @@ static int txn_commit(struct consumer *c) {
         }
         if (error) {
                 txn_error(c, "commit_transaction", error);
-                if (!c->fatal)
+                if (!is_fatal(c))
                         txn_abort(c, "commit failed");
                 return -1;
         }
@@ -270,81 +307,106 @@ static void rewind_consumer(struct consumer *c) {
         if ((err = rd_kafka_assignment(c->consumer, &offsets)) || offsets->cnt == 0)
                 goto out;
         if ((err = rd_kafka_committed(c->consumer, offsets, c->txn_timeout_ms))) {
-                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
-                        "fatal: cannot read the committed offsets to rewind to: %s",
-                        rd_kafka_err2str(err));
-                c->fatal = 1;
-                run = 0;
+                stop(c, STOP_FATAL, "fatal: cannot read the committed offsets to rewind to: %s",
+                     rd_kafka_err2str(err));
                 goto out;
         }
         for (int i = 0; i < offsets->cnt; i++)
                 if (offsets->elems[i].offset < 0)
                         offsets->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
         if ((error = rd_kafka_seek_partitions(c->consumer, offsets, c->txn_timeout_ms))) {
-                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "fatal: cannot rewind: %s",
-                        rd_kafka_error_string(error));
+                stop(c, STOP_FATAL, "fatal: cannot rewind: %s", rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
-                c->fatal = 1;
-                run = 0;
         }
 out:
         if (offsets)
                 rd_kafka_topic_partition_list_destroy(offsets);
 }
 
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
-        struct consumer *c = opaque;
+/* Makes the assignment change of the pending rebalance and forgets it. */
+static void apply_rebalance(struct consumer *c) {
+        struct rebalance *rb = &c->rebalance;
         rd_kafka_error_t *error = NULL;
-        rd_kafka_resp_err_t ret_err = RD_KAFKA_RESP_ERR_NO_ERROR;
-        /* Known once the group is joined: NONE before, then EAGER or COOPERATIVE. */
-        int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
 
-        switch (err) {
+        switch (rb->err) {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "assigned %d partition(s) of %s", parts->cnt,
-                        c->raw_topic);
-                if (cooperative)
-                        error = rd_kafka_incremental_assign(rk, parts);
+                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "assigned %d partition(s) of %s",
+                        rb->parts->cnt, c->raw_topic);
+                if (rb->cooperative)
+                        error = rd_kafka_incremental_assign(c->consumer, rb->parts);
                 else
-                        ret_err = rd_kafka_assign(rk, parts);
+                        err = rd_kafka_assign(c->consumer, rb->parts);
                 break;
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-                /* The transaction holds offsets of these partitions: settle it while
-                 * they are still ours. */
-                if (c->txn_open && !c->fatal) {
-                        if (rd_kafka_assignment_lost(rk))
-                                txn_abort(c, "assignment lost");
-                        else
-                                txn_commit(c);
-                }
-                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "revoked %d partition(s)%s", parts->cnt,
-                        rd_kafka_assignment_lost(rk) ? " (lost)" : "");
-                if (cooperative)
-                        error = rd_kafka_incremental_unassign(rk, parts);
+                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "revoked %d partition(s)%s", rb->parts->cnt,
+                        rb->lost ? " (lost)" : "");
+                if (rb->cooperative)
+                        error = rd_kafka_incremental_unassign(c->consumer, rb->parts);
                 else
-                        ret_err = rd_kafka_assign(rk, NULL);
+                        err = rd_kafka_assign(c->consumer, NULL);
                 break;
         default:
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "rebalance failed: %s",
-                        rd_kafka_err2str(err));
-                if (c->txn_open)
-                        txn_abort(c, "rebalance failed");
-                ret_err = rd_kafka_assign(rk, NULL);
+                        rd_kafka_err2str(rb->err));
+                err = rd_kafka_assign(c->consumer, NULL);
                 break;
         }
+        rb->pending = 0;
+        if (rb->parts)
+                rd_kafka_topic_partition_list_destroy(rb->parts);
+        rb->parts = NULL;
         if (error) {
-                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "fatal: partition assignment: %s",
-                        rd_kafka_error_string(error));
+                stop(c, STOP_FATAL, "fatal: partition assignment: %s",
+                     rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
-                c->fatal = 1;
-                run = 0;
-        } else if (ret_err) {
-                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "fatal: partition assignment: %s",
-                        rd_kafka_err2str(ret_err));
-                c->fatal = 1;
-                run = 0;
+        } else if (err) {
+                stop(c, STOP_FATAL, "fatal: partition assignment: %s", rd_kafka_err2str(err));
         }
+}
+
+/* Called from rd_kafka_consumer_poll() (and rd_kafka_consumer_close()): only notes the
+ * rebalance and makes the poll return. The loop settles the open transaction first, while
+ * the revoked partitions are still ours, and then applies it (handle_rebalance); while
+ * closing, no transaction is open and it applies at once. */
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+        struct consumer *c = opaque;
+        struct rebalance *rb = &c->rebalance;
+
+        if (rb->parts)
+                rd_kafka_topic_partition_list_destroy(rb->parts);
+        /* Known once the group is joined: NONE before, then EAGER or COOPERATIVE. */
+        *rb = (struct rebalance){
+            .pending = 1,
+            .err = err,
+            .parts = parts ? rd_kafka_topic_partition_list_copy(parts) : NULL,
+            .lost = rd_kafka_assignment_lost(rk),
+            .cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE"),
+        };
+        if (c->closing)
+                apply_rebalance(c);
+        else
+                rd_kafka_yield(rk); /* rd_kafka_consumer_poll() returns now, to the loop */
+}
+
+/* Settles the open transaction for the pending rebalance, then applies it: the offsets
+ * of revoked partitions are committed while they are still ours (aborted when they were
+ * lost, or when the rebalance failed). */
+static void handle_rebalance(struct consumer *c) {
+        const struct rebalance *rb = &c->rebalance;
+
+        if (!rb->pending)
+                return;
+        if (c->txn_open && !is_fatal(c) && rb->err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                if (rb->err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+                        txn_abort(c, "rebalance failed");
+                else if (rb->lost)
+                        txn_abort(c, "assignment lost");
+                else
+                        txn_commit(c);
+        }
+        apply_rebalance(c);
 }
 
 /* librdkafka's own errors: mostly transient (it retries), a fatal one ends the process. */
@@ -354,21 +416,11 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
 
         if (err == RD_KAFKA_RESP_ERR__FATAL) {
                 rd_kafka_fatal_error(rk, fatal_str, sizeof(fatal_str));
-                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "fatal: %s: %s; exiting", rd_kafka_name(rk),
-                        fatal_str);
-                c->fatal = 1;
-                run = 0;
+                stop(c, STOP_FATAL, "fatal: %s: %s; exiting", rd_kafka_name(rk), fatal_str);
                 return;
         }
         svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "%s: %s: %s", rd_kafka_name(rk),
                 rd_kafka_err2name(err), reason);
-}
-
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-        svc_log(level <= 3   ? SVC_LOG_ERROR
-                : level <= 5 ? SVC_LOG_WARN
-                             : SVC_LOG_INFO,
-                NULL, LOG_NAME, "%s: %s: %s", rk ? rd_kafka_name(rk) : "rdkafka", fac, buf);
 }
 
 /* A failed delivery puts the transaction in the abortable state; the commit finds it.
@@ -428,7 +480,7 @@ static rd_kafka_resp_err_t produce(struct consumer *c, const struct svc_transfor
                     /* value is from malloc: librdkafka frees it */
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
                     RD_KAFKA_V_OPAQUE((void *)(uintptr_t)(c->txn_records + 1)), RD_KAFKA_V_END);
-                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || c->fatal)
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || is_fatal(c))
                         break;
                 /* The local queue is full: let deliveries make room. */
                 rd_kafka_poll(c->producer, 50 /* ms */);
@@ -512,8 +564,8 @@ static void process_message(struct consumer *c, const rd_kafka_message_t *rkm) {
         if (!c->txn_open) {
                 if ((error = rd_kafka_begin_transaction(c->producer))) {
                         txn_error(c, "begin_transaction", error);
-                        if (!c->fatal)
-                                c->fatal = 1, run = 0;
+                        if (!is_fatal(c))
+                                stop(c, STOP_FATAL, "fatal: no transaction could begin");
                         return;
                 }
                 c->txn_open = 1;
@@ -595,31 +647,21 @@ static void log_stats(struct consumer *c) {
                 consumer_lag(c, 0));
 }
 
-/* Applies "key=value" properties; the RDKAFKA_* passthrough comes last and wins. */
-static int conf_set_all(rd_kafka_conf_t *conf, const char *const *props, char **passthrough,
-                        char *errstr, size_t errstr_size) {
-        for (; props && *props; props += 2)
-                if (rd_kafka_conf_set(conf, props[0], props[1], errstr, errstr_size))
-                        return -1;
-        for (; passthrough && *passthrough; passthrough++) {
-                char name[256];
-                const char *eq = strchr(*passthrough, '=');
-                if (!eq || (size_t)(eq - *passthrough) >= sizeof(name))
-                        continue;
-                snprintf(name, sizeof(name), "%.*s", (int)(eq - *passthrough), *passthrough);
-                if (rd_kafka_conf_set(conf, name, eq + 1, errstr, errstr_size)) {
-                        char why[512];
-                        snprintf(why, sizeof(why), "RDKAFKA_* setting %s: %s", name, errstr);
-                        snprintf(errstr, errstr_size, "%s", why);
-                        return -1;
-                }
-        }
-        return 0;
-}
-
-static int read_settings(struct consumer *c, const svc_config_t *cfg, char *errstr,
-                         size_t errstr_size) {
+/* The consumer's own settings (the header of this file), and the checks before any client
+ * is made. */
+static int configure(struct consumer *c, const svc_config_t *cfg, char *errstr,
+                     size_t errstr_size) {
+        const char *txn_id;
+        char host[128];
         long timeout;
+
+        if (!cfg->kafka_url || cfg->dev_mode) {
+                snprintf(errstr, errstr_size,
+                         "KAFKA_URL is unset or FORCE_DEV_MODE=true: in dev mode /collect "
+                         "writes to the dev store and there is no topic to consume; set "
+                         "KAFKA_URL (the dev broker's bootstrap address, or a cluster)");
+                return -1;
+        }
         if (svc_config_int(cfg, "CONSUMER_TXN_MAX_EVENTS", 10000, 1, 1000000, &c->txn_max_events,
                            errstr, errstr_size) ||
             svc_config_int(cfg, "CONSUMER_TXN_MAX_MS", 500, 1, 3600000, &c->txn_max_ms, errstr,
@@ -630,6 +672,17 @@ static int read_settings(struct consumer *c, const svc_config_t *cfg, char *errs
                            errstr_size))
                 return -1;
         c->txn_timeout_ms = (int)timeout;
+        c->raw_topic = cfg->collect_raw_topic;
+        if (!(c->group_id = svc_config_get(cfg, "CONSUMER_GROUP_ID")) || !*c->group_id)
+                c->group_id = "collect-consumer";
+        if ((txn_id = svc_config_get(cfg, "CONSUMER_TRANSACTIONAL_ID")) && *txn_id) {
+                snprintf(c->txn_id, sizeof(c->txn_id), "%s", txn_id);
+        } else {
+                if (gethostname(host, sizeof(host)) == -1)
+                        snprintf(host, sizeof(host), "unknown");
+                host[sizeof(host) - 1] = '\0';
+                snprintf(c->txn_id, sizeof(c->txn_id), "collect-consumer-%s", host);
+        }
         return 0;
 }
 
@@ -664,31 +717,189 @@ static int set_plain_commit(struct consumer *c, const svc_config_t *cfg, char *e
         return 0;
 }
 
+/* The transactional producer (idempotent and acks=all implicitly), its topics, and the
+ * fencing of an older instance with the same transactional.id. */
+static int create_producer(struct consumer *c, const svc_config_t *cfg, char *errstr,
+                           size_t errstr_size) {
+        const char *props[] = {"transactional.id", c->txn_id, "client.id",
+                               "collect-consumer-producer", NULL};
+        char why[400]; /* what librdkafka says, prefixed in errstr */
+        rd_kafka_conf_t *conf = svc_kafka_conf_new(cfg, props, why, sizeof(why));
+        rd_kafka_error_t *error;
+
+        if (!conf)
+                goto fail;
+        rd_kafka_conf_set_opaque(conf, c);
+        rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+        rd_kafka_conf_set_error_cb(conf, error_cb);
+        if (!(c->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why)))) {
+                rd_kafka_conf_destroy(conf);
+                goto fail;
+        }
+        conf = NULL; /* now owned, and freed, by the producer */
+        c->out_rkt = rd_kafka_topic_new(c->producer, cfg->collect_out_topic, NULL);
+        c->dlq_rkt = rd_kafka_topic_new(c->producer, cfg->collect_dlq_topic, NULL);
+        if (!c->out_rkt || !c->dlq_rkt) {
+                snprintf(errstr, errstr_size, "topic handles: %s",
+                         rd_kafka_err2str(rd_kafka_last_error()));
+                return -1;
+        }
+        /* Aborts the transaction a crashed predecessor left open. */
+        if ((error = rd_kafka_init_transactions(c->producer, c->txn_timeout_ms))) {
+                snprintf(errstr, errstr_size,
+                         "cannot initialise transactions (transactional.id %s) at %s: %s",
+                         c->txn_id, cfg->kafka_url, rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                return -1;
+        }
+        return set_plain_commit(c, cfg, errstr, errstr_size);
+fail:
+        snprintf(errstr, errstr_size, "producer: %s", why);
+        return -1;
+}
+
+/* The group member reading COLLECT_RAW_TOPIC, subscribed. */
+static int create_consumer(struct consumer *c, const svc_config_t *cfg, char *errstr,
+                           size_t errstr_size) {
+        /* clang-format off */
+        const char *props[] = {
+                "group.id", c->group_id,
+                "client.id", "collect-consumer",
+                "enable.auto.commit", "false",
+                "enable.auto.offset.store", "false",
+                "isolation.level", "read_committed",
+                "auto.offset.reset", "earliest",
+                "partition.assignment.strategy", "cooperative-sticky",
+                NULL};
+        /* clang-format on */
+        char why[400]; /* what librdkafka says, prefixed in errstr */
+        rd_kafka_conf_t *conf = svc_kafka_conf_new(cfg, props, why, sizeof(why));
+        rd_kafka_topic_partition_list_t *topics;
+        rd_kafka_resp_err_t err;
+
+        if (!conf)
+                goto fail;
+        rd_kafka_conf_set_opaque(conf, c);
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+        rd_kafka_conf_set_error_cb(conf, error_cb);
+        if (!(c->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why)))) {
+                rd_kafka_conf_destroy(conf);
+                goto fail;
+        }
+        conf = NULL; /* now owned, and freed, by the consumer */
+        rd_kafka_poll_set_consumer(c->consumer);
+        topics = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(topics, c->raw_topic, RD_KAFKA_PARTITION_UA);
+        err = rd_kafka_subscribe(c->consumer, topics);
+        rd_kafka_topic_partition_list_destroy(topics);
+        if (err) {
+                snprintf(errstr, errstr_size, "subscribe to %s: %s", c->raw_topic,
+                         rd_kafka_err2str(err));
+                return -1;
+        }
+        return 0;
+fail:
+        snprintf(errstr, errstr_size, "consumer: %s", why);
+        return -1;
+}
+
+/* The loop goes on until stop() was called; a signal calls it here. */
+static int running(struct consumer *c) {
+        if (signalled && c->stop == STOP_NONE)
+                stop(c, STOP_SIGNAL, "%s: stopping", strsignal(signalled));
+        return c->stop == STOP_NONE;
+}
+
+/* How long to wait for a message: no longer than the open transaction may stay open. */
+static int poll_timeout(const struct consumer *c) {
+        long long left;
+
+        if (!c->txn_open)
+                return 100; /* ms */
+        left = c->txn_started_ms + c->txn_max_ms - now_ms();
+        return left < 0 ? 0 : left < 100 ? (int)left : 100;
+}
+
+/* The read-process-write loop, until stop(). */
+static void consume(struct consumer *c) {
+        long long last_stats = now_ms(), last_lag = last_stats;
+
+        while (running(c)) {
+                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->consumer, poll_timeout(c));
+                if (rkm) {
+                        /* Informational: the client retries on its own. */
+                        if (rkm->err && rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "consume: %s",
+                                        rd_kafka_message_errstr(rkm));
+                        else if (!rkm->err && !c->need_rewind && !is_fatal(c))
+                                process_message(c, rkm);
+                        rd_kafka_message_destroy(rkm);
+                }
+                handle_rebalance(c);           /* one the poll announced */
+                rd_kafka_poll(c->producer, 0); /* delivery reports */
+                if (c->txn_open && (c->txn_records >= (size_t)c->txn_max_events ||
+                                    now_ms() - c->txn_started_ms >= c->txn_max_ms))
+                        txn_commit(c);
+                if (c->need_rewind && !is_fatal(c))
+                        rewind_consumer(c);
+                if (c->stats_interval_ms && now_ms() - last_stats >= c->stats_interval_ms) {
+                        log_stats(c);
+                        last_stats = last_lag = now_ms();
+                } else if (now_ms() - last_lag >= LAG_EVERY_MS) {
+                        consumer_lag(c, 1);
+                        last_lag = now_ms();
+                }
+        }
+}
+
+/* After the loop: commits the open transaction (not after a fatal error, which may have
+ * left it unfinished: a restart aborts it), then leaves the group. */
+static void drain(struct consumer *c) {
+        rd_kafka_resp_err_t err;
+
+        if (!is_fatal(c)) {
+                if (c->txn_open)
+                        svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
+                                "stopping: committing the open transaction (%zu records)",
+                                c->txn_records);
+                if (txn_commit(c) == -1 && !is_fatal(c))
+                        stop(c, STOP_FATAL,
+                             "the last transaction was aborted; its messages will be "
+                             "transformed again after a restart");
+        }
+        log_stats(c);
+        c->closing = 1; /* the revoke of the close finds no open transaction */
+        if ((err = rd_kafka_consumer_close(c->consumer)))
+                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "consumer close: %s", rd_kafka_err2str(err));
+}
+
+static void consumer_destroy(struct consumer *c) {
+        txn_reset(c);
+        free(c->origins);
+        if (c->rebalance.parts)
+                rd_kafka_topic_partition_list_destroy(c->rebalance.parts);
+        if (c->consumer)
+                rd_kafka_destroy(c->consumer);
+        if (c->out_rkt)
+                rd_kafka_topic_destroy(c->out_rkt);
+        if (c->dlq_rkt)
+                rd_kafka_topic_destroy(c->dlq_rkt);
+        if (c->producer)
+                rd_kafka_destroy(c->producer);
+}
+
 int main(void) {
         svc_config_t cfg;
         struct consumer c = {0};
-        rd_kafka_conf_t *conf = NULL;
-        rd_kafka_topic_partition_list_t *topics = NULL;
-        rd_kafka_error_t *error;
-        rd_kafka_resp_err_t err;
-        char errstr[512], host[128], txn_id_buf[256];
-        const char *group_id, *txn_id;
-        long long last_stats, last_lag;
+        struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: waits return */
+        char errstr[512];
         int ret = 1;
-        struct sigaction sa = {.sa_handler = stop};
 
         if (svc_config_load(&cfg, errstr, sizeof(errstr)) == -1) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "configuration: %s", errstr);
                 return 1;
         }
-        if (!cfg.kafka_url || cfg.dev_mode) {
-                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
-                        "KAFKA_URL is unset or FORCE_DEV_MODE=true: in dev mode /collect "
-                        "writes to the dev store and there is no topic to consume; set "
-                        "KAFKA_URL (the dev broker's bootstrap address, or a cluster)");
-                goto out;
-        }
-        if (read_settings(&c, &cfg, errstr, sizeof(errstr)) == -1) {
+        if (configure(&c, &cfg, errstr, sizeof(errstr)) == -1) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "configuration: %s", errstr);
                 goto out;
         }
@@ -696,94 +907,9 @@ int main(void) {
          * METRICS_DIR too. */
         if (svc_metrics_open(&cfg, LOG_NAME, SVC_METRICS_F_IN_MEMORY, errstr, sizeof(errstr)) == -1)
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "metrics: %s", errstr);
-        c.raw_topic = cfg.collect_raw_topic;
-        if (!(group_id = svc_config_get(&cfg, "CONSUMER_GROUP_ID")) || !*group_id)
-                group_id = "collect-consumer";
-        if (!(txn_id = svc_config_get(&cfg, "CONSUMER_TRANSACTIONAL_ID")) || !*txn_id) {
-                if (gethostname(host, sizeof(host)) == -1)
-                        snprintf(host, sizeof(host), "unknown");
-                host[sizeof(host) - 1] = '\0';
-                snprintf(txn_id_buf, sizeof(txn_id_buf), "collect-consumer-%s", host);
-                txn_id = txn_id_buf;
-        }
-
-        /* The transactional producer: idempotent and acks=all implicitly. */
-        const char *producer_props[] = {"bootstrap.servers",
-                                        cfg.kafka_url,
-                                        "transactional.id",
-                                        txn_id,
-                                        "client.id",
-                                        "collect-consumer-producer",
-                                        "message.max.bytes",
-                                        SVC_KAFKA_MESSAGE_MAX_STR,
-                                        NULL};
-        conf = rd_kafka_conf_new();
-        rd_kafka_conf_set_opaque(conf, &c);
-        rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
-        rd_kafka_conf_set_error_cb(conf, error_cb);
-        rd_kafka_conf_set_log_cb(conf, log_cb);
-        if (conf_set_all(conf, producer_props, cfg.rdkafka, errstr, sizeof(errstr)) == -1 ||
-            !(c.producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)))) {
-                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "producer: %s", errstr);
-                goto out;
-        }
-        conf = NULL; /* now owned by the producer */
-        c.out_rkt = rd_kafka_topic_new(c.producer, cfg.collect_out_topic, NULL);
-        c.dlq_rkt = rd_kafka_topic_new(c.producer, cfg.collect_dlq_topic, NULL);
-        if (!c.out_rkt || !c.dlq_rkt) {
-                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "topic handles: %s",
-                        rd_kafka_err2str(rd_kafka_last_error()));
-                goto out;
-        }
-        /* Fences an older instance with the same transactional.id and aborts the
-         * transaction it left open. */
-        if ((error = rd_kafka_init_transactions(c.producer, c.txn_timeout_ms))) {
-                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
-                        "cannot initialise transactions (transactional.id %s) at %s: %s", txn_id,
-                        cfg.kafka_url, rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-                goto out;
-        }
-        if (set_plain_commit(&c, &cfg, errstr, sizeof(errstr)) == -1) {
-                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "configuration: %s", errstr);
-                goto out;
-        }
-
-        const char *consumer_props[] = {"bootstrap.servers",
-                                        cfg.kafka_url,
-                                        "group.id",
-                                        group_id,
-                                        "client.id",
-                                        "collect-consumer",
-                                        "enable.auto.commit",
-                                        "false",
-                                        "enable.auto.offset.store",
-                                        "false",
-                                        "isolation.level",
-                                        "read_committed",
-                                        "auto.offset.reset",
-                                        "earliest",
-                                        "partition.assignment.strategy",
-                                        "cooperative-sticky",
-                                        NULL};
-        conf = rd_kafka_conf_new();
-        rd_kafka_conf_set_opaque(conf, &c);
-        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-        rd_kafka_conf_set_error_cb(conf, error_cb);
-        rd_kafka_conf_set_log_cb(conf, log_cb);
-        if (conf_set_all(conf, consumer_props, cfg.rdkafka, errstr, sizeof(errstr)) == -1 ||
-            !(c.consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr)))) {
-                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "consumer: %s", errstr);
-                goto out;
-        }
-        conf = NULL; /* now owned by the consumer */
-        rd_kafka_poll_set_consumer(c.consumer);
-
-        topics = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(topics, cfg.collect_raw_topic, RD_KAFKA_PARTITION_UA);
-        if ((err = rd_kafka_subscribe(c.consumer, topics))) {
-                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "subscribe to %s: %s", cfg.collect_raw_topic,
-                        rd_kafka_err2str(err));
+        if (create_producer(&c, &cfg, errstr, sizeof(errstr)) == -1 ||
+            create_consumer(&c, &cfg, errstr, sizeof(errstr)) == -1) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "%s", errstr);
                 goto out;
         }
         sigaction(SIGTERM, &sa, NULL);
@@ -791,80 +917,16 @@ int main(void) {
         svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
                 "consuming %s in group %s -> %s (dead letters: %s), transactional.id %s, "
                 "transactions of %ld records / %ld ms",
-                cfg.collect_raw_topic, group_id, cfg.collect_out_topic, cfg.collect_dlq_topic,
-                txn_id, c.txn_max_events, c.txn_max_ms);
+                c.raw_topic, c.group_id, cfg.collect_out_topic, cfg.collect_dlq_topic, c.txn_id,
+                c.txn_max_events, c.txn_max_ms);
 
-        last_stats = last_lag = now_ms();
-        while (run) {
-                rd_kafka_message_t *rkm;
-                long long now = now_ms();
-                int timeout = 100; /* ms */
-
-                if (c.txn_open) {
-                        long long left = c.txn_started_ms + c.txn_max_ms - now;
-                        timeout = left < 0 ? 0 : left < timeout ? (int)left : timeout;
-                }
-                rkm = rd_kafka_consumer_poll(c.consumer, timeout);
-                if (rkm) {
-                        if (rkm->err) {
-                                /* Informational: the client retries on its own. */
-                                if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                                        svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "consume: %s",
-                                                rd_kafka_message_errstr(rkm));
-                        } else if (!c.need_rewind && !c.fatal) {
-                                process_message(&c, rkm);
-                        }
-                        rd_kafka_message_destroy(rkm);
-                }
-                rd_kafka_poll(c.producer, 0); /* delivery reports */
-                if (c.txn_open && (c.txn_records >= (size_t)c.txn_max_events ||
-                                   now_ms() - c.txn_started_ms >= c.txn_max_ms))
-                        txn_commit(&c);
-                if (c.need_rewind && !c.fatal)
-                        rewind_consumer(&c);
-                if (c.stats_interval_ms && now_ms() - last_stats >= c.stats_interval_ms) {
-                        log_stats(&c);
-                        last_stats = last_lag = now_ms();
-                } else if (now_ms() - last_lag >= LAG_EVERY_MS) {
-                        consumer_lag(&c, 1);
-                        last_lag = now_ms();
-                }
-        }
-
-        if (!c.fatal) {
-                if (c.txn_open)
-                        svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
-                                "stopping: committing the open transaction (%zu records)",
-                                c.txn_records);
-                if (txn_commit(&c) == -1 && !c.fatal) {
-                        svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
-                                "the last transaction was aborted; its messages will be "
-                                "transformed again after a restart");
-                        c.fatal = 1;
-                }
-        }
-        log_stats(&c);
-        /* Leaves the group; the revoke callback finds no open transaction. */
-        if ((err = rd_kafka_consumer_close(c.consumer)))
-                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "consumer close: %s", rd_kafka_err2str(err));
-        ret = c.fatal ? 1 : 0;
-        svc_log(c.fatal ? SVC_LOG_ERROR : SVC_LOG_INFO, NULL, LOG_NAME, "exiting with status %d",
-                ret);
+        consume(&c);
+        drain(&c);
+        ret = is_fatal(&c) ? 1 : 0;
+        svc_log(ret ? SVC_LOG_ERROR : SVC_LOG_INFO, NULL, LOG_NAME, "exiting with status %d (%s)",
+                ret, ret ? "fatal error" : "stopped by a signal");
 out:
-        if (topics)
-                rd_kafka_topic_partition_list_destroy(topics);
-        if (conf)
-                rd_kafka_conf_destroy(conf);
-        txn_reset(&c);
-        free(c.origins);
-        if (c.consumer)
-                rd_kafka_destroy(c.consumer);
-        if (c.out_rkt)
-                rd_kafka_topic_destroy(c.out_rkt);
-        if (c.dlq_rkt)
-                rd_kafka_topic_destroy(c.dlq_rkt);
-        if (c.producer)
-                rd_kafka_destroy(c.producer);
+        consumer_destroy(&c);
         svc_metrics_close();
         svc_config_close(&cfg);
         return ret;

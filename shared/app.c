@@ -64,6 +64,12 @@ int svc_app_run(svc_app_t *app, int default_threads, svc_http_handler_fn *fn) {
 }
 
 void svc_app_close(svc_app_t *app) {
+        /* Per request, with nothing left in flight the answer is all there is to say:
+         * the response ends here, before librdkafka's threads and the process wind down
+         * (3-10 ms; bench/README.md, "Per request"). Otherwise the warnings of the
+         * teardown still reach the log. */
+        if (svc_kafka_settle(app->kp, app->cfg.kafka_timeout_ms) == 0)
+                svc_http_end_output();
         svc_kafka_destroy(app->kp, app->cfg.kafka_timeout_ms);
         app->kp = NULL;
         svc_metrics_close(); /* after the delivery thread, which counts too */

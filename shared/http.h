@@ -38,6 +38,13 @@ void svc_http_finish(svc_req_t *req);
 /** @brief 1 when the process serves a single CGI request. */
 int svc_http_is_cgi(void);
 
+/**
+ * @brief CGI mode, once the answer is complete and nothing more will be said about it:
+ *        ends the output (stdout, and stderr but in sanitizer builds), so that the server
+ *        finishes the response while the process winds down. Later log lines are lost.
+ */
+void svc_http_end_output(void);
+
 /** @brief CGI variable of the request (e.g. "REQUEST_METHOD", "HTTP_USER_AGENT"), or NULL. */
 const char *svc_http_param(svc_req_t *req, const char *name);
 const char *svc_http_method(svc_req_t *req);     /* never NULL */

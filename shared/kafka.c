@@ -1,5 +1,6 @@
-/* kafka.c - the handlers' producer on librdkafka (the only file that includes it besides
- * the consumer and the dev broker), or the dev store when Kafka is not configured. */
+/* kafka.c - the configuration of every Kafka client of the service, and the handlers'
+ * producer on librdkafka (or the dev store when Kafka is not configured). The only file of
+ * shared/ that includes librdkafka (README.md, "Kafka clients"). */
 #include "kafka.h"
 
 #include <jansson.h>
@@ -271,11 +272,6 @@ static rd_kafka_topic_t *sticky_topic_new(rd_kafka_t *rk, const char *topic) {
         return rkt;
 }
 
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-        (void)rk;
-        svc_log(level <= 3 ? SVC_LOG_ERROR : SVC_LOG_WARN, NULL, "kafka", "%s: %s", fac, buf);
-}
-
 static void *poll_loop(void *arg) {
         svc_kafka_t *kp = arg;
         int wait_ms = 100;
@@ -302,17 +298,90 @@ static int needs_sasl_plugins(const svc_config_t *cfg) {
         return !strncasecmp(proto, "sasl", 4) && !strcasecmp(mech, "GSSAPI");
 }
 
-static int set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
-               size_t errstr_size) {
-        if (rd_kafka_conf_set(conf, name, value, errstr, errstr_size) == RD_KAFKA_CONF_OK)
+/* librdkafka's log lines (syslog levels) as the service's own. */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+        svc_log(level <= 3   ? SVC_LOG_ERROR
+                : level == 4 ? SVC_LOG_WARN
+                : level <= 6 ? SVC_LOG_INFO
+                             : SVC_LOG_DEBUG,
+                NULL, "kafka", "%s: %s: %s", rk ? rd_kafka_name(rk) : "rdkafka", fac, buf);
+}
+
+/* Sets "name=value" (an RDKAFKA_* setting); errstr names the setting. */
+static int set_passthrough(rd_kafka_conf_t *conf, const char *prop, char *errstr,
+                           size_t errstr_size) {
+        const char *eq = strchr(prop, '=');
+        char name[256], why[512];
+
+        if (!eq || (size_t)(eq - prop) >= sizeof(name)) {
+                snprintf(errstr, errstr_size, "RDKAFKA_* setting %.64s...: no such property", prop);
+                return -1;
+        }
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - prop), prop);
+        if (rd_kafka_conf_set(conf, name, eq + 1, why, sizeof(why)) == RD_KAFKA_CONF_OK)
                 return 0;
+        snprintf(errstr, errstr_size, "RDKAFKA_* setting %s: %s", name, why);
         return -1;
+}
+
+rd_kafka_conf_t *svc_kafka_conf_new(const svc_config_t *cfg, const char *const *props, char *errstr,
+                                    size_t errstr_size) {
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+        if (!conf) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        rd_kafka_conf_set_log_cb(conf, log_cb);
+        if (cfg->kafka_url && rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_url, errstr,
+                                                errstr_size) != RD_KAFKA_CONF_OK)
+                goto fail;
+        /* a larger message is refused at produce(), before it reaches a broker */
+        if (rd_kafka_conf_set(conf, "message.max.bytes", SVC_KAFKA_MESSAGE_MAX_STR, errstr,
+                              errstr_size) != RD_KAFKA_CONF_OK)
+                goto fail;
+        for (; props && *props; props += 2)
+                if (rd_kafka_conf_set(conf, props[0], props[1], errstr, errstr_size) !=
+                    RD_KAFKA_CONF_OK)
+                        goto fail;
+        for (char **p = cfg->rdkafka; p && *p; p++) /* last: an operator's setting wins */
+                if (set_passthrough(conf, *p, errstr, errstr_size) == -1)
+                        goto fail;
+        return conf;
+fail:
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+}
+
+/* The handlers' producer: acks=all, idempotent, and bounded in time and memory. */
+static rd_kafka_conf_t *producer_conf(const svc_config_t *cfg, int per_request, char *errstr,
+                                      size_t errstr_size) {
+        char timeout[16];
+        snprintf(timeout, sizeof(timeout), "%d", cfg->kafka_timeout_ms);
+        /* clang-format off */
+        const char *props[] = {
+                "acks", "all",
+                "enable.idempotence", "true",
+                /* a message not delivered by the time the client gave up on it fails too */
+                "message.timeout.ms", timeout,
+                "socket.connection.setup.timeout.ms", timeout,
+                /* pooled: fewer produce requests and broker-thread wake-ups per message;
+                 * no request thread waits for them (docs/operations.md, "Scaling") */
+                "linger.ms", per_request ? "0" : "5",
+                "queue.buffering.max.messages", per_request ? "10000" : "100000",
+                /* bounds memory for a million-row ingest: produce blocks when it is full */
+                "queue.buffering.max.kbytes", per_request ? "2048" : "8192",
+                /* after an outage, reconnect within a second, not librdkafka's 10 s */
+                "reconnect.backoff.max.ms", "1000",
+                "log_level", "4",
+                NULL};
+        /* clang-format on */
+        return svc_kafka_conf_new(cfg, props, errstr, errstr_size);
 }
 
 svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr, size_t errstr_size) {
         svc_kafka_t *kp = calloc(1, sizeof(*kp));
         rd_kafka_conf_t *conf = NULL;
-        char timeout[16];
         int per_request = flags & SVC_KAFKA_F_PER_REQUEST;
 
         if (!kp) {
@@ -330,39 +399,11 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr, siz
                 return kp;
         }
 
-        conf = rd_kafka_conf_new();
-        snprintf(timeout, sizeof(timeout), "%d", cfg->kafka_timeout_ms);
-        if (set(conf, "bootstrap.servers", cfg->kafka_url, errstr, errstr_size) ||
-            set(conf, "acks", "all", errstr, errstr_size) ||
-            set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
-            /* a message not delivered by the time the client gave up on it fails too */
-            set(conf, "message.timeout.ms", timeout, errstr, errstr_size) ||
-            set(conf, "socket.connection.setup.timeout.ms", timeout, errstr, errstr_size) ||
-            /* pooled: fewer produce requests and broker-thread wake-ups per message; no
-             * request thread waits for them (docs/operations.md, "Scaling") */
-            set(conf, "linger.ms", per_request ? "0" : "5", errstr, errstr_size) ||
-            set(conf, "queue.buffering.max.messages", per_request ? "10000" : "100000", errstr,
-                errstr_size) ||
-            /* bounds memory for a million-row ingest: produce blocks when it is full */
-            set(conf, "queue.buffering.max.kbytes", per_request ? "2048" : "8192", errstr,
-                errstr_size) ||
-            /* a larger message is refused at produce(), before it reaches a broker */
-            set(conf, "message.max.bytes", SVC_KAFKA_MESSAGE_MAX_STR, errstr, errstr_size) ||
-            /* after an outage, reconnect within a second, not librdkafka's 10 s */
-            set(conf, "reconnect.backoff.max.ms", "1000", errstr, errstr_size) ||
-            set(conf, "log_level", "4", errstr, errstr_size))
+        if (!(conf = producer_conf(cfg, per_request, errstr, errstr_size)))
                 goto fail;
-        for (char **p = cfg->rdkafka; p && *p; p++) {
-                char name[128];
-                const char *eq = strchr(*p, '=');
-                snprintf(name, sizeof(name), "%.*s", (int)(eq - *p), *p);
-                if (set(conf, name, eq + 1, errstr, errstr_size) == -1)
-                        goto fail; /* errstr names the property, never its value */
-        }
         rd_kafka_conf_set_opaque(conf, kp);
         rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
         rd_kafka_conf_set_error_cb(conf, error_cb);
-        rd_kafka_conf_set_log_cb(conf, log_cb);
         /* One request, one process: skip the plugin scan nobody will use (SASL_PATH is
          * Cyrus SASL's plugin directory; the process is still single-threaded here). */
         if (per_request && !getenv("SASL_PATH") && !needs_sasl_plugins(cfg))
@@ -675,26 +716,39 @@ int svc_kafka_ping(svc_kafka_t *kp, int timeout_ms, char *errstr, size_t errstr_
         return 0;
 }
 
+int svc_kafka_settle(svc_kafka_t *kp, int timeout_ms) {
+        rd_kafka_queue_t *rkqu;
+        rd_kafka_resp_err_t err;
+
+        if (!kp || !kp->rk)
+                return 0;
+        /* The poller stops first, and the flush serves the last reports itself. Beside a
+         * running poller, the flush sleeps up to 10 ms in its own poll when the poller
+         * takes the last report: librdkafka counts the message out only after its
+         * callback returned, and nothing wakes the flush then (1-10 ms at the end of
+         * every per-request process, whose callback answered the request). The poller
+         * is woken now rather than at the end of its 100 ms poll. */
+        if (!atomic_exchange(&kp->run, 0)) /* settled already: no second wait */
+                return rd_kafka_outq_len(kp->rk) ? -1 : 0;
+        rkqu = rd_kafka_queue_get_main(kp->rk);
+        rd_kafka_queue_yield(rkqu);
+        rd_kafka_queue_destroy(rkqu);
+        pthread_join(kp->poller, NULL);
+        if (!(err = rd_kafka_flush(kp->rk, timeout_ms)))
+                return 0;
+        svc_log(SVC_LOG_WARN, NULL, "kafka", "%d messages not delivered at exit: %s",
+                rd_kafka_outq_len(kp->rk), rd_kafka_err2str(err));
+        /* Fail them now, so their reports release their batches. */
+        rd_kafka_purge(kp->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(kp->rk, 1000 /* ms */);
+        return -1;
+}
+
 void svc_kafka_destroy(svc_kafka_t *kp, int timeout_ms) {
         if (!kp)
                 return;
         if (kp->rk) {
-                rd_kafka_resp_err_t err = rd_kafka_flush(kp->rk, timeout_ms);
-                if (err) {
-                        svc_log(SVC_LOG_WARN, NULL, "kafka",
-                                "%d messages not delivered at exit: %s", rd_kafka_outq_len(kp->rk),
-                                rd_kafka_err2str(err));
-                        /* Fail them now, so their reports release their batches. */
-                        rd_kafka_purge(kp->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-                        rd_kafka_flush(kp->rk, 1000 /* ms */);
-                }
-                atomic_store(&kp->run, 0);
-                /* Wakes the poller now rather than at the end of its 100 ms poll: a
-                 * per-request process would spend that before it exits. */
-                rd_kafka_queue_t *rkqu = rd_kafka_queue_get_main(kp->rk);
-                rd_kafka_queue_yield(rkqu);
-                rd_kafka_queue_destroy(rkqu);
-                pthread_join(kp->poller, NULL);
+                svc_kafka_settle(kp, timeout_ms);
                 if (kp->sticky_rkt)
                         rd_kafka_topic_destroy(kp->sticky_rkt);
                 for (int i = 0; i < KAFKA_MAX_WARM && kp->warm[i]; i++)

@@ -20,6 +20,23 @@ typedef struct svc_kafka_batch svc_kafka_batch_t; /* opaque; one thread at a tim
 #define SVC_KAFKA_STR(x) SVC_KAFKA_STR_(x)
 #define SVC_KAFKA_MESSAGE_MAX_STR SVC_KAFKA_STR(SVC_KAFKA_MESSAGE_MAX)
 
+/* librdkafka's rd_kafka_conf_t, for the programs that are Kafka clients themselves (they
+ * include librdkafka; a handler never needs it). */
+struct rd_kafka_conf_s;
+
+/**
+ * @brief The configuration of every client of the configured cluster, in this order:
+ *        librdkafka's log lines into svc_log, bootstrap.servers from KAFKA_URL,
+ *        message.max.bytes SVC_KAFKA_MESSAGE_MAX, then `props` ("name", "value", ...,
+ *        NULL; may be NULL), then the RDKAFKA_* settings (security, tuning), last so
+ *        that they win (docs/configuration.md).
+ * @returns a configuration the caller owns until rd_kafka_new() takes it, or NULL with
+ *          errstr naming the refused property (an RDKAFKA_* one as "RDKAFKA_* setting x.y").
+ */
+struct rd_kafka_conf_s *svc_kafka_conf_new(const svc_config_t *cfg, const char *const *props,
+                                           char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
 /**
  * @brief Creates the producer of a process (or, in dev mode, a writer to DEV_STORE with
  *        the same API). A background thread serves delivery reports.
@@ -96,6 +113,14 @@ void svc_kafka_batch_destroy(svc_kafka_batch_t *kb);
  */
 int svc_kafka_ping(svc_kafka_t *kp, int timeout_ms, char *errstr, size_t errstr_size);
 
-/** @brief Waits up to timeout_ms for messages in flight, then frees everything. NULL ok. */
+/**
+ * @brief Stops the delivery thread and waits up to timeout_ms for the messages in flight
+ *        (their reports then run on the calling thread); fails those left. Call once
+ *        every request is finished; only svc_kafka_destroy() may follow. NULL ok.
+ * @returns 0 when nothing was left in flight (also in dev mode), -1 otherwise.
+ */
+int svc_kafka_settle(svc_kafka_t *kp, int timeout_ms);
+
+/** @brief svc_kafka_settle(), then frees everything. NULL ok. */
 void svc_kafka_destroy(svc_kafka_t *kp, int timeout_ms);
 #endif

@@ -1,5 +1,7 @@
-/* test_kafka.c - svc_kafka_new's refusals say why: bad librdkafka properties, and a
- * dev store path that cannot be copied. No broker is contacted. */
+/* test_kafka.c - svc_kafka_conf_new's order (RDKAFKA_* wins), and svc_kafka_new's
+ * refusals say why: bad librdkafka properties, and a dev store path that cannot be copied.
+ * No broker is contacted. */
+#include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -7,6 +9,43 @@
 
 #include "kafka.h"
 #include "tap.h"
+
+/* One property of conf, or "" when it cannot be read. */
+static const char *conf_get(rd_kafka_conf_t *conf, const char *name) {
+        static char value[256];
+        size_t size = sizeof(value);
+        if (rd_kafka_conf_get(conf, name, value, &size) != RD_KAFKA_CONF_OK)
+                value[0] = '\0';
+        return value;
+}
+
+/* Every client's configuration: KAFKA_URL, the size limit, the client's own properties,
+ * then RDKAFKA_* over all of them. */
+static void test_conf_new(void) {
+        char *rdkafka[] = {"client.id=from-env", "bootstrap.servers=10.0.0.1:9092", NULL};
+        const char *props[] = {"client.id", "own", "linger.ms", "7", NULL};
+        svc_config_t cfg = {.kafka_url = "127.0.0.1:1", .rdkafka = rdkafka};
+        char errstr[256];
+        rd_kafka_conf_t *conf = svc_kafka_conf_new(&cfg, props, errstr, sizeof(errstr));
+
+        ok(conf != NULL, "conf_new: a configuration");
+        if (!conf)
+                return;
+        is_str(conf_get(conf, "message.max.bytes"), SVC_KAFKA_MESSAGE_MAX_STR,
+               "conf_new: the one message-size limit");
+        is_str(conf_get(conf, "linger.ms"), "7", "conf_new: the client's own property");
+        is_str(conf_get(conf, "client.id"), "from-env", "conf_new: RDKAFKA_* wins over it");
+        is_str(conf_get(conf, "bootstrap.servers"), "10.0.0.1:9092",
+               "conf_new: RDKAFKA_* wins over KAFKA_URL");
+        rd_kafka_conf_destroy(conf);
+
+        cfg.rdkafka = NULL;
+        conf = svc_kafka_conf_new(&cfg, NULL, errstr, sizeof(errstr));
+        is_str(conf ? conf_get(conf, "bootstrap.servers") : "", "127.0.0.1:1",
+               "conf_new: the brokers of KAFKA_URL");
+        if (conf)
+                rd_kafka_conf_destroy(conf);
+}
 
 #ifndef __SANITIZE_ADDRESS__
 /* Bytes of address space the process uses now. */
@@ -33,6 +72,7 @@ int main(void) {
         char errstr[256];
         svc_kafka_t *kp;
 
+        test_conf_new();
         for (int i = 0; props[i].prop; i++) {
                 char *rdkafka[] = {(char *)props[i].prop, NULL};
                 svc_config_t cfg = {.kafka_url = "127.0.0.1:1",
