@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "collect.h"
+#include "jbuf.h"
 #include "kafka.h"
 
 int svc_transform_iso_ms(long long ms, char *buf, size_t buf_size) {
@@ -29,38 +30,9 @@ int svc_transform_iso_ms(long long ms, char *buf, size_t buf_size) {
         return 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if it is not one. */
-static size_t utf8_seq_len(const unsigned char *s, size_t left) {
-        size_t n, i;
-        unsigned cp;
-
-        if (s[0] < 0x80)
-                return 1;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf)
-                n = 2, cp = s[0] & 0x1f;
-        else if (s[0] >= 0xe0 && s[0] <= 0xef)
-                n = 3, cp = s[0] & 0x0f;
-        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-                n = 4, cp = s[0] & 0x07;
-        else
-                return 0;
-        if (left < n)
-                return 0;
-        for (i = 1; i < n; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-                return 0;
-        return n;
-}
-
 /* A JSON string of bytes that were not JSON: invalid UTF-8 becomes U+FFFD, so the
  * dead-letter record stays valid JSON whatever arrived. */
 static json_t *raw_string(const char *raw, size_t raw_len) {
-        const unsigned char *s = (const unsigned char *)raw;
         char *buf;
         size_t i = 0, o = 0, n;
         json_t *str;
@@ -70,8 +42,8 @@ static json_t *raw_string(const char *raw, size_t raw_len) {
         if (!(buf = malloc(raw_len * 3 + 1)))
                 return NULL;
         while (i < raw_len) {
-                if ((n = utf8_seq_len(s + i, raw_len - i))) {
-                        memcpy(buf + o, s + i, n);
+                if ((n = svc_jbuf_utf8_seq(raw + i, raw_len - i))) {
+                        memcpy(buf + o, raw + i, n);
                         o += n, i += n;
                 } else {
                         memcpy(buf + o, "\xef\xbf\xbd", 3);
@@ -149,86 +121,25 @@ static int emit_dlq(const struct svc_transform_origin *from, const char *error, 
         return emit_checked(from, 1, key, key_len, val, strlen(val), emit, opaque, cnt);
 }
 
-/* A growing output buffer; err is set once an allocation failed. */
-struct obuf {
-        char *p;
-        size_t len;  /* bytes used, excluding the terminating NUL */
-        size_t size; /* bytes allocated */
-        int err;
-};
+/* json_dump_callback_t: jansson writes a value straight into the buffer. */
+static int ob_dump(const char *s, size_t n, void *opaque) {
+        svc_jbuf_t *b = opaque;
 
-static void ob_put(struct obuf *b, const char *s, size_t n) {
-        if (b->err)
-                return;
-        if (b->len + n + 1 > b->size) {
-                size_t size = b->size ? b->size : 512;
-                char *p;
-                while (size < b->len + n + 1)
-                        size *= 2;
-                if (!(p = realloc(b->p, size))) {
-                        b->err = 1;
-                        return;
-                }
-                b->p = p, b->size = size;
-        }
-        memcpy(b->p + b->len, s, n);
-        b->len += n;
-        b->p[b->len] = '\0';
-}
-
-#define OB_LIT(b, lit) ob_put(b, lit, sizeof(lit) - 1)
-
-/* A JSON string, escaped exactly as jansson's json_dumps() does (UTF-8 kept as is). */
-static void ob_str(struct obuf *b, const char *s, size_t n) {
-        size_t i, run = 0;
-
-        OB_LIT(b, "\"");
-        for (i = 0; i < n; i++) {
-                unsigned char ch = (unsigned char)s[i];
-                char esc[8];
-                const char *e;
-
-                if (ch >= 0x20 && ch != '"' && ch != '\\')
-                        continue;
-                ob_put(b, s + run, i - run);
-                run = i + 1;
-                switch (ch) {
-                case '"': e = "\\\""; break;
-                case '\\': e = "\\\\"; break;
-                case '\b': e = "\\b"; break;
-                case '\f': e = "\\f"; break;
-                case '\n': e = "\\n"; break;
-                case '\r': e = "\\r"; break;
-                case '\t': e = "\\t"; break;
-                default: snprintf(esc, sizeof(esc), "\\u%04X", ch); e = esc;
-                }
-                ob_put(b, e, strlen(e));
-        }
-        ob_put(b, s + run, n - run);
-        OB_LIT(b, "\"");
+        svc_jbuf_put(b, s, n);
+        return b->err ? -1 : 0;
 }
 
 /* Any JSON value (NULL: null); strings and integers directly, the rest by jansson. */
-static void ob_value(struct obuf *b, const json_t *v) {
-        char num[32];
-        char *dump;
-
+static void ob_value(svc_jbuf_t *b, const json_t *v) {
         switch (v ? json_typeof(v) : JSON_NULL) {
-        case JSON_STRING: ob_str(b, json_string_value(v), json_string_length(v)); return;
-        case JSON_INTEGER:
-                snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-                ob_put(b, num, strlen(num));
-                return;
-        case JSON_TRUE: OB_LIT(b, "true"); return;
-        case JSON_FALSE: OB_LIT(b, "false"); return;
-        case JSON_NULL: OB_LIT(b, "null"); return;
+        case JSON_STRING: svc_jbuf_str(b, json_string_value(v), json_string_length(v)); return;
+        case JSON_INTEGER: svc_jbuf_int(b, json_integer_value(v)); return;
+        case JSON_TRUE: SVC_JBUF_LIT(b, "true"); return;
+        case JSON_FALSE: SVC_JBUF_LIT(b, "false"); return;
+        case JSON_NULL: SVC_JBUF_LIT(b, "null"); return;
         default:
-                if (!(dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY))) {
+                if (json_dump_callback(v, ob_dump, b, JSON_COMPACT | JSON_ENCODE_ANY) == -1)
                         b->err = 1;
-                        return;
-                }
-                ob_put(b, dump, strlen(dump));
-                free(dump);
         }
 }
 
@@ -252,25 +163,25 @@ static int is_promoted(const char *name, size_t len) {
 static char *build_record(const json_t *msg, const json_t *ctx, const json_t *event, size_t index,
                           const char *timestamp, size_t *len) {
         const json_t *rid = json_object_get(msg, "request_id");
-        struct obuf b = {NULL, 0, 0, 0};
+        svc_jbuf_t b = SVC_JBUF_INIT;
         char event_id[600];
         int n, first = 1;
 
         n = snprintf(event_id, sizeof(event_id), "%.*s-%zu", (int)json_string_length(rid),
                      json_string_value(rid), index);
-        OB_LIT(&b, "{\"event_id\":");
-        ob_str(&b, event_id, (size_t)n < sizeof(event_id) ? (size_t)n : sizeof(event_id) - 1);
-        OB_LIT(&b, ",\"event_type\":");
+        SVC_JBUF_LIT(&b, "{\"event_id\":");
+        svc_jbuf_str(&b, event_id, (size_t)n < sizeof(event_id) ? (size_t)n : sizeof(event_id) - 1);
+        SVC_JBUF_LIT(&b, ",\"event_type\":");
         ob_value(&b, json_object_get(event, "event_type"));
-        OB_LIT(&b, ",\"event_time\":");
+        SVC_JBUF_LIT(&b, ",\"event_time\":");
         ob_value(&b, json_object_get(event, "event_time"));
-        OB_LIT(&b, ",\"event_timestamp\":\"");
-        ob_put(&b, timestamp, strlen(timestamp));
-        OB_LIT(&b, "\",\"user_id\":");
+        SVC_JBUF_LIT(&b, ",\"event_timestamp\":\"");
+        svc_jbuf_put(&b, timestamp, strlen(timestamp));
+        SVC_JBUF_LIT(&b, "\",\"user_id\":");
         ob_value(&b, json_object_get(event, "user_id"));
-        OB_LIT(&b, ",\"product_id\":");
+        SVC_JBUF_LIT(&b, ",\"product_id\":");
         ob_value(&b, json_object_get(event, "product_id"));
-        OB_LIT(&b, ",\"properties\":{");
+        SVC_JBUF_LIT(&b, ",\"properties\":{");
         for (void *it = json_object_iter((json_t *)event); it;
              it = json_object_iter_next((json_t *)event, it)) {
                 const char *key = json_object_iter_key(it);
@@ -278,33 +189,28 @@ static char *build_record(const json_t *msg, const json_t *ctx, const json_t *ev
                 if (is_promoted(key, key_len))
                         continue;
                 if (!first)
-                        OB_LIT(&b, ",");
+                        SVC_JBUF_LIT(&b, ",");
                 first = 0;
-                ob_str(&b, key, key_len);
-                OB_LIT(&b, ":");
+                svc_jbuf_str(&b, key, key_len);
+                SVC_JBUF_LIT(&b, ":");
                 ob_value(&b, json_object_iter_value(it));
         }
-        OB_LIT(&b, "},\"browser\":");
+        SVC_JBUF_LIT(&b, "},\"browser\":");
         ob_value(&b, field(ctx, "browser"));
-        OB_LIT(&b, ",\"device\":");
+        SVC_JBUF_LIT(&b, ",\"device\":");
         ob_value(&b, field(ctx, "device"));
-        OB_LIT(&b, ",\"browser_version\":");
+        SVC_JBUF_LIT(&b, ",\"browser_version\":");
         ob_value(&b, field(ctx, "version"));
-        OB_LIT(&b, ",\"client_ip\":");
+        SVC_JBUF_LIT(&b, ",\"client_ip\":");
         ob_value(&b, field(msg, "client_ip"));
-        OB_LIT(&b, ",\"user_agent\":");
+        SVC_JBUF_LIT(&b, ",\"user_agent\":");
         ob_value(&b, field(msg, "user_agent"));
-        OB_LIT(&b, ",\"request_id\":");
+        SVC_JBUF_LIT(&b, ",\"request_id\":");
         ob_value(&b, rid);
-        OB_LIT(&b, ",\"received_at\":");
+        SVC_JBUF_LIT(&b, ",\"received_at\":");
         ob_value(&b, field(msg, "received_at"));
-        OB_LIT(&b, "}");
-        if (b.err) {
-                free(b.p);
-                return NULL;
-        }
-        *len = b.len;
-        return b.p;
+        SVC_JBUF_LIT(&b, "}");
+        return svc_jbuf_take(&b, len);
 }
 
 /* Checks the parts of a raw message every event needs; NULL when usable, else why not. */

@@ -10,6 +10,7 @@
 #include "app.h"
 #include "collect.h"
 #include "deliver.h"
+#include "jbuf.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
@@ -42,38 +43,39 @@ static void add_cors(svc_req_t *req, const char *allowed) {
         }
 }
 
-/* The raw message: the envelope rendered by jansson, then the body's own text as its
- * "payload" (the body parsed as a JSON object, so the text is one): serializing the parsed
- * payload again would cost about as much as parsing it. *len: the message's length. */
-static char *raw_message(svc_req_t *req, const char *body, size_t body_len, size_t *len) {
-        static const char key[] = ",\"payload\":";
-        struct timespec now;
-        const char *ua = svc_http_param(req, "HTTP_USER_AGENT");
-        json_t *envelope;
-        char *head = NULL, *msg = NULL;
-        size_t head_len;
+/* 1 when s is a string that can stand in JSON: not NULL, valid UTF-8. */
+static int is_text(const char *s) {
+        return s && svc_jbuf_utf8_valid(s, strlen(s));
+}
 
-        clock_gettime(CLOCK_REALTIME, &now);
-        envelope = json_pack("{s:s, s:I, s:s, s:s}", "request_id", svc_http_request_id(req),
-                             "received_at", (json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
-                             "client_ip", svc_http_client_ip(req), "user_agent", ua ? ua : "");
-        if (envelope)
-                head = json_dumps(envelope, JSON_COMPACT);
-        json_decref(envelope);
-        if (!head)
+/* The raw message: the envelope, then the body's own text as its "payload" (the body
+ * parsed as a JSON object, so the text is one): serializing the parsed payload again would
+ * cost about as much as parsing it. NULL when out of memory or a header is not UTF-8.
+ * *len: the message's length. */
+static char *raw_message(svc_req_t *req, const char *body, size_t body_len, size_t *len) {
+        const char *rid = svc_http_request_id(req), *ip = svc_http_client_ip(req);
+        const char *ua = svc_http_param(req, "HTTP_USER_AGENT");
+        svc_jbuf_t b = SVC_JBUF_INIT;
+        struct timespec now;
+
+        if (!ua)
+                ua = "";
+        if (!is_text(rid) || !is_text(ip) || !is_text(ua))
                 return NULL;
-        head_len = strlen(head) - 1; /* without its closing brace */
-        if ((msg = malloc(head_len + sizeof(key) - 1 + body_len + 2))) {
-                memcpy(msg, head, head_len);
-                memcpy(msg + head_len, key, sizeof(key) - 1);
-                *len = head_len + sizeof(key) - 1;
-                memcpy(msg + *len, body, body_len);
-                *len += body_len;
-                msg[(*len)++] = '}';
-                msg[*len] = '\0';
-        }
-        free(head);
-        return msg;
+        clock_gettime(CLOCK_REALTIME, &now);
+        svc_jbuf_reserve(&b, body_len + strlen(ua) + 160); /* most often the only allocation */
+        SVC_JBUF_LIT(&b, "{\"request_id\":");
+        svc_jbuf_cstr(&b, rid);
+        SVC_JBUF_LIT(&b, ",\"received_at\":");
+        svc_jbuf_int(&b, (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+        SVC_JBUF_LIT(&b, ",\"client_ip\":");
+        svc_jbuf_cstr(&b, ip);
+        SVC_JBUF_LIT(&b, ",\"user_agent\":");
+        svc_jbuf_cstr(&b, ua);
+        SVC_JBUF_LIT(&b, ",\"payload\":");
+        svc_jbuf_put(&b, body, body_len);
+        SVC_JBUF_LIT(&b, "}");
+        return svc_jbuf_take(&b, len);
 }
 
 /* A request whose message is on its way. */

@@ -82,8 +82,8 @@ struct ingest {
         char ingested_at[40];
         int header_seen;
         svc_tracking_header_t hdr;
-        long data_row;          /* 1-based number of the last data record */
-        svc_tracking_buf_t buf; /* event JSON, reused from row to row */
+        long data_row;  /* 1-based number of the last data record */
+        svc_jbuf_t buf; /* event JSON, reused from row to row */
         struct ingest_kafka kafka;
         struct ingest_counts cnt;
         struct ingest_end end;
@@ -551,7 +551,7 @@ static void ingest(svc_req_t *req, void *opaque) {
         run(&in, &body);
         ingest_finish(&in);
         svc_kafka_batch_destroy(in.kafka.kb); /* ingest_finish() waited for it */
-        svc_tracking_buf_free(&in.buf);
+        svc_jbuf_free(&in.buf);
         json_decref(in.cnt.errors);
         json_decref(body);
 }

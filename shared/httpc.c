@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "jbuf.h"
+
 #define HTTPC_ERR_BODY_MAX (64 * 1024) /* kept of a non-2xx body, for its message */
 
 static pthread_once_t httpc_once = PTHREAD_ONCE_INIT;
@@ -21,30 +23,17 @@ static void httpc_global_init(void) {
 struct httpc_sink {
         const svc_httpc_req_t *hreq;
         CURL *curl;
-        long status;  /* of the response being received, 0 until known */
-        size_t total; /* body bytes of this response */
-        size_t max;   /* bound for this response */
-        char *buf;
-        size_t len, size;
-        int too_large; /* the bound was hit */
-        int stopped;   /* on_data asked to stop */
+        long status;     /* of the response being received, 0 until known */
+        size_t total;    /* body bytes of this response */
+        size_t max;      /* bound for this response */
+        svc_jbuf_t body; /* of the response being received */
+        int too_large;   /* the bound was hit */
+        int stopped;     /* on_data asked to stop */
 };
 
 static int httpc_append(struct httpc_sink *sink, const char *data, size_t len) {
-        if (sink->len + len + 1 > sink->size) {
-                size_t nsize = sink->size ? sink->size : 4096;
-                while (nsize < sink->len + len + 1)
-                        nsize *= 2;
-                char *nbuf = realloc(sink->buf, nsize);
-                if (!nbuf)
-                        return -1;
-                sink->buf = nbuf;
-                sink->size = nsize;
-        }
-        memcpy(sink->buf + sink->len, data, len);
-        sink->len += len;
-        sink->buf[sink->len] = '\0';
-        return 0;
+        svc_jbuf_put(&sink->body, data, len);
+        return sink->body.err ? -1 : 0;
 }
 
 static size_t httpc_write_cb(char *data, size_t size, size_t nmemb, void *opaque) {
@@ -203,9 +192,8 @@ static svc_httpc_err_t httpc_exchange(CURL *curl, const svc_httpc_req_t *req,
                         return SVC_HTTPC_TIMEOUT;
                 }
                 curl_err[0] = '\0';
-                free(sink->buf);
-                sink->buf = NULL;
-                sink->len = sink->size = sink->total = 0;
+                svc_jbuf_reset(&sink->body);
+                sink->total = 0;
                 sink->status = 0;
                 curl_easy_setopt(curl, CURLOPT_URL, *url);
                 curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, left);
@@ -231,6 +219,7 @@ svc_httpc_err_t svc_httpc_do(const svc_httpc_req_t *hreq, long *status, char **b
         char curl_err[CURL_ERROR_SIZE] = "";
         char *url = NULL;
         CURL *curl = NULL;
+        size_t len;
         svc_httpc_err_t ret = SVC_HTTPC_ERROR;
 
         *status = 0;
@@ -261,17 +250,16 @@ svc_httpc_err_t svc_httpc_do(const svc_httpc_req_t *hreq, long *status, char **b
         ret = httpc_exchange(curl, &req, &sink, curl_err, &url, status, errstr, errstr_size);
         if (ret != SVC_HTTPC_OK)
                 goto out;
-        if (!sink.buf && !(sink.buf = calloc(1, 1))) {
+        svc_jbuf_put(&sink.body, "", 0); /* an empty body is "" */
+        if (!(*body = svc_jbuf_take(&sink.body, &len))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 ret = SVC_HTTPC_ERROR;
                 goto out;
         }
-        *body = sink.buf;
-        sink.buf = NULL;
         if (body_len)
-                *body_len = sink.len;
+                *body_len = len;
 out:
-        free(sink.buf);
+        svc_jbuf_free(&sink.body);
         free(url);
         curl_easy_cleanup(curl);
         curl_slist_free_all(headers);

@@ -3,7 +3,6 @@
  * shared/ that includes librdkafka (README.md, "Kafka clients"). */
 #include "kafka.h"
 
-#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jbuf.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -52,8 +52,7 @@ struct svc_kafka_batch {
         atomic_int waiting; /* a waiter sleeps until acked + failed == queued */
         atomic_int refcnt;  /* the caller's reference + one per message in flight */
         char first_err[256];
-        char *dev_buf; /* dev mode: lines not yet appended */
-        size_t dev_len, dev_size;
+        svc_jbuf_t dev; /* dev mode: lines not yet appended */
 };
 
 int svc_kafka_is_dev(const svc_kafka_t *kp) {
@@ -65,7 +64,7 @@ static void batch_unref(svc_kafka_batch_t *kb) {
                 return;
         pthread_mutex_destroy(&kb->lock);
         pthread_cond_destroy(&kb->cond);
-        free(kb->dev_buf);
+        svc_jbuf_free(&kb->dev);
         free(kb);
 }
 
@@ -453,54 +452,42 @@ svc_kafka_batch_t *svc_kafka_batch_new(svc_kafka_t *kp) {
 }
 
 static int dev_flush(svc_kafka_batch_t *kb, char *errstr, size_t errstr_size) {
-        if (kb->dev_len == 0)
+        if (kb->dev.len == 0)
                 return 0;
-        if (svc_log_append_line(kb->kp->dev_store, kb->dev_buf, kb->dev_len, errstr, errstr_size) ==
+        if (svc_log_append_line(kb->kp->dev_store, kb->dev.ptr, kb->dev.len, errstr, errstr_size) ==
             -1)
                 return -1;
         atomic_store(&kb->acked, atomic_load(&kb->queued)); /* appended: as good as acked */
-        kb->dev_len = 0;
+        svc_jbuf_reset(&kb->dev);
         return 0;
 }
 
-/* Dev store line: {"topic":"...","key":"...","value":<the record>} */
+/* Dev store line: {"topic":"...","key":"...","value":<the record>}. A line that cannot be
+ * written leaves the lines before it as they were. */
 static int dev_produce(svc_kafka_batch_t *kb, const char *topic, const char *key, size_t key_len,
                        const char *val, size_t val_len, char *errstr, size_t errstr_size) {
-        json_t *t = json_string(topic), *k = json_stringn(key, key_len);
-        char *ts = t ? json_dumps(t, JSON_ENCODE_ANY) : NULL;
-        char *ks = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
-        size_t need;
-        int ret = -1;
+        svc_jbuf_t *b = &kb->dev;
+        size_t start = b->len;
 
-        json_decref(t);
-        json_decref(k);
-        if (!ts || !ks) {
+        if (!key || !svc_jbuf_utf8_valid(topic, strlen(topic)) ||
+            !svc_jbuf_utf8_valid(key, key_len)) {
                 snprintf(errstr, errstr_size, "topic or key is not valid UTF-8");
-                goto out;
+                return -1;
         }
-        need = strlen(ts) + strlen(ks) + val_len + 40;
-        if (kb->dev_len + need > kb->dev_size) {
-                size_t size = (kb->dev_len + need) * 2;
-                char *n = realloc(kb->dev_buf, size);
-                if (!n) {
-                        snprintf(errstr, errstr_size, "out of memory");
-                        goto out;
-                }
-                kb->dev_buf = n;
-                kb->dev_size = size;
+        SVC_JBUF_LIT(b, "{\"topic\":");
+        svc_jbuf_str(b, topic, strlen(topic));
+        SVC_JBUF_LIT(b, ",\"key\":");
+        svc_jbuf_str(b, key, key_len);
+        SVC_JBUF_LIT(b, ",\"value\":");
+        svc_jbuf_put(b, val, val_len);
+        SVC_JBUF_LIT(b, "}\n");
+        if (b->err) {
+                svc_jbuf_truncate(b, start);
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
         }
-        kb->dev_len += (size_t)sprintf(kb->dev_buf + kb->dev_len,
-                                       "{\"topic\":%s,\"key\":%s,\"value\":", ts, ks);
-        memcpy(kb->dev_buf + kb->dev_len, val, val_len);
-        kb->dev_len += val_len;
-        memcpy(kb->dev_buf + kb->dev_len, "}\n", 2);
-        kb->dev_len += 2;
         atomic_fetch_add(&kb->queued, 1);
-        ret = kb->dev_len >= DEV_FLUSH_BYTES ? dev_flush(kb, errstr, errstr_size) : 0;
-out:
-        free(ts);
-        free(ks);
-        return ret;
+        return b->len >= DEV_FLUSH_BYTES ? dev_flush(kb, errstr, errstr_size) : 0;
 }
 
 /* A fresh producer sometimes misses the metadata of the first topic it produces to (its

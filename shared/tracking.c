@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "jbuf.h"
+
 static const char *col_names[SVC_TRACKING_COL_CNT] = {
     "DATE", "REF_NUMBER", "IP", "USER_AGENT", "USER_FP", "URL", "SOURCE",
 };
@@ -83,43 +85,6 @@ int svc_tracking_is_date(const char *s, size_t len) {
         return d <= dim;
 }
 
-/* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
-static int is_utf8(const char *str, size_t len) {
-        const unsigned char *s = (const unsigned char *)str, *end = s + len;
-        while (s < end) {
-                unsigned char c = *s;
-                size_t n;
-                unsigned cp;
-                if (c < 0x80) {
-                        s++;
-                        continue;
-                }
-                if (c >= 0xC2 && c <= 0xDF) {
-                        n = 1;
-                        cp = c & 0x1F;
-                } else if (c >= 0xE0 && c <= 0xEF) {
-                        n = 2;
-                        cp = c & 0x0F;
-                } else if (c >= 0xF0 && c <= 0xF4) {
-                        n = 3;
-                        cp = c & 0x07;
-                } else
-                        return 0;
-                if ((size_t)(end - s) <= n)
-                        return 0;
-                for (size_t i = 1; i <= n; i++) {
-                        if ((s[i] & 0xC0) != 0x80)
-                                return 0;
-                        cp = (cp << 6) | (s[i] & 0x3F);
-                }
-                if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-                    (cp >= 0xD800 && cp <= 0xDFFF))
-                        return 0;
-                s += n + 1;
-        }
-        return 1;
-}
-
 static int is_ip(const char *s, size_t len) {
         char buf[INET6_ADDRSTRLEN + 1];
         unsigned char addr[sizeof(struct in6_addr)];
@@ -175,7 +140,7 @@ static int pick_columns(const svc_tracking_header_t *hdr, const struct svc_field
 static int check_values(const struct svc_field *v, const char **field, char *errstr,
                         size_t errstr_size) {
         for (int c = 0; c < SVC_TRACKING_COL_CNT; c++) {
-                if (!is_utf8(v[c].ptr, v[c].len) || memchr(v[c].ptr, '\0', v[c].len)) {
+                if (!svc_jbuf_utf8_valid(v[c].ptr, v[c].len) || memchr(v[c].ptr, '\0', v[c].len)) {
                         *field = col_names[c];
                         snprintf(errstr, errstr_size,
                                  "%s is not valid UTF-8 text (or holds a NUL byte)", col_names[c]);
@@ -338,73 +303,22 @@ int svc_tracking_event_id(const svc_tracking_row_t *row, char hex[65]) {
         return 0;
 }
 
-static int buf_reserve(svc_tracking_buf_t *buf, size_t more) {
-        if (buf->len + more <= buf->size)
-                return 0;
-        size_t size = buf->size ? buf->size : 1024;
-        while (size < buf->len + more)
-                size *= 2;
-        char *p = realloc(buf->ptr, size);
-        if (!p)
-                return -1;
-        buf->ptr = p;
-        buf->size = size;
-        return 0;
+static void buf_member(svc_jbuf_t *buf, const char *name, const char *s, size_t len) {
+        SVC_JBUF_LIT(buf, ",\"");
+        svc_jbuf_put(buf, name, strlen(name));
+        SVC_JBUF_LIT(buf, "\":");
+        if (s)
+                svc_jbuf_str(buf, s, len);
+        else
+                SVC_JBUF_LIT(buf, "null");
 }
 
-static int buf_raw(svc_tracking_buf_t *buf, const char *s, size_t len) {
-        if (buf_reserve(buf, len + 1))
-                return -1;
-        memcpy(buf->ptr + buf->len, s, len);
-        buf->len += len;
-        buf->ptr[buf->len] = '\0';
-        return 0;
-}
-
-/* A JSON string (values are valid UTF-8: checked before), or null when s is NULL. */
-static int buf_str(svc_tracking_buf_t *buf, const char *s, size_t len) {
-        static const char digits[] = "0123456789abcdef";
-        char *o;
-
-        if (!s)
-                return buf_raw(buf, "null", 4);
-        if (buf_reserve(buf, len * 6 + 3))
-                return -1;
-        o = buf->ptr + buf->len;
-        *o++ = '"';
-        for (size_t i = 0; i < len; i++) {
-                unsigned char c = (unsigned char)s[i];
-                if (c == '"' || c == '\\') {
-                        *o++ = '\\';
-                        *o++ = (char)c;
-                } else if (c < 0x20 || c == 0x7f) {
-                        *o++ = '\\';
-                        *o++ = 'u';
-                        *o++ = '0';
-                        *o++ = '0';
-                        *o++ = digits[c >> 4];
-                        *o++ = digits[c & 15];
-                } else
-                        *o++ = (char)c;
-        }
-        *o++ = '"';
-        *o = '\0';
-        buf->len = (size_t)(o - buf->ptr);
-        return 0;
-}
-
-static int buf_member(svc_tracking_buf_t *buf, const char *name, const char *s, size_t len) {
-        return buf_raw(buf, ",\"", 2) || buf_raw(buf, name, strlen(name)) ||
-               buf_raw(buf, "\":", 2) || buf_str(buf, s, len);
-}
-
-static int buf_cmember(svc_tracking_buf_t *buf, const char *name, const char *s) {
-        return buf_member(buf, name, s, s ? strlen(s) : 0);
+static void buf_cmember(svc_jbuf_t *buf, const char *name, const char *s) {
+        buf_member(buf, name, s, s ? strlen(s) : 0);
 }
 
 int svc_tracking_event_json(const svc_tracking_row_t *row, const char *reason,
-                            const char *ingested_at, const char *request_id,
-                            svc_tracking_buf_t *buf) {
+                            const char *ingested_at, const char *request_id, svc_jbuf_t *buf) {
         static const char *names[SVC_TRACKING_COL_CNT] = {
             "date", "ref_number", "ip", "user_agent", "user_fp", "url", "source",
         };
@@ -412,24 +326,16 @@ int svc_tracking_event_json(const svc_tracking_row_t *row, const char *reason,
 
         if (svc_tracking_event_id(row, id))
                 return -1;
-        buf->len = 0;
-        if (buf_raw(buf, "{\"event_id\":", 12) || buf_str(buf, id, 64) ||
-            buf_cmember(buf, "event_type", row->event_type) ||
-            buf_cmember(buf, "conversion_type", row->conversion_type))
-                return -1;
+        svc_jbuf_reset(buf);
+        SVC_JBUF_LIT(buf, "{\"event_id\":");
+        svc_jbuf_str(buf, id, 64);
+        buf_cmember(buf, "event_type", row->event_type);
+        buf_cmember(buf, "conversion_type", row->conversion_type);
         for (int c = 0; c < SVC_TRACKING_COL_CNT; c++)
-                if (buf_member(buf, names[c], row->v[c].ptr, row->v[c].len))
-                        return -1;
-        if (buf_cmember(buf, "reason", reason) || buf_cmember(buf, "ingested_at", ingested_at) ||
-            buf_cmember(buf, "request_id", request_id) || buf_raw(buf, "}", 1))
-                return -1;
-        return 0;
-}
-
-void svc_tracking_buf_free(svc_tracking_buf_t *buf) {
-        if (!buf)
-                return;
-        free(buf->ptr);
-        buf->ptr = NULL;
-        buf->len = buf->size = 0;
+                buf_member(buf, names[c], row->v[c].ptr, row->v[c].len);
+        buf_cmember(buf, "reason", reason);
+        buf_cmember(buf, "ingested_at", ingested_at);
+        buf_cmember(buf, "request_id", request_id);
+        SVC_JBUF_LIT(buf, "}");
+        return buf->err ? -1 : 0;
 }

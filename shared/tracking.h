@@ -5,6 +5,7 @@
 #define SVC_TRACKING_H
 #include <stddef.h>
 
+#include "jbuf.h"
 #include "rows.h"
 
 /* The required columns, in their documented order (the order event_id hashes them in). */
@@ -76,23 +77,15 @@ int svc_tracking_is_date(const char *s, size_t len);
  */
 int svc_tracking_event_id(const svc_tracking_row_t *row, char hex[65]);
 
-/* A growable output buffer the caller owns (reused from row to row). */
-typedef struct svc_tracking_buf {
-        char *ptr;
-        size_t len;  /* bytes used */
-        size_t size; /* bytes allocated */
-} svc_tracking_buf_t;
-
 /**
  * @brief Renders the event record JSON into buf (replacing its content):
  *        {"event_id","event_type","conversion_type","date","ref_number","ip",
  *        "user_agent","user_fp","url","source","reason","ingested_at","request_id"}.
- *        reason and request_id may be NULL (then null).
+ *        reason and request_id may be NULL (then null). Strings are escaped by
+ *        svc_jbuf_str(); the values are valid UTF-8 (svc_tracking_check_row()).
  * @returns 0, or -1 when out of memory or the digest failed.
  */
 int svc_tracking_event_json(const svc_tracking_row_t *row, const char *reason,
-                            const char *ingested_at, const char *request_id,
-                            svc_tracking_buf_t *buf) __attribute__((warn_unused_result));
-
-void svc_tracking_buf_free(svc_tracking_buf_t *buf);
+                            const char *ingested_at, const char *request_id, svc_jbuf_t *buf)
+    __attribute__((warn_unused_result));
 #endif

@@ -23,7 +23,7 @@ struct state {
         int have_header;
         int header_ok;
         svc_tracking_header_t hdr;
-        svc_tracking_buf_t buf;
+        svc_jbuf_t buf;
 };
 
 /* YYYY-MM-DD that survives a round trip through timegm/gmtime_r. */
@@ -85,8 +85,7 @@ static void check_header(struct state *st, const struct svc_field *fields, size_
         st->header_ok = rc == 0;
 }
 
-static void check_json(const svc_tracking_row_t *row, const svc_tracking_buf_t *buf,
-                       const char *id) {
+static void check_json(const svc_tracking_row_t *row, const svc_jbuf_t *buf, const char *id) {
         json_error_t jerr;
         json_t *o = json_loadb(buf->ptr, buf->len, JSON_REJECT_DUPLICATES, &jerr);
         const json_t *v;
@@ -188,6 +187,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                    SVC_CSV_OK);
         FUZZ_CHECK(svc_csv_finish(csv, errstr, sizeof(errstr)) == SVC_CSV_OK);
         svc_csv_destroy(csv);
-        svc_tracking_buf_free(&st.buf);
+        svc_jbuf_free(&st.buf);
         return 0;
 }

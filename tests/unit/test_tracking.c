@@ -220,7 +220,7 @@ static void test_json(void) {
         struct svc_field hf[8], f[16];
         svc_tracking_header_t hdr;
         svc_tracking_row_t row;
-        svc_tracking_buf_t buf = {0};
+        svc_jbuf_t buf = SVC_JBUF_INIT;
         const char *field;
         char err[256], id[65];
         json_t *obj;
@@ -251,8 +251,8 @@ static void test_json(void) {
         ok(json_is_null(json_object_get(obj, "request_id")), "request_id null");
         is_int(json_object_size(obj), 13, "13 members");
         json_decref(obj);
-        svc_tracking_buf_free(&buf);
-        svc_tracking_buf_free(NULL);
+        svc_jbuf_free(&buf);
+        svc_jbuf_free(NULL);
 }
 
 int main(void) {
