@@ -329,6 +329,12 @@ static void apply_rebalance(struct consumer *c) {
         rd_kafka_error_t *error = NULL;
         rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
 
+        if (!rb->parts && (rb->err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ||
+                           rb->err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)) {
+                rb->pending = 0; /* the callback's copy failed: a restart starts clean */
+                stop(c, STOP_FATAL, "fatal: out of memory copying a rebalance's partitions");
+                return;
+        }
         switch (rb->err) {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
                 svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "assigned %d partition(s) of %s",

@@ -518,13 +518,14 @@ static int warm_up(svc_kafka_t *kp, const char *topic, char *errstr, size_t errs
                 return -1;
         }
         rd_kafka_metadata_destroy(md);
-        if (!(kp->warm[i] = strdup(topic))) {
-                rd_kafka_topic_destroy(rkt);
-                return 0;
-        }
         /* kept: messages to it are produced on it rather than looked up by name; a handle
-         * of a topic is the same topic (and partitioner) as any other handle of it */
+         * of a topic is the same topic (and partitioner) as any other handle of it. The
+         * handle is in place before the name that produce_msg() looks for. */
         kp->warm_rkt[i] = rkt;
+        if (!(kp->warm[i] = strdup(topic))) {
+                kp->warm_rkt[i] = NULL;
+                rd_kafka_topic_destroy(rkt);
+        }
         return 0;
 }
 
