@@ -126,15 +126,33 @@ static void collect_done(void *opaque, svc_deliver_outcome_t outcome, const char
         svc_http_finish(req);
 }
 
+/* The slow path of the checks: parses the body and checks the tree (400 or 422 with each
+ * bad event's reason). Returns the number of events, or 0 once the request is answered. */
+static size_t check_slowly(svc_req_t *req, const char *body, size_t len) {
+        char errstr[512];
+        json_t *payload = svc_http_parse_json(req, body, len), *errors = NULL;
+        size_t n;
+
+        if (!payload)
+                return 0;
+        n = json_array_size(json_object_get(payload, "events"));
+        if (svc_collect_check_payload(payload, &errors, errstr, sizeof(errstr)) == -1) {
+                svc_metrics_events(SVC_METRICS_EP_COLLECT, SVC_METRICS_INVALID, n);
+                svc_http_send_error_details(req, 422, errstr,
+                                            errors ? json_pack("{s:o}", "errors", errors) : NULL);
+                n = 0;
+        }
+        json_decref(payload);
+        return n;
+}
+
 static void collect(svc_req_t *req, void *opaque) {
         svc_app_t *app = opaque;
         svc_deliver_t *dl = app->opaque;
         const char *method = svc_http_method(req);
-        char errstr[512];
         const char *body, *rid = svc_http_request_id(req);
-        json_t *payload = NULL, *errors = NULL;
         struct pending *p = NULL;
-        size_t len, text_len;
+        size_t len, text_len, received;
 
         add_cors(req, app->cfg.cors_origins);
         if (!strcmp(method, "OPTIONS")) {
@@ -160,21 +178,18 @@ static void collect(svc_req_t *req, void *opaque) {
                                     "carrying JSON)");
                 return;
         }
-        if (!(payload = svc_http_read_json(req, COLLECT_MAX_BODY, &body, &len)))
+        if (svc_http_read_text(req, COLLECT_MAX_BODY, &body, &len) == -1)
                 return;
-        if (svc_collect_check_payload(payload, &errors, errstr, sizeof(errstr)) == -1) {
-                svc_metrics_events(SVC_METRICS_EP_COLLECT, SVC_METRICS_INVALID,
-                                   json_array_size(json_object_get(payload, "events")));
-                svc_http_send_error_details(req, 422, errstr,
-                                            errors ? json_pack("{s:o}", "errors", errors) : NULL);
-                goto out;
-        }
+        /* One walk over the text decides the common body; the rest is parsed and checked,
+         * which also names what is wrong. */
+        if (!(received = svc_collect_scan(body, len)) && !(received = check_slowly(req, body, len)))
+                return;
         if (!(p = calloc(1, sizeof(*p))) || !(p->text = raw_message(req, body, len, &text_len))) {
                 svc_http_send_error(req, 500, "internal error");
                 goto out;
         }
         /* Received: from here each event is acknowledged, spooled or refused. */
-        p->received = json_array_size(json_object_get(payload, "events"));
+        p->received = received;
         svc_metrics_events(SVC_METRICS_EP_COLLECT, SVC_METRICS_RECEIVED, p->received);
         /* The envelope adds a few hundred bytes: a body near the bound may not fit. */
         if (text_len + strlen(rid) > SVC_KAFKA_MESSAGE_MAX) {
@@ -188,7 +203,6 @@ static void collect(svc_req_t *req, void *opaque) {
         }
         p->req = req;
         p->endpoint = app->endpoint;
-        json_decref(payload);
         /* From here the request belongs to collect_done(), maybe already on another thread. */
         svc_http_defer(req);
         svc_deliver_send(dl, app->cfg.collect_raw_topic, rid, strlen(rid), p->text, text_len,
@@ -198,7 +212,6 @@ out:
         if (p)
                 free(p->text);
         free(p);
-        json_decref(payload);
 }
 
 int main(void) {

@@ -405,7 +405,7 @@ static int check_request(struct ingest *in) {
 static void run(struct ingest *in, json_t **body) {
         if (check_request(in) == -1)
                 return;
-        if (!(*body = svc_http_read_json(in->req, INGEST_MAX_BODY, NULL, NULL))) {
+        if (!(*body = svc_http_read_json(in->req, INGEST_MAX_BODY))) {
                 in->end.status = 400; /* or 413: svc_http_read_json() answered either */
                 in->end.kind = INGEST_END_ANSWERED;
                 return;

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jbuf.h"
+
 int svc_collect_check_event(const json_t *event, char *errstr, size_t errstr_size) {
         const json_t *type, *time, *user;
 
@@ -86,4 +88,280 @@ int svc_collect_check_payload(const json_t *payload, json_t **errors, char *errs
                  json_array_size(events));
         *errors = errs;
         return -1;
+}
+
+/* --- The fast path: one walk over the text, no tree (collect.h, svc_collect_scan()) ---
+ * Every rule below is a subset of what json_loadb(JSON_REJECT_DUPLICATES) accepts: the
+ * walk gives up (returns -1) on whatever it does not need to decide for the common body,
+ * and the caller then parses the slow way. Giving up is always safe; accepting is not. */
+
+#define SCAN_MAX_DEPTH 32 /* jansson allows 2048 */
+#define SCAN_MAX_KEYS 64  /* per object, for the duplicate check */
+
+struct scan {
+        const char *p, *end;
+        int depth;
+};
+
+/* What the walk keeps of a scalar: its kind, a string's raw text and unescaped length, an
+ * integer's value. */
+enum { SCAN_STRING = 1, SCAN_INTEGER, SCAN_OBJECT, SCAN_NULL, SCAN_OTHER };
+struct scan_val {
+        int kind;
+        const char *raw; /* SCAN_STRING: between the quotes */
+        size_t raw_len, len;
+        int escaped;
+        long long integer;
+};
+
+static void scan_ws(struct scan *s) {
+        while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+                s->p++;
+}
+
+/* A string at s->p: plain bytes, the short escapes, valid UTF-8. \uXXXX is left to jansson
+ * (surrogates, NUL). */
+static int scan_string(struct scan *s, struct scan_val *v) {
+        int high = 0;
+
+        v->kind = SCAN_STRING;
+        v->raw = ++s->p;
+        v->escaped = 0;
+        v->len = 0;
+        for (; s->p < s->end; s->p++, v->len++) {
+                unsigned char c = (unsigned char)*s->p;
+                if (c == '"') {
+                        v->raw_len = (size_t)(s->p++ - v->raw);
+                        return high && !svc_jbuf_utf8_valid(v->raw, v->raw_len) ? -1 : 0;
+                }
+                if (c < 0x20)
+                        return -1;
+                high |= c >= 0x80;
+                if (c == '\\') {
+                        if (++s->p == s->end || !strchr("\"\\/bfnrt", *s->p) || !*s->p)
+                                return -1;
+                        v->escaped = 1;
+                }
+        }
+        return -1;
+}
+
+/* A number, by the JSON grammar. An integer of at most 18 digits cannot overflow, and a
+ * real whose integer part has at most 18 digits and whose exponent at most 2 cannot overflow
+ * a double: the only numbers jansson refuses are left to it. */
+static int scan_number(struct scan *s, struct scan_val *v) {
+        const char *digits;
+        int neg = *s->p == '-';
+
+        s->p += neg;
+        digits = s->p;
+        v->kind = SCAN_INTEGER;
+        v->integer = 0;
+        if (s->p < s->end && *s->p == '0')
+                s->p++;
+        else
+                for (; s->p < s->end && *s->p >= '0' && *s->p <= '9'; s->p++)
+                        v->integer = v->integer * 10 + (*s->p - '0');
+        if (s->p == digits || s->p - digits > 18)
+                return -1;
+        if (neg)
+                v->integer = -v->integer;
+        if (s->p < s->end && *s->p == '.') {
+                const char *frac = ++s->p;
+                while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+                        s->p++;
+                if (s->p == frac)
+                        return -1;
+                v->kind = SCAN_OTHER;
+        }
+        if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+                const char *exp;
+                s->p += s->p + 1 < s->end && (s->p[1] == '+' || s->p[1] == '-') ? 2 : 1;
+                exp = s->p;
+                while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+                        s->p++;
+                if (s->p == exp || s->p - exp > 2)
+                        return -1;
+                v->kind = SCAN_OTHER;
+        }
+        return 0;
+}
+
+static int scan_value(struct scan *s, struct scan_val *v);
+
+/* Walks the value of one member of an object (s->p after the colon). */
+typedef int (*scan_member_fn)(struct scan *s, const struct scan_val *key, void *opaque);
+/* Walks one element of an array. */
+typedef int (*scan_elem_fn)(struct scan *s, void *opaque);
+
+/* An object at s->p, with member() for each value. A duplicate key is left to jansson
+ * (which refuses it); keys are compared as written, so a key with an escape is too. */
+static int scan_object(struct scan *s, scan_member_fn member, void *opaque) {
+        struct {
+                const char *p;
+                size_t n;
+        } keys[SCAN_MAX_KEYS];
+        size_t n = 0;
+
+        if (++s->depth > SCAN_MAX_DEPTH)
+                return -1;
+        s->p++;
+        scan_ws(s);
+        while (s->p < s->end && *s->p != '}') {
+                struct scan_val key;
+                if (*s->p != '"' || scan_string(s, &key) == -1 || key.escaped || n == SCAN_MAX_KEYS)
+                        return -1;
+                for (size_t i = 0; i < n; i++)
+                        if (keys[i].n == key.raw_len && !memcmp(keys[i].p, key.raw, key.raw_len))
+                                return -1;
+                keys[n].p = key.raw;
+                keys[n++].n = key.raw_len;
+                scan_ws(s);
+                if (s->p == s->end || *s->p++ != ':')
+                        return -1;
+                scan_ws(s);
+                if (member(s, &key, opaque) == -1)
+                        return -1;
+                scan_ws(s);
+                if (s->p < s->end && *s->p == ',') {
+                        s->p++;
+                        scan_ws(s);
+                        if (s->p < s->end && *s->p == '}') /* a trailing comma */
+                                return -1;
+                } else if (s->p < s->end && *s->p != '}')
+                        return -1;
+        }
+        if (s->p == s->end)
+                return -1;
+        s->p++;
+        s->depth--;
+        return 0;
+}
+
+/* An array at s->p, with elem() for each element; *count: how many. */
+static int scan_array(struct scan *s, scan_elem_fn elem, void *opaque, size_t *count) {
+        if (++s->depth > SCAN_MAX_DEPTH)
+                return -1;
+        *count = 0;
+        s->p++;
+        scan_ws(s);
+        while (s->p < s->end && *s->p != ']') {
+                if (elem(s, opaque) == -1)
+                        return -1;
+                ++*count;
+                scan_ws(s);
+                if (s->p < s->end && *s->p == ',') {
+                        s->p++;
+                        scan_ws(s);
+                        if (s->p < s->end && *s->p == ']')
+                                return -1;
+                } else if (s->p < s->end && *s->p != ']')
+                        return -1;
+        }
+        if (s->p == s->end)
+                return -1;
+        s->p++;
+        s->depth--;
+        return 0;
+}
+
+static int skip_member(struct scan *s, const struct scan_val *key, void *opaque) {
+        struct scan_val v;
+        (void)key, (void)opaque;
+        return scan_value(s, &v);
+}
+
+static int skip_elem(struct scan *s, void *opaque) {
+        struct scan_val v;
+        (void)opaque;
+        return scan_value(s, &v);
+}
+
+static int scan_literal(struct scan *s, const char *word, int kind, struct scan_val *v) {
+        size_t n = strlen(word);
+        if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n))
+                return -1;
+        s->p += n;
+        v->kind = kind;
+        return 0;
+}
+
+static int scan_value(struct scan *s, struct scan_val *v) {
+        size_t n;
+
+        if (s->p == s->end)
+                return -1;
+        switch (*s->p) {
+        case '"': return scan_string(s, v);
+        case '{': v->kind = SCAN_OBJECT; return scan_object(s, skip_member, NULL);
+        case '[': v->kind = SCAN_OTHER; return scan_array(s, skip_elem, NULL, &n);
+        case 't': return scan_literal(s, "true", SCAN_OTHER, v);
+        case 'f': return scan_literal(s, "false", SCAN_OTHER, v);
+        case 'n': return scan_literal(s, "null", SCAN_NULL, v);
+        default: return *s->p == '-' || (*s->p >= '0' && *s->p <= '9') ? scan_number(s, v) : -1;
+        }
+}
+
+/* The three fields of an event that svc_collect_check_event() reads. */
+struct scan_event {
+        struct scan_val type, time, user;
+};
+
+static int key_is(const struct scan_val *key, const char *name) {
+        return key->raw_len == strlen(name) && !memcmp(key->raw, name, key->raw_len);
+}
+
+static int event_member(struct scan *s, const struct scan_val *key, void *opaque) {
+        struct scan_event *ev = opaque;
+        struct scan_val ignored;
+
+        return scan_value(s, key_is(key, "event_type")   ? &ev->type
+                             : key_is(key, "event_time") ? &ev->time
+                             : key_is(key, "user_id")    ? &ev->user
+                                                         : &ignored);
+}
+
+/* An event that passes svc_collect_check_event(); any other is left to the slow path,
+ * which names what is wrong with it. */
+static int event_elem(struct scan *s, void *opaque) {
+        struct scan_event ev = {{0}, {0}, {0}};
+
+        (void)opaque;
+        if (*s->p != '{' || scan_object(s, event_member, &ev) == -1)
+                return -1;
+        return ev.type.kind == SCAN_STRING && ev.type.len >= 1 &&
+                       ev.type.len <= SVC_COLLECT_MAX_EVENT_TYPE && ev.time.kind == SCAN_INTEGER &&
+                       ev.time.integer >= 1 && ev.time.integer <= SVC_COLLECT_MAX_EVENT_TIME &&
+                       ev.user.kind == SCAN_STRING && ev.user.len >= 1
+                   ? 0
+                   : -1;
+}
+
+struct scan_payload {
+        size_t events; /* 0 until an events array was walked */
+        int ctx_bad;
+};
+
+static int payload_member(struct scan *s, const struct scan_val *key, void *opaque) {
+        struct scan_payload *pl = opaque;
+        struct scan_val v;
+
+        if (key_is(key, "events"))
+                return *s->p == '[' ? scan_array(s, event_elem, NULL, &pl->events) : -1;
+        if (scan_value(s, &v) == -1)
+                return -1;
+        if (key_is(key, "ctx"))
+                pl->ctx_bad = v.kind != SCAN_OBJECT && v.kind != SCAN_NULL;
+        return 0;
+}
+
+size_t svc_collect_scan(const char *body, size_t len) {
+        struct scan s = {body, body + len, 0};
+        struct scan_payload pl = {0, 0};
+
+        scan_ws(&s);
+        if (s.p == s.end || *s.p != '{' || scan_object(&s, payload_member, &pl) == -1)
+                return 0;
+        scan_ws(&s);
+        return s.p == s.end && !pl.ctx_bad && pl.events <= SVC_COLLECT_MAX_EVENTS ? pl.events : 0;
 }

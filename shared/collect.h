@@ -27,4 +27,15 @@ int svc_collect_check_event(const json_t *event, char *errstr, size_t errstr_siz
  */
 int svc_collect_check_payload(const json_t *payload, json_t **errors, char *errstr,
                               size_t errstr_size);
+
+/**
+ * @brief The fast path for a /collect body: one walk over the text, without building it.
+ *        It answers for the common body only, and is never wrong when it does: a body it
+ *        counts is one that json_loadb(JSON_REJECT_DUPLICATES) parses and
+ *        svc_collect_check_payload() accepts, with that many events.
+ * @returns the number of events (1 to SVC_COLLECT_MAX_EVENTS); 0 when the body must be
+ *          parsed and checked (it may still be valid: with \uXXXX escapes, escaped keys,
+ *          nesting over 32 levels, objects over 64 keys or very large numbers).
+ */
+size_t svc_collect_scan(const char *body, size_t len);
 #endif

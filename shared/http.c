@@ -303,27 +303,33 @@ svc_body_err_t svc_http_read_body(svc_req_t *req, size_t max, char **body, size_
         return SVC_BODY_OK;
 }
 
-json_t *svc_http_read_json(svc_req_t *req, size_t max, const char **body, size_t *len) {
+int svc_http_read_text(svc_req_t *req, size_t max, const char **body, size_t *len) {
         char errstr[512], *text;
-        size_t text_len;
-        json_error_t jerr;
-        json_t *obj;
 
-        switch (svc_http_read_body(req, max, &text, &text_len, errstr, sizeof(errstr))) {
-        case SVC_BODY_OK: break;
-        case SVC_BODY_TOO_LARGE: svc_http_send_error(req, 413, "%s", errstr); return NULL;
-        default: svc_http_send_error(req, 400, "%s", errstr); return NULL;
+        switch (svc_http_read_body(req, max, &text, len, errstr, sizeof(errstr))) {
+        case SVC_BODY_OK: *body = text; return 0;
+        case SVC_BODY_TOO_LARGE: svc_http_send_error(req, 413, "%s", errstr); return -1;
+        default: svc_http_send_error(req, 400, "%s", errstr); return -1;
         }
-        if (!(obj = json_loadb(text, text_len, JSON_REJECT_DUPLICATES, &jerr))) {
+}
+
+json_t *svc_http_parse_json(svc_req_t *req, const char *body, size_t len) {
+        json_error_t jerr;
+        json_t *obj = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+
+        if (!obj)
                 svc_http_send_error(req, 400, "malformed JSON at line %d, column %d: %s", jerr.line,
                                     jerr.column, jerr.text);
-                return NULL;
-        }
-        if (body)
-                *body = text;
-        if (len)
-                *len = text_len;
         return obj;
+}
+
+json_t *svc_http_read_json(svc_req_t *req, size_t max) {
+        const char *text;
+        size_t len;
+
+        return svc_http_read_text(req, max, &text, &len) == -1
+                   ? NULL
+                   : svc_http_parse_json(req, text, len);
 }
 
 void svc_http_add_header(svc_req_t *req, const char *name, const char *value) {

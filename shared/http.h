@@ -78,13 +78,22 @@ svc_body_err_t svc_http_read_body(svc_req_t *req, size_t max, char **body, size_
                                   char *errstr, size_t errstr_size);
 
 /**
- * @brief Reads the body (as svc_http_read_body) and parses it as JSON, rejecting
- *        duplicate keys. On failure the request is answered (413 too large, 400 truncated,
- *        badly encoded or malformed JSON) and NULL returned. body and len, when not NULL,
- *        receive the body's text (owned by the request).
- * @returns a new reference the caller releases, or NULL after an error answer.
+ * @brief Reads the body as svc_http_read_body() does; on failure answers the request (413
+ *        too large, 400 truncated or badly encoded) and returns -1.
+ * @returns 0 with the NUL-terminated text (owned by the request) in *body and *len.
  */
-json_t *svc_http_read_json(svc_req_t *req, size_t max, const char **body, size_t *len);
+int svc_http_read_text(svc_req_t *req, size_t max, const char **body, size_t *len);
+
+/**
+ * @brief Parses text as JSON, rejecting duplicate keys; answers 400 when it is malformed.
+ * @returns a new reference the caller releases, or NULL after the error answer.
+ */
+json_t *svc_http_parse_json(svc_req_t *req, const char *body, size_t len);
+
+/**
+ * @brief svc_http_read_text(), then svc_http_parse_json(): NULL after an error answer.
+ */
+json_t *svc_http_read_json(svc_req_t *req, size_t max);
 
 /** @brief Adds a response header (name and value copied); at most 16 per request. */
 void svc_http_add_header(svc_req_t *req, const char *name, const char *value);

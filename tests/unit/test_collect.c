@@ -49,6 +49,91 @@ static const struct {
     {NULL, 0, NULL, NULL},
 };
 
+#define EV "{\"event_type\":\"a\",\"event_time\":1,\"user_id\":\"u\"}"
+
+/* The fast path: the events it counts, or 0 where the body is left to the slow path. */
+static const struct {
+        const char *json;
+        size_t events;
+        const char *label;
+} scans[] = {
+    {"{\"events\":[" EV "]}", 1, "minimal"},
+    {" \r\n\t{ \"events\" : [ " EV " , " EV " ] , \"ctx\" : { \"a\" : [ 1 , -2.5e-3 , true , "
+     "false , null , { } , [ ] ] } } \n",
+     2, "whitespace everywhere, ctx with every kind of value"},
+    {"{\"ctx\":null,\"events\":[{\"user_id\":\"\\\"q\\\"\",\"event_time\":253402300799999,"
+     "\"event_type\":\"\\n\\/\\\\\",\"p\":{\"n\":{\"m\":0}}}]}",
+     1, "short escapes, the last millisecond of 9999, nested properties"},
+    {"{\"events\":[{\"event_type\":\"caf\xc3\xa9\",\"event_time\":1,\"user_id\":"
+     "\"\xf0\x9f\x98\x80\"}]}",
+     1, "UTF-8 in strings"},
+    {"{\"events\":[" EV "],\"x\":123456789012345678}", 1, "an 18-digit integer"},
+    {"{\"events\":[" EV "],\"x\":1234567890123456789}", 0, "a 19-digit integer"},
+    {"{\"events\":[" EV "],\"x\":1e999}", 0, "a real that overflows a double"},
+    {"{\"events\":[" EV "],\"x\":\"\\u0041\"}", 0, "a \\u escape"},
+    {"{\"events\":[" EV "],\"events\":[" EV "]}", 0, "a duplicate key"},
+    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1,\"user_id\":\"u\",\"user_id\":\"v\"}]}",
+     0, "a duplicate key in an event"},
+    {"{\"even\\u0074s\":[" EV "]}", 0, "an escaped key"},
+    {"{\"events\":[" EV
+     "],\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+     0, "nesting over 32 levels"},
+    {"{\"events\":[" EV "],\"x\":\"\xc3\"}", 0, "invalid UTF-8"},
+    {"{\"events\":[" EV "],\"x\":\"\xed\xa0\x80\"}", 0, "a UTF-8 surrogate"},
+    {"{\"events\":[" EV ",]}", 0, "a trailing comma in an array"},
+    {"{\"events\":[" EV "],}", 0, "a trailing comma in an object"},
+    {"{\"events\":[" EV "]} x", 0, "text after the object"},
+    {"{\"events\":[" EV "]", 0, "truncated"},
+    {"{\"events\":[" EV "],\"x\":01}", 0, "a leading zero"},
+    {"{\"events\":[" EV "],\"x\":1.}", 0, "a bare decimal point"},
+    {"{\"events\":[" EV "],\"x\":\"a\tb\"}", 0, "a control character in a string"},
+    {"{\"events\":[" EV "],\"x\":tru}", 0, "a broken literal"},
+    {"{\"events\":[" EV "],\"ctx\":[]}", 0, "ctx an array"},
+    {"{\"events\":[]}", 0, "no events"},
+    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":1.0,\"user_id\":\"u\"}]}", 0,
+     "a real event_time"},
+    {"{\"events\":[{\"event_type\":\"a\",\"event_time\":253402300800000,\"user_id\":\"u\"}]}", 0,
+     "event_time in the year 10000"},
+    {"{\"events\":[{\"event_type\":\"\",\"event_time\":1,\"user_id\":\"u\"}]}", 0,
+     "an empty event_type"},
+    {"[" EV "]", 0, "an array body"},
+    {NULL, 0, NULL},
+};
+
+/* Each case of the fast path, and the slow path's verdict on the same text. */
+static void test_scan(void) {
+        char errstr[256], *big, *p;
+        size_t i;
+
+        for (i = 0; scans[i].json; i++) {
+                json_t *payload, *errors = NULL;
+                size_t n = svc_collect_scan(scans[i].json, strlen(scans[i].json));
+
+                is_int(n, scans[i].events, "scan: %s", scans[i].label);
+                payload = json_loads(scans[i].json, JSON_REJECT_DUPLICATES, NULL);
+                if (n)
+                        ok(payload &&
+                               !svc_collect_check_payload(payload, &errors, errstr, sizeof(errstr)),
+                           "scan: %s: the slow path accepts it too", scans[i].label);
+                json_decref(errors);
+                json_decref(payload);
+        }
+        for (i = 0; cases[i].json; i++)
+                ok(svc_collect_scan(cases[i].json, strlen(cases[i].json)) == (size_t)cases[i].ok,
+                   "scan agrees: %s", cases[i].label);
+        /* 1000 events are counted; 1001 are left to the slow path, which refuses them. */
+        big = malloc(16 + 1001 * (sizeof(EV) + 1));
+        p = big + sprintf(big, "{\"events\":[");
+        for (i = 0; i < 1001; i++)
+                p += sprintf(p, "%s%s", i ? "," : "", EV);
+        strcpy(p, "]}");
+        is_int(svc_collect_scan(big, strlen(big)), 0, "scan: 1001 events left to the slow path");
+        p -= sizeof(EV);
+        strcpy(p, "]}");
+        is_int(svc_collect_scan(big, strlen(big)), 1000, "scan: 1000 events counted");
+        free(big);
+}
+
 /* An allocator that fails on demand, for jansson's allocations. */
 static int alloc_fails;
 static void *failing_malloc(size_t n) {
@@ -75,6 +160,7 @@ int main(void) {
 
         json_set_alloc_funcs(failing_malloc, free);
         test_no_memory();
+        test_scan();
         json_t *errors, *payload, *events, *ev;
 
         for (int i = 0; cases[i].json; i++) {
