@@ -160,9 +160,12 @@ static int scan_number(struct scan *s, struct scan_val *v) {
         if (s->p < s->end && *s->p == '0')
                 s->p++;
         else
-                for (; s->p < s->end && *s->p >= '0' && *s->p <= '9'; s->p++)
+                for (; s->p < s->end && *s->p >= '0' && *s->p <= '9'; s->p++) {
+                        if (s->p - digits == 18)
+                                return -1;
                         v->integer = v->integer * 10 + (*s->p - '0');
-        if (s->p == digits || s->p - digits > 18)
+                }
+        if (s->p == digits)
                 return -1;
         if (neg)
                 v->integer = -v->integer;
@@ -347,7 +350,8 @@ static int payload_member(struct scan *s, const struct scan_val *key, void *opaq
         struct scan_val v;
 
         if (key_is(key, "events"))
-                return *s->p == '[' ? scan_array(s, event_elem, NULL, &pl->events) : -1;
+                return s->p < s->end && *s->p == '[' ? scan_array(s, event_elem, NULL, &pl->events)
+                                                     : -1;
         if (scan_value(s, &v) == -1)
                 return -1;
         if (key_is(key, "ctx"))

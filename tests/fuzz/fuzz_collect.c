@@ -16,7 +16,8 @@ static int event_is_valid(const json_t *e) {
 
         return json_is_object(e) && json_is_string(type) && json_string_length(type) >= 1 &&
                json_string_length(type) <= SVC_COLLECT_MAX_EVENT_TYPE && json_is_integer(time) &&
-               json_integer_value(time) > 0 && json_is_string(user) &&
+               json_integer_value(time) > 0 &&
+               json_integer_value(time) <= SVC_COLLECT_MAX_EVENT_TIME && json_is_string(user) &&
                json_string_length(user) >= 1;
 }
 
