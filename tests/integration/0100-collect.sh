@@ -130,7 +130,12 @@ padded 999000 >"$T/fits.json"
 http POST /collect -H "$J" -H 'X-Request-Id: fits-1mb' --data-binary @"$T/fits.json"
 is "a raw message just under the limit -> 200" "$STATUS" 200
 is "and it landed whole" "$(topic_dump collect-topic1 | jq -c 'select(.key=="fits-1mb") | .value.payload.events[0].pad | length')" 999000
-base=$((base + 3)) # the text/plain batch and the two ?request_id= ones
+# A valid batch the fast check leaves to the parser (\u escapes, an escaped key).
+slow='{"events":[{"event_type":"caf\u00e9","event_time":1,"user_id":"\ud83d\ude00","p\u0061d":1}]}'
+http POST /collect -H "$J" -H 'X-Request-Id: slow-path-1' -d "$slow"
+is "a valid batch with \\u escapes -> 200 with its count" "$STATUS $(jq .received <<<"$BODY")" "200 1"
+is "and it landed as sent" "$(topic_dump collect-topic1 | jq -c 'select(.key=="slow-path-1") | .value.payload.events[0] | [.event_type, .pad]')" '["café",1]'
+base=$((base + 4)) # the text/plain batch, the two ?request_id= ones, the escaped one
 is "the service still answers after all that" "$(topic_count collect-topic1)" "$((base + 2))"
 
 http GET /nginx-health
