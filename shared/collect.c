@@ -197,6 +197,34 @@ typedef int (*scan_member_fn)(struct scan *s, const struct scan_val *key, void *
 /* Walks one element of an array. */
 typedef int (*scan_elem_fn)(struct scan *s, void *opaque);
 
+/* Enters the object or array at s->p: one level deeper. */
+static int scan_open(struct scan *s) {
+        if (++s->depth > SCAN_MAX_DEPTH)
+                return -1;
+        s->p++;
+        scan_ws(s);
+        return 0;
+}
+
+/* Leaves it at its closing bracket. */
+static int scan_close(struct scan *s) {
+        s->p++;
+        s->depth--;
+        return 0;
+}
+
+/* After a member or an element: 1 when another follows a comma, 0 after the closing
+ * bracket, -1 for anything else (a trailing comma too). */
+static int scan_next(struct scan *s, char close) {
+        scan_ws(s);
+        if (s->p < s->end && *s->p == ',') {
+                s->p++;
+                scan_ws(s);
+                return s->p < s->end && *s->p != close ? 1 : -1;
+        }
+        return s->p < s->end && *s->p == close ? scan_close(s) : -1;
+}
+
 /* An object at s->p, with member() for each value. A duplicate key is left to jansson
  * (which refuses it); keys are compared as written, so a key with an escape is too. */
 static int scan_object(struct scan *s, scan_member_fn member, void *opaque) {
@@ -205,14 +233,16 @@ static int scan_object(struct scan *s, scan_member_fn member, void *opaque) {
                 size_t n;
         } keys[SCAN_MAX_KEYS];
         size_t n = 0;
+        int more;
 
-        if (++s->depth > SCAN_MAX_DEPTH)
+        if (scan_open(s) == -1)
                 return -1;
-        s->p++;
-        scan_ws(s);
-        while (s->p < s->end && *s->p != '}') {
+        if (s->p < s->end && *s->p == '}')
+                return scan_close(s);
+        do {
                 struct scan_val key;
-                if (*s->p != '"' || scan_string(s, &key) == -1 || key.escaped || n == SCAN_MAX_KEYS)
+                if (s->p == s->end || *s->p != '"' || scan_string(s, &key) == -1 || key.escaped ||
+                    n == SCAN_MAX_KEYS)
                         return -1;
                 for (size_t i = 0; i < n; i++)
                         if (keys[i].n == key.raw_len && !memcmp(keys[i].p, key.raw, key.raw_len))
@@ -225,47 +255,25 @@ static int scan_object(struct scan *s, scan_member_fn member, void *opaque) {
                 scan_ws(s);
                 if (member(s, &key, opaque) == -1)
                         return -1;
-                scan_ws(s);
-                if (s->p < s->end && *s->p == ',') {
-                        s->p++;
-                        scan_ws(s);
-                        if (s->p < s->end && *s->p == '}') /* a trailing comma */
-                                return -1;
-                } else if (s->p < s->end && *s->p != '}')
-                        return -1;
-        }
-        if (s->p == s->end)
-                return -1;
-        s->p++;
-        s->depth--;
-        return 0;
+        } while ((more = scan_next(s, '}')) == 1);
+        return more;
 }
 
 /* An array at s->p, with elem() for each element; *count: how many. */
 static int scan_array(struct scan *s, scan_elem_fn elem, void *opaque, size_t *count) {
-        if (++s->depth > SCAN_MAX_DEPTH)
-                return -1;
+        int more;
+
         *count = 0;
-        s->p++;
-        scan_ws(s);
-        while (s->p < s->end && *s->p != ']') {
+        if (scan_open(s) == -1)
+                return -1;
+        if (s->p < s->end && *s->p == ']')
+                return scan_close(s);
+        do {
                 if (elem(s, opaque) == -1)
                         return -1;
                 ++*count;
-                scan_ws(s);
-                if (s->p < s->end && *s->p == ',') {
-                        s->p++;
-                        scan_ws(s);
-                        if (s->p < s->end && *s->p == ']')
-                                return -1;
-                } else if (s->p < s->end && *s->p != ']')
-                        return -1;
-        }
-        if (s->p == s->end)
-                return -1;
-        s->p++;
-        s->depth--;
-        return 0;
+        } while ((more = scan_next(s, ']')) == 1);
+        return more;
 }
 
 static int skip_member(struct scan *s, const struct scan_val *key, void *opaque) {
@@ -330,7 +338,7 @@ static int event_elem(struct scan *s, void *opaque) {
         struct scan_event ev = {{0}, {0}, {0}};
 
         (void)opaque;
-        if (*s->p != '{' || scan_object(s, event_member, &ev) == -1)
+        if (s->p == s->end || *s->p != '{' || scan_object(s, event_member, &ev) == -1)
                 return -1;
         return ev.type.kind == SCAN_STRING && ev.type.len >= 1 &&
                        ev.type.len <= SVC_COLLECT_MAX_EVENT_TYPE && ev.time.kind == SCAN_INTEGER &&
