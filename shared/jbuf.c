@@ -157,9 +157,17 @@ size_t svc_jbuf_utf8_seq(const char *str, size_t left) {
 
 int svc_jbuf_utf8_valid(const char *s, size_t n) {
         size_t i = 0, k;
+        uint64_t w;
 
         while (i < n) {
-                if ((unsigned char)s[i] < 0x80) { /* ASCII, the common case */
+                if (n - i >= sizeof(w)) { /* ASCII, the common case: eight bytes at a time */
+                        memcpy(&w, s + i, sizeof(w));
+                        if (!(w & 0x8080808080808080u)) {
+                                i += sizeof(w);
+                                continue;
+                        }
+                }
+                if ((unsigned char)s[i] < 0x80) {
                         i++;
                         continue;
                 }
