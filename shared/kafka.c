@@ -580,12 +580,12 @@ static rd_kafka_resp_err_t produce_msg(svc_kafka_t *kp, const char *topic, const
 /* A batch of many messages (a file's rows) serves the delivery reports itself, as kcat -P
  * does, and the poller naps meanwhile: each message's copy is then freed by the thread
  * that allocated it. Freed by the poller, every free locked the producing thread's
- * malloc arena against that thread's next allocation: measured on a 1M-row ingest, the
- * poller spent two thirds of its time in free() and its futex waits, the producing
- * thread a tenth in futex wake-ups. The batch's thread polls every SERVE_EVERY messages
- * and while it waits; reports of other batches it meets are theirs as before (their
- * callbacks are thread-safe). When it stops polling for SERVE_STALE_MS (a slow source),
- * the poller serves again. */
+ * malloc arena against that thread's next allocation: measured on 1M-row ingests, the
+ * poller spent half its time or more in free() and its futex waits, the producing
+ * thread 8-10 % in futex wake-ups (bench/README.md, "Row 3"). The batch's thread polls
+ * every SERVE_EVERY messages and while it waits; reports of other batches it meets are
+ * theirs as before (their callbacks are thread-safe). When it stops polling for
+ * SERVE_STALE_MS (a slow source), the poller serves again. */
 static void batch_poll(svc_kafka_batch_t *kb, int timeout_ms) {
         atomic_store(&kb->kp->served_ms, mono_ms());
         rd_kafka_poll(kb->kp->rk, timeout_ms);
