@@ -4,6 +4,7 @@
 #include "kafka.h"
 
 #include <librdkafka/rdkafka.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -605,11 +606,17 @@ static void batch_serve(svc_kafka_batch_t *kb) {
                 batch_poll(kb, 0);
 }
 
+/* The batch's thread allocated and freed its message copies in its own malloc arena,
+ * and the last of them, kept in the thread's cache at the arena's top, pin its size:
+ * another request then gets another thread, and so another arena. malloc_trim() hands
+ * the free pages of every arena back (1M-row requests in a row: peak RSS 29, 41, 46 MB
+ * without). */
 static void batch_stop_serving(svc_kafka_batch_t *kb) {
         if (!kb->serving)
                 return;
         kb->serving = 0;
         atomic_fetch_sub(&kb->kp->serving, 1);
+        malloc_trim(0);
 }
 
 /* Hands one message to librdkafka; while its queue is full (queue.buffering.max.kbytes,
