@@ -52,19 +52,37 @@ static const char escapes[256] = {
     [0x1e] = 'u', [0x1f] = 'u', ['"'] = '"',  ['\\'] = '\\',
 };
 
+/* 1 when one of the eight bytes of w is below 0x20, '"' or '\\' (what escapes[] names). */
+static int word_needs_escape(uint64_t w) {
+        const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+        uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+
+        return ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & highs) != 0;
+}
+
 void svc_jbuf_str(svc_jbuf_t *b, const char *s, size_t n) {
         static const char hex[] = "0123456789ABCDEF";
-        size_t i, run = 0;
+        size_t i = 0, run = 0;
+        uint64_t w;
 
         /* the common case, nothing to escape, needs no second reservation */
         if (svc_jbuf_reserve(b, n + 2))
                 return;
         b->ptr[b->len++] = '"';
-        for (i = 0; i < n; i++) {
-                unsigned char c = (unsigned char)s[i];
-                char e = escapes[c], *o;
+        for (; i < n; i++) {
+                unsigned char c;
+                char e, *o;
 
-                if (!e)
+                while (n - i >= sizeof(w)) { /* eight bytes at a time while none is escaped */
+                        memcpy(&w, s + i, sizeof(w));
+                        if (word_needs_escape(w))
+                                break;
+                        i += sizeof(w);
+                }
+                if (i == n)
+                        break;
+                c = (unsigned char)s[i];
+                if (!(e = escapes[c]))
                         continue;
                 svc_jbuf_put(b, s + run, i - run);
                 run = i + 1;
@@ -157,9 +175,17 @@ size_t svc_jbuf_utf8_seq(const char *str, size_t left) {
 
 int svc_jbuf_utf8_valid(const char *s, size_t n) {
         size_t i = 0, k;
+        uint64_t w;
 
         while (i < n) {
-                if ((unsigned char)s[i] < 0x80) { /* ASCII, the common case */
+                if (n - i >= sizeof(w)) { /* ASCII, the common case: eight bytes at a time */
+                        memcpy(&w, s + i, sizeof(w));
+                        if (!(w & 0x8080808080808080u)) {
+                                i += sizeof(w);
+                                continue;
+                        }
+                }
+                if ((unsigned char)s[i] < 0x80) {
                         i++;
                         continue;
                 }

@@ -303,25 +303,39 @@ int svc_tracking_event_id(const svc_tracking_row_t *row, char hex[65]) {
         return 0;
 }
 
-static void buf_member(svc_jbuf_t *buf, const char *name, const char *s, size_t len) {
-        SVC_JBUF_LIT(buf, ",\"");
-        svc_jbuf_put(buf, name, strlen(name));
-        SVC_JBUF_LIT(buf, "\":");
+/* A member's name as the event JSON writes it, with the comma before it and the colon
+ * after: one copy per member, its length known when compiled. */
+struct member_name {
+        const char *text;
+        size_t len;
+};
+#define MEMBER_NAME(name)                                                                          \
+        { ",\"" name "\":", sizeof(name) + 3 }
+
+static void buf_member(svc_jbuf_t *buf, const struct member_name *name, const char *s, size_t len) {
+        svc_jbuf_put(buf, name->text, name->len);
         if (s)
                 svc_jbuf_str(buf, s, len);
         else
                 SVC_JBUF_LIT(buf, "null");
 }
 
-static void buf_cmember(svc_jbuf_t *buf, const char *name, const char *s) {
+static void buf_cmember(svc_jbuf_t *buf, const struct member_name *name, const char *s) {
         buf_member(buf, name, s, s ? strlen(s) : 0);
 }
 
 int svc_tracking_event_json(const svc_tracking_row_t *row, const char *reason,
                             const char *ingested_at, const char *request_id, svc_jbuf_t *buf) {
-        static const char *names[SVC_TRACKING_COL_CNT] = {
-            "date", "ref_number", "ip", "user_agent", "user_fp", "url", "source",
+        static const struct member_name cols[SVC_TRACKING_COL_CNT] = {
+            MEMBER_NAME("date"),       MEMBER_NAME("ref_number"), MEMBER_NAME("ip"),
+            MEMBER_NAME("user_agent"), MEMBER_NAME("user_fp"),    MEMBER_NAME("url"),
+            MEMBER_NAME("source"),
         };
+        static const struct member_name event_type = MEMBER_NAME("event_type"),
+                                        conversion_type = MEMBER_NAME("conversion_type"),
+                                        reason_name = MEMBER_NAME("reason"),
+                                        ingested_at_name = MEMBER_NAME("ingested_at"),
+                                        request_id_name = MEMBER_NAME("request_id");
         char id[65];
 
         if (svc_tracking_event_id(row, id))
@@ -329,13 +343,13 @@ int svc_tracking_event_json(const svc_tracking_row_t *row, const char *reason,
         svc_jbuf_reset(buf);
         SVC_JBUF_LIT(buf, "{\"event_id\":");
         svc_jbuf_str(buf, id, 64);
-        buf_cmember(buf, "event_type", row->event_type);
-        buf_cmember(buf, "conversion_type", row->conversion_type);
+        buf_cmember(buf, &event_type, row->event_type);
+        buf_cmember(buf, &conversion_type, row->conversion_type);
         for (int c = 0; c < SVC_TRACKING_COL_CNT; c++)
-                buf_member(buf, names[c], row->v[c].ptr, row->v[c].len);
-        buf_cmember(buf, "reason", reason);
-        buf_cmember(buf, "ingested_at", ingested_at);
-        buf_cmember(buf, "request_id", request_id);
+                buf_member(buf, &cols[c], row->v[c].ptr, row->v[c].len);
+        buf_cmember(buf, &reason_name, reason);
+        buf_cmember(buf, &ingested_at_name, ingested_at);
+        buf_cmember(buf, &request_id_name, request_id);
         SVC_JBUF_LIT(buf, "}");
         return buf->err ? -1 : 0;
 }

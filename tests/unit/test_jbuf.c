@@ -134,6 +134,26 @@ static void test_random_strings(void) {
         ok(invalid > 1000 && invalid < 50000, "both kinds among them (%d invalid)", invalid);
 }
 
+/* Long ASCII runs, which are escaped and checked eight bytes at a time, with one byte
+ * put at every place: each byte value, alone or after a quote further on. */
+static void test_one_byte_everywhere(void) {
+        char s[26];
+        int bad = 0;
+
+        for (int c = 0; c < 256 && !bad; c++) {
+                for (size_t at = 0; at < sizeof(s) && !bad; at++) {
+                        memset(s, 'a', sizeof(s));
+                        s[at] = (char)c;
+                        bad = !same_as_jansson(s, sizeof(s));
+                        if (!bad && at + 9 < sizeof(s)) {
+                                s[at + 9] = '"';
+                                bad = !same_as_jansson(s, sizeof(s));
+                        }
+                }
+        }
+        ok(!bad, "every byte at every place of a 26-byte ASCII string");
+}
+
 static void test_utf8_seq(void) {
         is_int(svc_jbuf_utf8_seq("a", 1), 1, "ASCII: 1 byte");
         is_int(svc_jbuf_utf8_seq("\0", 1), 1, "NUL: 1 byte");
@@ -199,6 +219,7 @@ static void test_buffer(void) {
 int main(void) {
         test_edge_strings();
         test_random_strings();
+        test_one_byte_everywhere();
         test_utf8_seq();
         test_buffer();
         return done_testing();
