@@ -32,7 +32,13 @@
 
 #define LOG_NAME "forwarder"
 #define IDLE_MS 200  /* how often an empty spool is looked at again */
-#define PING_MS 1000 /* reachability checks, and mark refreshes, while down */
+#define PING_MS 1000 /* reachability checks while brokers answer but refused a file */
+/* While no broker answers: how often one is tried (each try is a TCP connection attempt,
+ * refused or timed out by the network, never a request load on a broker), how long a
+ * connected broker gets to answer, and how often the Kafka-down mark is refreshed. */
+#define PING_DOWN_MS 100
+#define PING_ANSWER_MS 1000
+#define MARK_MS 1000
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 #define WINDOW_BYTES (4 << 20) /* acknowledged before more is produced: a failure */
@@ -164,11 +170,20 @@ out:
         return ret;
 }
 
-/* After a file failed. While no broker answers, asks again every second and refreshes the
- * Kafka-down mark (handlers then spool at once instead of waiting for Kafka), until one
- * answers. When brokers answer but did not take the file, waits a growing pause. */
+/* One look at Kafka: while it is down, a quick one (see PING_DOWN_MS). */
+static int ping(struct forwarder *fw, char *errstr, size_t errstr_size) {
+        if (fw->down)
+                return svc_kafka_ping_quick(fw->kp, PING_DOWN_MS, PING_ANSWER_MS, errstr,
+                                            errstr_size);
+        return svc_kafka_ping(fw->kp, PING_MS, errstr, errstr_size);
+}
+
+/* After a file failed. While no broker answers, asks again every PING_DOWN_MS and
+ * refreshes the Kafka-down mark every second (handlers then spool at once instead of
+ * waiting for Kafka), until one answers. When brokers answer but did not take the file,
+ * waits a growing pause. */
 static void pause_after_failure(struct forwarder *fw) {
-        long long until;
+        long long until, marked = 0;
         char errstr[256];
 
         svc_metrics_add(SVC_METRICS_SPOOL_FAILURES, 1);
@@ -178,7 +193,7 @@ static void pause_after_failure(struct forwarder *fw) {
         until = now_ms() + fw->backoff_ms;
         while (run) {
                 long long started = now_ms();
-                if (svc_kafka_ping(fw->kp, PING_MS, errstr, sizeof(errstr)) == 0) {
+                if (ping(fw, errstr, sizeof(errstr)) == 0) {
                         if (fw->down) {
                                 svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
                                         "a broker answers again: forwarding");
@@ -186,7 +201,10 @@ static void pause_after_failure(struct forwarder *fw) {
                                 return;
                         }
                 } else {
-                        svc_spool_mark_down(fw->dir);
+                        if (now_ms() - marked >= MARK_MS) {
+                                svc_spool_mark_down(fw->dir);
+                                marked = now_ms();
+                        }
                         if (!fw->down)
                                 svc_log(SVC_LOG_WARN, NULL, LOG_NAME,
                                         "Kafka unreachable (%s): marked down, handlers spool "
@@ -196,7 +214,7 @@ static void pause_after_failure(struct forwarder *fw) {
                 }
                 if (!fw->down && now_ms() >= until)
                         return;
-                nap(PING_MS - (now_ms() - started));
+                nap((fw->down ? PING_DOWN_MS : PING_MS) - (now_ms() - started));
         }
 }
 
@@ -285,7 +303,7 @@ int main(void) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "metrics: %s", errstr);
         fw.dir = cfg.spool_dir;
         fw.timeout_ms = cfg.kafka_timeout_ms;
-        if (!(fw.kp = svc_kafka_new(&cfg, 0, errstr, sizeof(errstr)))) {
+        if (!(fw.kp = svc_kafka_new(&cfg, SVC_KAFKA_F_QUICK_RECONNECT, errstr, sizeof(errstr)))) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "kafka producer: %s", errstr);
                 goto out;
         }
