@@ -296,30 +296,32 @@ failed:
         return -1;
 }
 
-/* One look at Kafka: while it is down, a quick one (see PING_DOWN_MS). */
-static int ping(struct forwarder *fw, char *errstr, size_t errstr_size) {
-        if (fw->down)
-                return svc_kafka_ping_quick(fw->kp, PING_DOWN_MS, PING_ANSWER_MS, errstr,
-                                            errstr_size);
-        return svc_kafka_ping(fw->kp, PING_MS, errstr, errstr_size);
-}
-
 /* After a file failed. While no broker answers, asks again every PING_DOWN_MS and
  * refreshes the Kafka-down mark every second (handlers then spool at once instead of
  * waiting for Kafka), until one answers. When brokers answer but did not take the file,
  * waits a growing pause. */
 static void pause_after_failure(struct forwarder *fw) {
-        long long until, marked = 0;
+        long long until = now_ms(), marked = 0;
         char errstr[256];
 
         svc_metrics_add(SVC_METRICS_SPOOL_FAILURES, 1);
-        fw->backoff_ms = fw->backoff_ms ? fw->backoff_ms * 2 : BACKOFF_MIN_MS;
-        if (fw->backoff_ms > BACKOFF_MAX_MS)
-                fw->backoff_ms = BACKOFF_MAX_MS;
-        until = now_ms() + fw->backoff_ms;
+        /* The first failure after a success is tried again as soon as a broker answers
+         * (records that timed out while a broker came back were not refused); then the
+         * pause doubles from BACKOFF_MIN_MS. */
+        if (fw->backoff_ms) {
+                fw->backoff_ms *= 2;
+                if (fw->backoff_ms > BACKOFF_MAX_MS)
+                        fw->backoff_ms = BACKOFF_MAX_MS;
+                until += fw->backoff_ms;
+        } else {
+                fw->backoff_ms = BACKOFF_MIN_MS / 2; /* doubled at the next failure */
+        }
         while (run) {
                 long long started = now_ms();
-                if (ping(fw, errstr, sizeof(errstr)) == 0) {
+                /* quick: librdkafka connects a broker when asked, so one long wait
+                 * would try a single connection and then only wait */
+                if (svc_kafka_ping_quick(fw->kp, PING_DOWN_MS, PING_ANSWER_MS, errstr,
+                                         sizeof(errstr)) == 0) {
                         if (fw->down) {
                                 svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
                                         "a broker answers again: forwarding");
