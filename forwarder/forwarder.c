@@ -104,15 +104,28 @@ static long long stop_left_ms(struct forwarder *fw) {
 
 /* Waits until Kafka acknowledged everything produced so far. Records time out on their
  * own after KAFKA_TIMEOUT_MS (message.timeout.ms, checked about once a second), so the
- * delivery reports say why by then. */
+ * delivery reports say why by then. While no broker is connected, librdkafka connects
+ * one only when asked: it is asked every PING_DOWN_MS, so that the records waiting go as
+ * soon as a broker is back instead of timing out. */
 static int wait_acked(struct forwarder *fw, svc_kafka_batch_t *kb, char *errstr,
                       size_t errstr_size) {
-        long long timeout = fw->timeout_ms + 2000, left = stop_left_ms(fw);
+        long long timeout = fw->timeout_ms + 2000, left = stop_left_ms(fw), end;
+        char why[256];
         size_t acked;
 
         if (left < timeout)
                 timeout = left > 0 ? left : 0;
-        return svc_kafka_batch_wait(kb, (int)timeout, &acked, errstr, errstr_size);
+        end = now_ms() + timeout;
+        while (svc_kafka_brokers_down(fw->kp) && end - now_ms() > PING_DOWN_MS) {
+                long long started = now_ms();
+                if (svc_kafka_batch_wait(kb, PING_DOWN_MS, &acked, errstr, errstr_size) == 0)
+                        return 0;
+                if (now_ms() - started < PING_DOWN_MS - 5)
+                        return -1; /* ended early: every record has its report, some failed */
+                svc_kafka_ping_quick(fw->kp, PING_DOWN_MS, PING_DOWN_MS, why, sizeof(why));
+        }
+        left = end - now_ms();
+        return svc_kafka_batch_wait(kb, left > 0 ? (int)left : 0, &acked, errstr, errstr_size);
 }
 
 static struct inflight *oldest(struct forwarder *fw) {
