@@ -691,21 +691,6 @@ int svc_kafka_produce_async(svc_kafka_t *kp, const char *topic, const char *key,
         return 0;
 }
 
-int svc_kafka_ping(svc_kafka_t *kp, int timeout_ms, char *errstr, size_t errstr_size) {
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_resp_err_t err;
-
-        if (!kp->rk)
-                return 0;
-        err = rd_kafka_metadata(kp->rk, 0, NULL, &md, timeout_ms);
-        if (err) {
-                snprintf(errstr, errstr_size, "%s", rd_kafka_err2str(err));
-                return -1;
-        }
-        rd_kafka_metadata_destroy(md);
-        return 0;
-}
-
 int svc_kafka_ping_quick(svc_kafka_t *kp, int connect_ms, int answer_ms, char *errstr,
                          size_t errstr_size) {
         const struct rd_kafka_metadata *md = NULL;
@@ -724,6 +709,10 @@ int svc_kafka_ping_quick(svc_kafka_t *kp, int connect_ms, int answer_ms, char *e
         }
         rd_kafka_metadata_destroy(md);
         return 0;
+}
+
+int svc_kafka_ping(svc_kafka_t *kp, int timeout_ms, char *errstr, size_t errstr_size) {
+        return svc_kafka_ping_quick(kp, timeout_ms, timeout_ms, errstr, errstr_size);
 }
 
 int svc_kafka_settle(svc_kafka_t *kp, int timeout_ms) {
