@@ -3,20 +3,21 @@
  *
  * Takes the oldest spool file it may (a sealed one, or an open one whose writer died),
  * produces every whole record with the same topic, key and value (acks=all, idempotent
- * producer: shared/kafka.c), waits until Kafka acknowledged all of them, then removes the
- * file and fsyncs the directory. Damaged bytes (a record torn by a crash, never answered
- * 202) are skipped and logged with the file name and offset. A file Kafka did not take
- * stays, and is tried again after a growing pause; while no broker answers, the Kafka-down
- * mark is kept fresh so that the handlers spool at once instead of waiting for Kafka.
- * After a kill -9 the file in progress is replayed from its start: a record may reach
- * Kafka twice, byte-identical with the same key, never zero times.
+ * producer: shared/kafka.c) and goes on with the next file; once Kafka acknowledged all
+ * records of a file and of every file before it, it removes the file and fsyncs the
+ * directory. Unacknowledged records over all files in flight are bounded (WINDOW_*). Damaged bytes
+ * (a record torn by a crash, never answered 202) are skipped and logged with the file name and
+ * offset. A file Kafka did not take stays, and is tried again after a growing pause; while no
+ * broker answers, the Kafka-down mark is kept fresh so that the handlers spool at once instead of
+ * waiting for Kafka. After a kill -9 the files in flight are replayed from their start: a record
+ * may reach Kafka twice, byte-identical with the same key, never zero times.
  *
  * Settings (README.md "Configuration"): KAFKA_URL, SPOOL_DIR, KAFKA_TIMEOUT_MS (how long
  * Kafka may take to acknowledge a record), RDKAFKA_*, and
  *   FORWARDER_STATS_INTERVAL_MS  10000  period of the stats log line (0: only at exit)
  *
- * SIGTERM/SIGINT: finishes the file in progress (within about KAFKA_TIMEOUT_MS, else it
- * stays for the next start) and exits 0. Exit status 1 on a configuration error, or when
+ * SIGTERM/SIGINT: finishes the files in flight (within about KAFKA_TIMEOUT_MS, else they
+ * stay for the next start) and exits 0. Exit status 1 on a configuration error, or when
  * a forwarded file cannot be removed (it would be replayed again and again). */
 #include <limits.h>
 #include <signal.h>
@@ -32,11 +33,20 @@
 
 #define LOG_NAME "forwarder"
 #define IDLE_MS 200  /* how often an empty spool is looked at again */
-#define PING_MS 1000 /* reachability checks, and mark refreshes, while down */
+#define PING_MS 1000 /* reachability checks while brokers answer but refused a file */
+/* While no broker answers: how often one is tried (each try is a TCP connection attempt,
+ * refused or timed out by the network, never a request load on a broker), how long a
+ * connected broker gets to answer, and how often the Kafka-down mark is refreshed. */
+#define PING_DOWN_MS 100
+#define PING_ANSWER_MS 1000
+#define MARK_MS 1000
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
-#define WINDOW_BYTES (4 << 20) /* acknowledged before more is produced: a failure */
-#define WINDOW_RECORDS 10000   /* shows after one window, not after a whole file */
+/* Produced but not yet acknowledged, over all files in flight, at most: a failure shows
+ * after one window, and a SIGTERM does not wait on a full queue. */
+#define WINDOW_BYTES (4 << 20)
+#define WINDOW_RECORDS 10000
+#define FILES_IN_FLIGHT 32 /* produced files waiting for their acknowledgements, at most */
 #define SWEEP_MS 60000
 
 static volatile sig_atomic_t run = 1;
@@ -46,6 +56,17 @@ static void stop(int sig) {
         run = 0;
 }
 
+/* A file produced (or being produced) whose acknowledgements are awaited; it is removed
+ * once all of them came, after every file before it. */
+struct inflight {
+        svc_spool_file_t *f;
+        const char *name;
+        svc_kafka_batch_t *kb;
+        unsigned long long records, damaged;
+        size_t window_bytes, window_records; /* produced since its last full acknowledgement */
+        int produced;                        /* every record of it is produced */
+};
+
 struct forwarder {
         const char *dir;
         svc_kafka_t *kp;
@@ -54,6 +75,9 @@ struct forwarder {
         long backoff_ms;            /* pause before the next try after a failure */
         int down;                   /* no broker answered since the last failure */
         int fatal;
+        struct inflight q[FILES_IN_FLIGHT]; /* oldest first, from q[head], cnt of them */
+        int head, cnt;
+        size_t window_bytes, window_records; /* the sum of theirs */
 };
 
 static long long now_ms(void) {
@@ -80,31 +104,160 @@ static long long stop_left_ms(struct forwarder *fw) {
 
 /* Waits until Kafka acknowledged everything produced so far. Records time out on their
  * own after KAFKA_TIMEOUT_MS (message.timeout.ms, checked about once a second), so the
- * delivery reports say why by then. */
+ * delivery reports say why by then. While no broker is connected, librdkafka connects
+ * one only when asked: it is asked every PING_DOWN_MS, so that the records waiting go as
+ * soon as a broker is back instead of timing out. */
 static int wait_acked(struct forwarder *fw, svc_kafka_batch_t *kb, char *errstr,
                       size_t errstr_size) {
-        long long timeout = fw->timeout_ms + 2000, left = stop_left_ms(fw);
+        long long timeout = fw->timeout_ms + 2000, left = stop_left_ms(fw), end;
+        char why[256];
         size_t acked;
 
         if (left < timeout)
                 timeout = left > 0 ? left : 0;
-        return svc_kafka_batch_wait(kb, (int)timeout, &acked, errstr, errstr_size);
+        end = now_ms() + timeout;
+        while (svc_kafka_brokers_down(fw->kp) && end - now_ms() > PING_DOWN_MS) {
+                long long started = now_ms();
+                if (svc_kafka_batch_wait(kb, PING_DOWN_MS, &acked, errstr, errstr_size) == 0)
+                        return 0;
+                if (now_ms() - started < PING_DOWN_MS - 5)
+                        return -1; /* ended early: every record has its report, some failed */
+                svc_kafka_ping_quick(fw->kp, PING_DOWN_MS, PING_DOWN_MS, why, sizeof(why));
+        }
+        left = end - now_ms();
+        return svc_kafka_batch_wait(kb, left > 0 ? (int)left : 0, &acked, errstr, errstr_size);
 }
 
-/* Replays one taken file, and removes it once Kafka has acknowledged all of it; the file
- * is closed either way. Returns 0 when it was forwarded, -1 when it stays. */
+static struct inflight *oldest(struct forwarder *fw) {
+        return &fw->q[fw->head];
+}
+
+/* Kafka acknowledged everything of the oldest file produced so far. */
+static void acked(struct forwarder *fw) {
+        struct inflight *e = oldest(fw);
+        fw->window_bytes -= e->window_bytes;
+        fw->window_records -= e->window_records;
+        e->window_bytes = e->window_records = 0;
+}
+
+/* Drops the oldest entry; its file stays when it was not removed (f is NULL then). */
+static void pop(struct forwarder *fw) {
+        struct inflight *e = oldest(fw);
+        fw->window_bytes -= e->window_bytes;
+        fw->window_records -= e->window_records;
+        svc_kafka_batch_destroy(e->kb);
+        svc_spool_file_close(e->f);
+        fw->head = (fw->head + 1) % FILES_IN_FLIGHT;
+        fw->cnt--;
+}
+
+/* The oldest file is in Kafka, every record of it: removes it. */
+static void retire(struct forwarder *fw) {
+        struct inflight *e = oldest(fw);
+        char errstr[512];
+
+        /* Kafka acknowledges: handlers may produce again (before the file goes, so that
+         * whoever sees it gone sees the mark gone too). */
+        svc_spool_mark_up(fw->dir);
+        if (fw->down)
+                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "Kafka acknowledges again");
+        fw->down = 0;
+        fw->backoff_ms = 0;
+        svc_metrics_add(SVC_METRICS_SPOOL_FILES, 1);
+        svc_metrics_add(SVC_METRICS_SPOOL_FORWARDED, e->records);
+        svc_metrics_add(SVC_METRICS_SPOOL_DAMAGED, e->damaged);
+        if (svc_spool_file_remove(e->f, errstr, sizeof(errstr)) == -1) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
+                        "fatal: %s is in Kafka but stays in the spool (%s): stopping rather "
+                        "than replaying it again",
+                        e->name, errstr);
+                fw->fatal = 1;
+                run = 0;
+        }
+        e->f = NULL;
+        pop(fw);
+}
+
+/* Every file in flight stays, the oldest because of why: none overtakes it. Their records
+ * sent so far may be in Kafka, and are produced again with them (docs/spool.md). */
+static void give_up(struct forwarder *fw, const char *why) {
+        const char *oldest_name = oldest(fw)->name;
+        for (int first = 1; fw->cnt; first = 0) {
+                struct inflight *e = oldest(fw);
+                if (first)
+                        svc_log(SVC_LOG_WARN, NULL, LOG_NAME,
+                                "%s stays in the spool (%llu records sent): %s", e->name,
+                                e->records, why);
+                else
+                        svc_log(SVC_LOG_WARN, NULL, LOG_NAME,
+                                "%s stays in the spool (%llu records sent) behind %s", e->name,
+                                e->records, oldest_name);
+                pop(fw);
+        }
+}
+
+/* Waits for the oldest file's acknowledgements (of what is produced of it), and removes
+ * it when it is whole. Returns -1 with errstr when Kafka did not take it. */
+static int wait_oldest(struct forwarder *fw, char *errstr, size_t errstr_size) {
+        if (wait_acked(fw, oldest(fw)->kb, errstr, errstr_size) == -1)
+                return -1;
+        acked(fw);
+        if (oldest(fw)->produced)
+                retire(fw);
+        return 0;
+}
+
+/* Removes the oldest files Kafka acknowledged whole already, without waiting. */
+static void retire_acked(struct forwarder *fw) {
+        char errstr[512];
+        size_t n;
+
+        while (run && fw->cnt && oldest(fw)->produced &&
+               svc_kafka_batch_wait(oldest(fw)->kb, 0, &n, errstr, sizeof(errstr)) == 0) {
+                acked(fw);
+                retire(fw);
+        }
+}
+
+/* Waits for every file in flight, oldest first. Returns 0 when all were removed, -1 when
+ * one failed (it and those after it stay). */
+static int drain(struct forwarder *fw) {
+        char errstr[512];
+
+        while (fw->cnt) {
+                if (fw->fatal) {
+                        give_up(fw, "stopping: a forwarded file could not be removed");
+                        return -1;
+                }
+                if (wait_oldest(fw, errstr, sizeof(errstr)) == -1) {
+                        give_up(fw, errstr);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+/* Produces every whole record of one taken file, in flight behind the files before it,
+ * waiting for the oldest ones while the window is full. Returns 0, or -1 when a wait
+ * failed (every file in flight stays) or the file could not be produced (the files before
+ * it are drained, it stays). */
 static int forward_file(struct forwarder *fw, svc_spool_file_t *f, const char *name) {
-        svc_kafka_batch_t *kb = svc_kafka_batch_new(fw->kp);
+        struct inflight *e;
         struct svc_spool_rec rec;
         svc_spool_next_t next;
-        size_t off, len, window = 0;
-        unsigned long long records = 0, damaged = 0;
+        size_t off, len;
         char errstr[512];
-        int ret = -1;
 
-        if (!kb) {
+        if (fw->cnt == FILES_IN_FLIGHT && wait_oldest(fw, errstr, sizeof(errstr)) == -1) {
+                give_up(fw, errstr);
+                svc_spool_file_close(f);
+                return -1;
+        }
+        e = &fw->q[(fw->head + fw->cnt++) % FILES_IN_FLIGHT];
+        *e = (struct inflight){.f = f, .name = name, .kb = svc_kafka_batch_new(fw->kp)};
+        if (!e->kb) {
                 snprintf(errstr, sizeof(errstr), "out of memory");
-                goto out;
+                goto refused;
         }
         while ((next = svc_spool_file_next(f, &rec, &off, &len)) != SVC_SPOOL_END) {
                 if (next == SVC_SPOOL_DAMAGED) {
@@ -112,73 +265,76 @@ static int forward_file(struct forwarder *fw, svc_spool_file_t *f, const char *n
                                 "%s: skipping %zu damaged bytes at offset %zu (a record torn "
                                 "by a crash, or corrupt)",
                                 name, len, off);
-                        damaged++;
+                        e->damaged++;
                         continue;
                 }
+                while (fw->window_bytes >= WINDOW_BYTES || fw->window_records >= WINDOW_RECORDS)
+                        if (wait_oldest(fw, errstr, sizeof(errstr)) == -1)
+                                goto failed;
                 /* Metadata first (once per topic): a fresh producer could otherwise wait
                  * for its next topic scan, up to a second, and without a broker the file
                  * fails here at once. */
                 if (svc_kafka_prepare_topic(fw->kp, rec.topic, errstr, sizeof(errstr)) == -1 ||
-                    svc_kafka_batch_produce(kb, rec.topic, rec.key, rec.key_len, rec.val,
+                    svc_kafka_batch_produce(e->kb, rec.topic, rec.key, rec.key_len, rec.val,
                                             rec.val_len, errstr, sizeof(errstr)) == -1)
-                        goto out;
-                records++;
-                window += len;
-                if (window >= WINDOW_BYTES || records % WINDOW_RECORDS == 0) {
-                        if (wait_acked(fw, kb, errstr, sizeof(errstr)) == -1)
-                                goto out;
-                        window = 0;
-                }
+                        goto refused;
+                e->records++;
+                e->window_bytes += len, fw->window_bytes += len;
+                e->window_records++, fw->window_records++;
                 if (stop_left_ms(fw) <= 0) {
                         snprintf(errstr, sizeof(errstr), "stopping: no time left");
-                        goto out;
+                        goto failed;
                 }
         }
-        if (wait_acked(fw, kb, errstr, sizeof(errstr)) == -1)
-                goto out;
-        /* Kafka acknowledges: handlers may produce again (before the file goes, so that
-         * whoever sees it gone sees the mark gone too). */
-        svc_spool_mark_up(fw->dir);
-        if (fw->down)
-                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "Kafka acknowledges again");
-        fw->down = 0;
-        ret = 0;
-        svc_metrics_add(SVC_METRICS_SPOOL_FILES, 1);
-        svc_metrics_add(SVC_METRICS_SPOOL_FORWARDED, records);
-        svc_metrics_add(SVC_METRICS_SPOOL_DAMAGED, damaged);
-        if (svc_spool_file_remove(f, errstr, sizeof(errstr)) == -1) {
-                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
-                        "fatal: %s is in Kafka but stays in the spool (%s): stopping rather "
-                        "than replaying it again",
-                        name, errstr);
-                fw->fatal = 1;
-                run = 0;
+        e->produced = 1;
+        return 0;
+refused: /* this file stays; those before it may still be taken */
+        if (fw->cnt > 1) {
+                struct inflight last = *e;
+                fw->cnt--;
+                if (drain(fw) == -1) { /* they stay too, and this one behind them */
+                        fw->window_bytes -= last.window_bytes;
+                        fw->window_records -= last.window_records;
+                        svc_log(SVC_LOG_WARN, NULL, LOG_NAME,
+                                "%s stays in the spool (%llu records sent): %s", last.name,
+                                last.records, errstr);
+                        svc_kafka_batch_destroy(last.kb);
+                        svc_spool_file_close(last.f);
+                        return -1;
+                }
+                fw->q[(fw->head + fw->cnt++) % FILES_IN_FLIGHT] = last;
         }
-        f = NULL;
-out:
-        if (ret == -1)
-                svc_log(SVC_LOG_WARN, NULL, LOG_NAME,
-                        "%s stays in the spool (%llu records sent): %s", name, records, errstr);
-        svc_kafka_batch_destroy(kb);
-        svc_spool_file_close(f);
-        return ret;
+failed:
+        give_up(fw, errstr);
+        return -1;
 }
 
-/* After a file failed. While no broker answers, asks again every second and refreshes the
- * Kafka-down mark (handlers then spool at once instead of waiting for Kafka), until one
- * answers. When brokers answer but did not take the file, waits a growing pause. */
+/* After a file failed. While no broker answers, asks again every PING_DOWN_MS and
+ * refreshes the Kafka-down mark every second (handlers then spool at once instead of
+ * waiting for Kafka), until one answers. When brokers answer but did not take the file,
+ * waits a growing pause. */
 static void pause_after_failure(struct forwarder *fw) {
-        long long until;
+        long long until = now_ms(), marked = 0;
         char errstr[256];
 
         svc_metrics_add(SVC_METRICS_SPOOL_FAILURES, 1);
-        fw->backoff_ms = fw->backoff_ms ? fw->backoff_ms * 2 : BACKOFF_MIN_MS;
-        if (fw->backoff_ms > BACKOFF_MAX_MS)
-                fw->backoff_ms = BACKOFF_MAX_MS;
-        until = now_ms() + fw->backoff_ms;
+        /* The first failure after a success is tried again as soon as a broker answers
+         * (records that timed out while a broker came back were not refused); then the
+         * pause doubles from BACKOFF_MIN_MS. */
+        if (fw->backoff_ms) {
+                fw->backoff_ms *= 2;
+                if (fw->backoff_ms > BACKOFF_MAX_MS)
+                        fw->backoff_ms = BACKOFF_MAX_MS;
+                until += fw->backoff_ms;
+        } else {
+                fw->backoff_ms = BACKOFF_MIN_MS / 2; /* doubled at the next failure */
+        }
         while (run) {
                 long long started = now_ms();
-                if (svc_kafka_ping(fw->kp, PING_MS, errstr, sizeof(errstr)) == 0) {
+                /* quick: librdkafka connects a broker when asked, so one long wait
+                 * would try a single connection and then only wait */
+                if (svc_kafka_ping_quick(fw->kp, PING_DOWN_MS, PING_ANSWER_MS, errstr,
+                                         sizeof(errstr)) == 0) {
                         if (fw->down) {
                                 svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
                                         "a broker answers again: forwarding");
@@ -186,7 +342,10 @@ static void pause_after_failure(struct forwarder *fw) {
                                 return;
                         }
                 } else {
-                        svc_spool_mark_down(fw->dir);
+                        if (now_ms() - marked >= MARK_MS) {
+                                svc_spool_mark_down(fw->dir);
+                                marked = now_ms();
+                        }
                         if (!fw->down)
                                 svc_log(SVC_LOG_WARN, NULL, LOG_NAME,
                                         "Kafka unreachable (%s): marked down, handlers spool "
@@ -196,7 +355,7 @@ static void pause_after_failure(struct forwarder *fw) {
                 }
                 if (!fw->down && now_ms() >= until)
                         return;
-                nap(PING_MS - (now_ms() - started));
+                nap((fw->down ? PING_DOWN_MS : PING_MS) - (now_ms() - started));
         }
 }
 
@@ -214,8 +373,8 @@ static void log_stats(struct forwarder *fw) {
                 fw->down ? "down" : "up");
 }
 
-/* One pass over the spool, oldest first. Returns 1 when a file was forwarded, 0 when
- * there was nothing to take, -1 when a file failed (it stays). */
+/* One pass over the spool, oldest first. Returns 1 when files were taken (and
+ * forwarded), 0 when there was nothing to take, -1 when a file failed (it stays). */
 static int forward_all(struct forwarder *fw) {
         char errstr[512];
         char **names = svc_spool_list(fw->dir, errstr, sizeof(errstr));
@@ -240,8 +399,10 @@ static int forward_all(struct forwarder *fw) {
                         break;
                 }
                 ret = 1;
-                fw->backoff_ms = 0;
+                retire_acked(fw);
         }
+        if (drain(fw) == -1) /* before the names the files in flight point to are freed */
+                ret = -1;
         svc_spool_list_free(names);
         return ret;
 }
@@ -285,7 +446,7 @@ int main(void) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "metrics: %s", errstr);
         fw.dir = cfg.spool_dir;
         fw.timeout_ms = cfg.kafka_timeout_ms;
-        if (!(fw.kp = svc_kafka_new(&cfg, 0, errstr, sizeof(errstr)))) {
+        if (!(fw.kp = svc_kafka_new(&cfg, SVC_KAFKA_F_QUICK_RECONNECT, errstr, sizeof(errstr)))) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "kafka producer: %s", errstr);
                 goto out;
         }

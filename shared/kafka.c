@@ -378,8 +378,9 @@ fail:
 }
 
 /* The handlers' producer: acks=all, idempotent, and bounded in time and memory. */
-static rd_kafka_conf_t *producer_conf(const svc_config_t *cfg, int per_request, char *errstr,
+static rd_kafka_conf_t *producer_conf(const svc_config_t *cfg, int flags, char *errstr,
                                       size_t errstr_size) {
+        int per_request = flags & SVC_KAFKA_F_PER_REQUEST;
         char timeout[16];
         snprintf(timeout, sizeof(timeout), "%d", cfg->kafka_timeout_ms);
         /* clang-format off */
@@ -395,8 +396,9 @@ static rd_kafka_conf_t *producer_conf(const svc_config_t *cfg, int per_request, 
                 "queue.buffering.max.messages", per_request ? "10000" : "100000",
                 /* bounds memory for a million-row ingest: produce blocks when it is full */
                 "queue.buffering.max.kbytes", per_request ? "2048" : "8192",
-                /* after an outage, reconnect within a second, not librdkafka's 10 s */
-                "reconnect.backoff.max.ms", "1000",
+                /* after an outage, reconnect within a second, not librdkafka's 10 s (the
+                 * forwarder: within 0.1 s, as often as it asks) */
+                "reconnect.backoff.max.ms", flags & SVC_KAFKA_F_QUICK_RECONNECT ? "100" : "1000",
                 "log_level", "4",
                 NULL};
         /* clang-format on */
@@ -423,7 +425,7 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr, siz
                 return kp;
         }
 
-        if (!(conf = producer_conf(cfg, per_request, errstr, errstr_size)))
+        if (!(conf = producer_conf(cfg, flags, errstr, errstr_size)))
                 goto fail;
         rd_kafka_conf_set_opaque(conf, kp);
         rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
@@ -795,19 +797,28 @@ int svc_kafka_produce_async(svc_kafka_t *kp, const char *topic, const char *key,
         return 0;
 }
 
-int svc_kafka_ping(svc_kafka_t *kp, int timeout_ms, char *errstr, size_t errstr_size) {
+int svc_kafka_ping_quick(svc_kafka_t *kp, int connect_ms, int answer_ms, char *errstr,
+                         size_t errstr_size) {
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_resp_err_t err;
 
         if (!kp->rk)
                 return 0;
-        err = rd_kafka_metadata(kp->rk, 0, NULL, &md, timeout_ms);
+        /* _TRANSPORT: no broker connection within the time; _TIMED_OUT: one took the
+         * request but had not answered yet, so it is asked again for longer. */
+        err = rd_kafka_metadata(kp->rk, 0, NULL, &md, connect_ms);
+        if (err == RD_KAFKA_RESP_ERR__TIMED_OUT && answer_ms > connect_ms)
+                err = rd_kafka_metadata(kp->rk, 0, NULL, &md, answer_ms);
         if (err) {
                 snprintf(errstr, errstr_size, "%s", rd_kafka_err2str(err));
                 return -1;
         }
         rd_kafka_metadata_destroy(md);
         return 0;
+}
+
+int svc_kafka_ping(svc_kafka_t *kp, int timeout_ms, char *errstr, size_t errstr_size) {
+        return svc_kafka_ping_quick(kp, timeout_ms, timeout_ms, errstr, errstr_size);
 }
 
 int svc_kafka_settle(svc_kafka_t *kp, int timeout_ms) {

@@ -10,6 +10,9 @@ typedef struct svc_kafka svc_kafka_t;             /* opaque; thread-safe */
 typedef struct svc_kafka_batch svc_kafka_batch_t; /* opaque; one thread at a time */
 
 #define SVC_KAFKA_F_PER_REQUEST 0x1 /* CGI: small queues, no linger, least start-up work */
+/* The forwarder: after an outage, a broker is tried again every 0.1 s rather than every
+ * second (docs/spool.md, "The forwarder"). */
+#define SVC_KAFKA_F_QUICK_RECONNECT 0x2
 
 /* The largest message (key + value) the service produces anywhere: the raw /collect
  * message, every consumer record and dead letter. It fits a broker's default
@@ -112,6 +115,15 @@ void svc_kafka_batch_destroy(svc_kafka_batch_t *kb);
  * @returns 0 when a broker answered within timeout_ms, -1 with errstr. 0 in dev mode.
  */
 int svc_kafka_ping(svc_kafka_t *kp, int timeout_ms, char *errstr, size_t errstr_size);
+
+/**
+ * @brief svc_kafka_ping() for a caller that asks often while no broker is up (the
+ *        forwarder): gives up after connect_ms when no broker can be connected, while a
+ *        connected broker gets answer_ms to answer (a slow link is not taken for none).
+ * @returns 0 when a broker answered, -1 with errstr. 0 in dev mode.
+ */
+int svc_kafka_ping_quick(svc_kafka_t *kp, int connect_ms, int answer_ms, char *errstr,
+                         size_t errstr_size);
 
 /**
  * @brief Stops the delivery thread and waits up to timeout_ms for the messages in flight
