@@ -394,7 +394,7 @@ static rd_kafka_conf_t *producer_conf(const svc_config_t *cfg, int flags, char *
                  * no request thread waits for them (docs/operations.md, "Scaling") */
                 "linger.ms", per_request ? "0" : "5",
                 "queue.buffering.max.messages", per_request ? "10000" : "100000",
-                /* bounds memory for a million-row ingest: produce blocks when it is full */
+                /* bounds memory for a million-row ingest: a batch waits for room when it is full */
                 "queue.buffering.max.kbytes", per_request ? "2048" : "8192",
                 /* after an outage, reconnect within a second, not librdkafka's 10 s (the
                  * forwarder: within 0.1 s, as often as it asks) */
