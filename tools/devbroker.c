@@ -27,6 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,6 +39,20 @@
 
 static volatile sig_atomic_t run = 1;
 static volatile sig_atomic_t outage = -1; /* SIGUSR1: 1 (all down), SIGUSR2: 0 (all up) */
+
+/* Sets TCP_NODELAY on the mock brokers' listening sockets, which their connections inherit.
+ * Kafka's brokers send without Nagle's delay; the mock cluster does not, so an answer
+ * that follows another unacknowledged one waited for the client's delayed ACK (up to
+ * 40 ms), a latency no real broker adds. */
+static void nodelay_listeners(void) {
+        for (int fd = 3; fd < 1024; fd++) {
+                int v = 0, one = 1;
+                socklen_t len = sizeof(v);
+                if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v &&
+                    getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) == 0 && v == IPPROTO_TCP)
+                        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+}
 
 static void stop(int sig) {
         (void)sig;
@@ -208,6 +225,7 @@ int main(int argc, char **argv) {
                 if (create_topic(mcluster, extra[i], partitions) == -1)
                         goto out;
 
+        nodelay_listeners();
         for (int b = 1; rtt_ms > 0 && b <= brokers; b++)
                 rd_kafka_mock_broker_set_rtt(mcluster, b, rtt_ms);
 
