@@ -19,10 +19,11 @@
 #include "spool.h"
 
 #define DOWN_MARK_MAX_AGE_MS                                                                       \
-        5000                /* a Kafka-down mark older than this no longer counts;                 \
-                             * the forwarder refreshes it every 1-2 s */
-#define DOWN_CHECK_MS 200   /* pooled: how often the mark file is looked at */
-#define SPOOL_BATCH_MAX 256 /* records per append */
+        5000                   /* a Kafka-down mark older than this no longer counts;              \
+                                * the forwarder refreshes it every 1-2 s */
+#define DOWN_CHECK_MS 200      /* pooled: how often the mark file is looked at */
+#define SPOOL_BATCH_MAX 256    /* records per append */
+#define SPOOL_IDLE_SEAL_MS 100 /* pooled: an idle writer seals its file after this */
 
 struct job {
         svc_deliver_t *dl;
@@ -93,6 +94,7 @@ static void *spool_loop(void *arg) {
         svc_deliver_t *dl = arg;
         struct job *batch[SPOOL_BATCH_MAX];
         struct timespec until;
+        int unsealed = 0; /* records were appended since the file was last sealed */
 
         pthread_mutex_lock(&dl->lock);
         for (;;) {
@@ -106,19 +108,29 @@ static void *spool_loop(void *arg) {
                         pthread_mutex_unlock(&dl->lock);
                         spool_write(dl, batch, n);
                         pthread_mutex_lock(&dl->lock);
+                        unsealed = 1;
                         continue;
                 }
                 if (dl->stopping)
                         break;
-                /* Idle for a second: a file a second old is sealed, so the forwarder may
-                 * take it. */
+                if (!unsealed) {
+                        pthread_cond_wait(&dl->cond, &dl->lock);
+                        continue;
+                }
+                /* The burst is over (Kafka is back, or traffic paused): the file is sealed
+                 * after SPOOL_IDLE_SEAL_MS without an append, so the forwarder may take it
+                 * at once instead of when the file is a second old. */
                 clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_sec += 1;
-                if (pthread_cond_timedwait(&dl->cond, &dl->lock, &until) && !dl->head &&
-                    dl->spool) {
+                until.tv_nsec += SPOOL_IDLE_SEAL_MS * 1000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                        until.tv_sec++;
+                        until.tv_nsec -= 1000000000L;
+                }
+                if (pthread_cond_timedwait(&dl->cond, &dl->lock, &until) && !dl->head) {
                         pthread_mutex_unlock(&dl->lock);
-                        svc_spool_tick(dl->spool);
+                        svc_spool_seal(dl->spool);
                         pthread_mutex_lock(&dl->lock);
+                        unsealed = 0;
                 }
         }
         pthread_mutex_unlock(&dl->lock);

@@ -27,7 +27,7 @@
 #define SPOOL_MAGIC "SPL1"
 #define SPOOL_HDR 20                  /* magic, crc, three lengths */
 #define SPOOL_TOPIC_MAX 255           /* Kafka's own limit is 249 */
-#define SPOOL_SEAL_MS 1000            /* the forwarder gets records about a second late */
+#define SPOOL_SEAL_MS 1000            /* a busy writer hands the forwarder a file a second */
 #define SPOOL_SEAL_BYTES (16LL << 20) /* and never has to read a huge file into memory */
 #define SPOOL_SCAN_MS 1000            /* other writers' usage is seen this late at most */
 #define SPOOL_MARK "kafka-down"
@@ -403,11 +403,6 @@ void svc_spool_seal(svc_spool_t *sp) {
         rename_new(sp->dirfd, from, to);
         close(sp->fd); /* releases the lock */
         sp->fd = -1;
-}
-
-void svc_spool_tick(svc_spool_t *sp) {
-        if (sp && sp->fd != -1 && now_ms(CLOCK_MONOTONIC) - sp->opened_ms >= SPOOL_SEAL_MS)
-                svc_spool_seal(sp);
 }
 
 void svc_spool_close(svc_spool_t *sp) {

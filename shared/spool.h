@@ -47,15 +47,12 @@ svc_spool_err_t svc_spool_append(svc_spool_t *sp, const struct svc_spool_rec *re
                                  char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
-/** @brief Seals the current file, if any: the forwarder may take it. */
-void svc_spool_seal(svc_spool_t *sp);
-
 /**
- * @brief Seals the current file when it is older than about a second. svc_spool_append
- *        does this on its own; a writer that may then stay idle (the burst is over, Kafka
- *        is back) calls this now and then, or its last records wait for its next append.
+ * @brief Seals the current file, if any: the forwarder may take it. svc_spool_append seals
+ *        a file a second old on its own; a writer that goes idle (the burst is over, Kafka
+ *        is back) calls this, or its last records wait for its next append.
  */
-void svc_spool_tick(svc_spool_t *sp);
+void svc_spool_seal(svc_spool_t *sp);
 
 /** @brief Seals and frees. NULL is a no-op. */
 void svc_spool_close(svc_spool_t *sp);
