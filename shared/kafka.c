@@ -392,7 +392,7 @@ static rd_kafka_conf_t *producer_conf(const svc_config_t *cfg, int flags, char *
                 "socket.connection.setup.timeout.ms", timeout,
                 /* pooled: fewer produce requests and broker-thread wake-ups per message;
                  * no request thread waits for them (docs/operations.md, "Scaling") */
-                "linger.ms", per_request ? "0" : "5",
+                "linger.ms", per_request ? "0" : "3",
                 "queue.buffering.max.messages", per_request ? "10000" : "100000",
                 /* bounds memory for a million-row ingest: a batch waits for room when it is full */
                 "queue.buffering.max.kbytes", per_request ? "2048" : "8192",
