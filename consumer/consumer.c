@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "kafka.h"
 #include "log.h"
@@ -144,12 +145,6 @@ static int is_fatal(const struct consumer *c) {
         return c->stop == STOP_FATAL;
 }
 
-static long long now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Kafka refuses these for the record itself: sending it again cannot succeed. Every
  * other failure (time-outs, leaders moving, a missing topic, authorisation) is retried:
  * the transaction is aborted and transformed again after a pause. */
@@ -247,7 +242,7 @@ static int txn_commit(struct consumer *c) {
 
         if (!c->txn_open)
                 return 0;
-        long long started = now_ms();
+        long long started = svc_clock_ms(CLOCK_MONOTONIC);
         cgmd = rd_kafka_consumer_group_metadata(c->consumer);
         for (tries = 0; tries < 3; tries++) {
                 error = rd_kafka_send_offsets_to_transaction(c->producer, c->txn_offsets, cgmd,
@@ -285,7 +280,8 @@ static int txn_commit(struct consumer *c) {
                         rd_kafka_err2str(err));
         /* The statistics count what read_committed readers see. */
         svc_metrics_add(SVC_METRICS_CONSUMER_COMMITTED, 1);
-        svc_metrics_add(SVC_METRICS_CONSUMER_COMMIT_MS, (uint64_t)(now_ms() - started));
+        svc_metrics_add(SVC_METRICS_CONSUMER_COMMIT_MS,
+                        (uint64_t)(svc_clock_ms(CLOCK_MONOTONIC) - started));
         svc_metrics_add(SVC_METRICS_CONSUMER_PRODUCED, c->txn_produced);
         svc_metrics_add(SVC_METRICS_CONSUMER_DEAD_LETTERED, c->txn_dlq);
         c->backoff_ms = 0;
@@ -575,7 +571,7 @@ static void process_message(struct consumer *c, const rd_kafka_message_t *rkm) {
                         return;
                 }
                 c->txn_open = 1;
-                c->txn_started_ms = now_ms();
+                c->txn_started_ms = svc_clock_ms(CLOCK_MONOTONIC);
         }
         svc_metrics_add(SVC_METRICS_CONSUMER_MESSAGES, 1);
         c->cur_partition = rkm->partition;
@@ -822,13 +818,13 @@ static int poll_timeout(const struct consumer *c) {
 
         if (!c->txn_open)
                 return 100; /* ms */
-        left = c->txn_started_ms + c->txn_max_ms - now_ms();
+        left = c->txn_started_ms + c->txn_max_ms - svc_clock_ms(CLOCK_MONOTONIC);
         return left < 0 ? 0 : left < 100 ? (int)left : 100;
 }
 
 /* The read-process-write loop, until stop(). */
 static void consume(struct consumer *c) {
-        long long last_stats = now_ms(), last_lag = last_stats;
+        long long last_stats = svc_clock_ms(CLOCK_MONOTONIC), last_lag = last_stats;
 
         while (running(c)) {
                 rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->consumer, poll_timeout(c));
@@ -843,17 +839,19 @@ static void consume(struct consumer *c) {
                 }
                 handle_rebalance(c);           /* one the poll announced */
                 rd_kafka_poll(c->producer, 0); /* delivery reports */
-                if (c->txn_open && (c->txn_records >= (size_t)c->txn_max_events ||
-                                    now_ms() - c->txn_started_ms >= c->txn_max_ms))
+                if (c->txn_open &&
+                    (c->txn_records >= (size_t)c->txn_max_events ||
+                     svc_clock_ms(CLOCK_MONOTONIC) - c->txn_started_ms >= c->txn_max_ms))
                         txn_commit(c);
                 if (c->need_rewind && !is_fatal(c))
                         rewind_consumer(c);
-                if (c->stats_interval_ms && now_ms() - last_stats >= c->stats_interval_ms) {
+                if (c->stats_interval_ms &&
+                    svc_clock_ms(CLOCK_MONOTONIC) - last_stats >= c->stats_interval_ms) {
                         log_stats(c);
-                        last_stats = last_lag = now_ms();
-                } else if (now_ms() - last_lag >= LAG_EVERY_MS) {
+                        last_stats = last_lag = svc_clock_ms(CLOCK_MONOTONIC);
+                } else if (svc_clock_ms(CLOCK_MONOTONIC) - last_lag >= LAG_EVERY_MS) {
                         consumer_lag(c, 1);
-                        last_lag = now_ms();
+                        last_lag = svc_clock_ms(CLOCK_MONOTONIC);
                 }
         }
 }

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "kafka.h"
 #include "log.h"
@@ -80,12 +81,6 @@ struct forwarder {
         size_t window_bytes, window_records; /* the sum of theirs */
 };
 
-static long long now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void nap(long long ms) {
         struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
         if (ms > 0)
@@ -98,8 +93,8 @@ static long long stop_left_ms(struct forwarder *fw) {
         if (run)
                 return LLONG_MAX;
         if (!fw->stop_deadline_ms)
-                fw->stop_deadline_ms = now_ms() + fw->timeout_ms;
-        return fw->stop_deadline_ms - now_ms();
+                fw->stop_deadline_ms = svc_clock_ms(CLOCK_MONOTONIC) + fw->timeout_ms;
+        return fw->stop_deadline_ms - svc_clock_ms(CLOCK_MONOTONIC);
 }
 
 /* Waits until Kafka acknowledged everything produced so far. Records time out on their
@@ -115,16 +110,17 @@ static int wait_acked(struct forwarder *fw, svc_kafka_batch_t *kb, char *errstr,
 
         if (left < timeout)
                 timeout = left > 0 ? left : 0;
-        end = now_ms() + timeout;
-        while (svc_kafka_brokers_down(fw->kp) && end - now_ms() > PING_DOWN_MS) {
-                long long started = now_ms();
+        end = svc_clock_ms(CLOCK_MONOTONIC) + timeout;
+        while (svc_kafka_brokers_down(fw->kp) &&
+               end - svc_clock_ms(CLOCK_MONOTONIC) > PING_DOWN_MS) {
+                long long started = svc_clock_ms(CLOCK_MONOTONIC);
                 if (svc_kafka_batch_wait(kb, PING_DOWN_MS, &acked, errstr, errstr_size) == 0)
                         return 0;
-                if (now_ms() - started < PING_DOWN_MS - 5)
+                if (svc_clock_ms(CLOCK_MONOTONIC) - started < PING_DOWN_MS - 5)
                         return -1; /* ended early: every record has its report, some failed */
                 svc_kafka_ping_quick(fw->kp, PING_DOWN_MS, PING_DOWN_MS, why, sizeof(why));
         }
-        left = end - now_ms();
+        left = end - svc_clock_ms(CLOCK_MONOTONIC);
         return svc_kafka_batch_wait(kb, left > 0 ? (int)left : 0, &acked, errstr, errstr_size);
 }
 
@@ -314,7 +310,7 @@ failed:
  * waiting for Kafka), until one answers. When brokers answer but did not take the file,
  * waits a growing pause. */
 static void pause_after_failure(struct forwarder *fw) {
-        long long until = now_ms(), marked = 0;
+        long long until = svc_clock_ms(CLOCK_MONOTONIC), marked = 0;
         char errstr[256];
 
         svc_metrics_add(SVC_METRICS_SPOOL_FAILURES, 1);
@@ -330,7 +326,7 @@ static void pause_after_failure(struct forwarder *fw) {
                 fw->backoff_ms = BACKOFF_MIN_MS / 2; /* doubled at the next failure */
         }
         while (run) {
-                long long started = now_ms();
+                long long started = svc_clock_ms(CLOCK_MONOTONIC);
                 /* quick: librdkafka connects a broker when asked, so one long wait
                  * would try a single connection and then only wait */
                 if (svc_kafka_ping_quick(fw->kp, PING_DOWN_MS, PING_ANSWER_MS, errstr,
@@ -342,9 +338,9 @@ static void pause_after_failure(struct forwarder *fw) {
                                 return;
                         }
                 } else {
-                        if (now_ms() - marked >= MARK_MS) {
+                        if (svc_clock_ms(CLOCK_MONOTONIC) - marked >= MARK_MS) {
                                 svc_spool_mark_down(fw->dir);
-                                marked = now_ms();
+                                marked = svc_clock_ms(CLOCK_MONOTONIC);
                         }
                         if (!fw->down)
                                 svc_log(SVC_LOG_WARN, NULL, LOG_NAME,
@@ -353,9 +349,10 @@ static void pause_after_failure(struct forwarder *fw) {
                                         errstr);
                         fw->down = 1;
                 }
-                if (!fw->down && now_ms() >= until)
+                if (!fw->down && svc_clock_ms(CLOCK_MONOTONIC) >= until)
                         return;
-                nap((fw->down ? PING_DOWN_MS : PING_MS) - (now_ms() - started));
+                nap((fw->down ? PING_DOWN_MS : PING_MS) -
+                    (svc_clock_ms(CLOCK_MONOTONIC) - started));
         }
 }
 
@@ -454,21 +451,22 @@ int main(void) {
         sigaction(SIGINT, &sa, NULL);
         svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "forwarding %s to %s", fw.dir, cfg.kafka_url);
 
-        last_stats = now_ms();
+        last_stats = svc_clock_ms(CLOCK_MONOTONIC);
         while (run) {
                 int rc;
-                if (now_ms() - last_sweep >= SWEEP_MS) {
+                if (svc_clock_ms(CLOCK_MONOTONIC) - last_sweep >= SWEEP_MS) {
                         svc_spool_sweep(fw.dir);
-                        last_sweep = now_ms();
+                        last_sweep = svc_clock_ms(CLOCK_MONOTONIC);
                 }
                 rc = forward_all(&fw);
                 if (rc == -1 && run)
                         pause_after_failure(&fw);
                 else if (rc == 0)
                         nap(IDLE_MS);
-                if (stats_interval_ms && now_ms() - last_stats >= stats_interval_ms) {
+                if (stats_interval_ms &&
+                    svc_clock_ms(CLOCK_MONOTONIC) - last_stats >= stats_interval_ms) {
                         log_stats(&fw);
-                        last_stats = now_ms();
+                        last_stats = svc_clock_ms(CLOCK_MONOTONIC);
                 }
         }
         log_stats(&fw);

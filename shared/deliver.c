@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "spool.h"
 
@@ -52,12 +53,6 @@ struct svc_deliver {
         struct job *head, *tail;
         int stopping;
 };
-
-static long long now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void settle(struct job *job, svc_deliver_outcome_t outcome, const char *why) {
         job->done(job->opaque, outcome, why);
@@ -120,12 +115,7 @@ static void *spool_loop(void *arg) {
                 /* The burst is over (Kafka is back, or traffic paused): the file is sealed
                  * after SPOOL_IDLE_SEAL_MS without an append, so the forwarder may take it
                  * at once instead of when the file is a second old. */
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_nsec += SPOOL_IDLE_SEAL_MS * 1000000L;
-                if (until.tv_nsec >= 1000000000L) {
-                        until.tv_sec++;
-                        until.tv_nsec -= 1000000000L;
-                }
+                until = svc_clock_after(CLOCK_REALTIME, SPOOL_IDLE_SEAL_MS);
                 if (pthread_cond_timedwait(&dl->cond, &dl->lock, &until) && !dl->head) {
                         pthread_mutex_unlock(&dl->lock);
                         svc_spool_seal(dl->spool);
@@ -163,7 +153,7 @@ static int known_down(svc_deliver_t *dl) {
 
         if (!dl->pooled)
                 return svc_spool_is_down(dl->spool_dir, DOWN_MARK_MAX_AGE_MS);
-        now = now_ms();
+        now = svc_clock_ms(CLOCK_MONOTONIC);
         if (now - atomic_load(&dl->down_checked_ms) >= DOWN_CHECK_MS) {
                 atomic_store(&dl->down_checked_ms, now);
                 atomic_store(&dl->down_marked,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "jbuf.h"
 
 #define HTTPC_ERR_BODY_MAX (64 * 1024) /* kept of a non-2xx body, for its message */
@@ -69,12 +70,6 @@ static size_t httpc_write_cb(char *data, size_t size, size_t nmemb, void *opaque
         if (httpc_append(sink, data, len) != 0)
                 return 0;
         return len;
-}
-
-static long httpc_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int httpc_is_redirect(long status) {
@@ -178,12 +173,12 @@ static svc_httpc_err_t httpc_follow(CURL *curl, const svc_httpc_req_t *req, long
 static svc_httpc_err_t httpc_exchange(CURL *curl, const svc_httpc_req_t *req,
                                       struct httpc_sink *sink, char *curl_err, char **url,
                                       long *status, char *errstr, size_t errstr_size) {
-        long deadline = httpc_now_ms() + req->timeout_ms;
+        long deadline = svc_clock_ms(CLOCK_MONOTONIC) + req->timeout_ms;
         svc_httpc_err_t ret;
         int hop;
 
         for (hop = 0;; hop++) {
-                long left = deadline - httpc_now_ms();
+                long left = deadline - svc_clock_ms(CLOCK_MONOTONIC);
                 CURLcode rc;
                 char *next = NULL;
 

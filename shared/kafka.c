@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "jbuf.h"
 #include "log.h"
 #include "metrics.h"
@@ -39,7 +40,7 @@ struct svc_kafka {
         rd_kafka_topic_t *sticky_rkt; /* COLLECT_RAW_TOPIC, pooled only */
         atomic_int down;              /* no broker reachable, since the last acknowledgement */
         atomic_int serving;           /* batches that serve delivery reports: batch_serve() */
-        atomic_llong served_ms;       /* when one of them last polled (mono_ms) */
+        atomic_llong served_ms;       /* when one of them last polled (CLOCK_MONOTONIC) */
         pthread_mutex_t pending_lock;
         struct async_msg *pending_head, *pending_tail; /* async messages by deadline */
         rd_kafka_topic_t *warm_rkt[KAFKA_MAX_WARM];    /* their handles, see produce_msg() */
@@ -124,12 +125,6 @@ struct async_msg {
         struct async_msg *prev, *next;
 };
 
-static long long mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void pending_unlink_locked(svc_kafka_t *kp, struct async_msg *am) {
         if (!am->linked)
                 return;
@@ -166,7 +161,7 @@ static void async_report(struct report_to *to, const rd_kafka_message_t *rkm) {
 
 /* Settles the messages whose deadline passed; returns ms until the next one (<= max). */
 static int expire_pending(svc_kafka_t *kp, int max) {
-        long long now = mono_ms();
+        long long now = svc_clock_ms(CLOCK_MONOTONIC);
         struct async_msg *am;
         char why[128];
 
@@ -290,7 +285,7 @@ static void nap_ms(int ms) {
 /* 1 while a batch serves the delivery reports (batch_serve()) and polled lately. */
 static int served_by_batches(svc_kafka_t *kp) {
         return atomic_load(&kp->serving) > 0 &&
-               mono_ms() - atomic_load(&kp->served_ms) < SERVE_STALE_MS;
+               svc_clock_ms(CLOCK_MONOTONIC) - atomic_load(&kp->served_ms) < SERVE_STALE_MS;
 }
 
 static void *poll_loop(void *arg) {
@@ -590,7 +585,7 @@ static rd_kafka_resp_err_t produce_msg(svc_kafka_t *kp, const char *topic, const
  * theirs as before (their callbacks are thread-safe). When it stops polling for
  * SERVE_STALE_MS (a slow source), the poller serves again. */
 static void batch_poll(svc_kafka_batch_t *kb, int timeout_ms) {
-        atomic_store(&kb->kp->served_ms, mono_ms());
+        atomic_store(&kb->kp->served_ms, svc_clock_ms(CLOCK_MONOTONIC));
         rd_kafka_poll(kb->kp->rk, timeout_ms);
 }
 
@@ -601,7 +596,7 @@ static void batch_serve(svc_kafka_batch_t *kb) {
                 if (queued < SERVE_AFTER)
                         return;
                 kb->serving = 1;
-                atomic_store(&kb->kp->served_ms, mono_ms());
+                atomic_store(&kb->kp->served_ms, svc_clock_ms(CLOCK_MONOTONIC));
                 atomic_fetch_add(&kb->kp->serving, 1);
         }
         if (queued % SERVE_EVERY == 0)
@@ -638,8 +633,8 @@ static rd_kafka_resp_err_t produce_with_room(svc_kafka_batch_t *kb, const char *
         while ((err = produce_msg(kb->kp, topic, key, key_len, val, val_len, RD_KAFKA_MSG_F_COPY,
                                   &kb->to)) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                 if (!deadline)
-                        deadline = mono_ms() + kb->kp->timeout_ms;
-                else if (mono_ms() >= deadline)
+                        deadline = svc_clock_ms(CLOCK_MONOTONIC) + kb->kp->timeout_ms;
+                else if (svc_clock_ms(CLOCK_MONOTONIC) >= deadline)
                         break;
                 if (kb->serving)
                         batch_poll(kb, NAP_MS);
@@ -675,9 +670,9 @@ int svc_kafka_batch_produce(svc_kafka_batch_t *kb, const char *topic, const char
 /* The end of a serving batch: it serves reports until its own are in (another serving
  * batch may take some, hence the short polls) or timeout_ms passed, then stops. */
 static void serve_until_settled(svc_kafka_batch_t *kb, size_t queued, int timeout_ms) {
-        long long deadline = mono_ms() + timeout_ms, left;
+        long long deadline = svc_clock_ms(CLOCK_MONOTONIC) + timeout_ms, left;
 
-        while (batch_settled(kb) < queued && (left = deadline - mono_ms()) > 0)
+        while (batch_settled(kb) < queued && (left = deadline - svc_clock_ms(CLOCK_MONOTONIC)) > 0)
                 batch_poll(kb, left < NAP_MS ? (int)left : NAP_MS);
         batch_stop_serving(kb);
 }
@@ -697,13 +692,7 @@ int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cn
                 serve_until_settled(kb, queued, timeout_ms);
                 stop = 1;
         }
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-                deadline.tv_sec++;
-                deadline.tv_nsec -= 1000000000L;
-        }
+        deadline = svc_clock_after(CLOCK_MONOTONIC, timeout_ms);
         pthread_mutex_lock(&kb->lock);
         atomic_store(&kb->waiting, 1); /* before the counts are looked at: batch_report */
         while (!stop && batch_settled(kb) < queued)
@@ -771,7 +760,7 @@ int svc_kafka_produce_async(svc_kafka_t *kp, const char *topic, const char *key,
         }
         am->to.report = async_report;
         am->kp = kp, am->done = done, am->opaque = opaque;
-        am->deadline_ms = mono_ms() + kp->timeout_ms;
+        am->deadline_ms = svc_clock_ms(CLOCK_MONOTONIC) + kp->timeout_ms;
         /* Linked before it is produced: its report may come at once. Same timeout for
          * all, so appending keeps the list in deadline order. */
         pthread_mutex_lock(&kp->pending_lock);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define SPOOL_MAGIC "SPL1"
@@ -60,12 +61,6 @@ struct svc_spool_file {
         size_t off; /* where the next record starts */
         char topic[SPOOL_TOPIC_MAX + 1];
 };
-
-static long long now_ms(clockid_t clk) {
-        struct timespec ts;
-        clock_gettime(clk, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void put32(unsigned char *p, uint32_t v) {
         p[0] = (unsigned char)v;
@@ -232,7 +227,7 @@ static int create_file(svc_spool_t *sp) {
         char tmp[SPOOL_BASE_SIZE + 8], name[SPOOL_BASE_SIZE + 8];
         int fd, e;
 
-        snprintf(sp->base, sizeof(sp->base), "%016lld-%010ld-%06u", now_ms(CLOCK_REALTIME),
+        snprintf(sp->base, sizeof(sp->base), "%016lld-%010ld-%06u", svc_clock_ms(CLOCK_REALTIME),
                  (long)getpid(), ++sp->seq % 1000000);
         snprintf(tmp, sizeof(tmp), SPOOL_TMP "%s", sp->base);
         snprintf(name, sizeof(name), "%s.open", sp->base);
@@ -248,7 +243,7 @@ static int create_file(svc_spool_t *sp) {
         sp->fd = fd;
         sp->size = 0;
         sp->records = 0;
-        sp->opened_ms = now_ms(CLOCK_MONOTONIC);
+        sp->opened_ms = svc_clock_ms(CLOCK_MONOTONIC);
         return 0;
 }
 
@@ -313,7 +308,7 @@ static int records_size(const struct svc_spool_rec *recs, size_t cnt, size_t *to
 /* Seals the open file when it is old or full enough, and checks that total more bytes
  * stay within SPOOL_MAX_BYTES (the directory is scanned again now and then). */
 static svc_spool_err_t make_room(svc_spool_t *sp, size_t total, char *errstr, size_t errstr_size) {
-        long long now = now_ms(CLOCK_MONOTONIC), used;
+        long long now = svc_clock_ms(CLOCK_MONOTONIC), used;
 
         if (sp->fd != -1 && (now - sp->opened_ms >= SPOOL_SEAL_MS ||
                              sp->size + (long long)total > SPOOL_SEAL_BYTES))
@@ -458,7 +453,7 @@ int svc_spool_is_down(const char *dir, int max_age_ms) {
         mark_path(path, sizeof(path), dir);
         if (stat(path, &st) == -1)
                 return 0;
-        age = now_ms(CLOCK_REALTIME) -
+        age = svc_clock_ms(CLOCK_REALTIME) -
               ((long long)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
         return age <= max_age_ms; /* a mark from "the future" (clock step) counts too */
 }
