@@ -6,6 +6,7 @@
 . "$(dirname "$0")/lib-metrics.sh"
 
 start_broker -p 2 || exit 1
+export POOL_PROCS=2 # two: one is killed, the other goes on
 start_stack || exit 1
 ev='{"events":[{"event_type":"a","event_time":1750867000000,"user_id":"u1"}]}'
 J='Content-Type: application/json'
