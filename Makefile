@@ -135,11 +135,12 @@ lint: style-check
 	@$(CPPCHECK) $(filter %.c,$(C_SRC))
 
 # make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc] [LOCALSTATEDIR=/var]
-# [RUNSTATEDIR=/run] [UNITDIR=] [LISTEN=80] [EVENTS_USER=events] [METRICS_ALLOW='127.0.0.1 ::1']:
+# [RUNSTATEDIR=/run] [UNITDIR=] [LISTEN=80] [EVENTS_USER=events] [SOCKET_GROUP=events-web]
+# [NGINX_USER=www-data] [METRICS_ALLOW='127.0.0.1 ::1']:
 # the service on a server, from the plain build (docs/operations.md); make uninstall
 # removes it.
 INSTALL_VARS = DESTDIR PREFIX SYSCONFDIR LOCALSTATEDIR RUNSTATEDIR UNITDIR LISTEN EVENTS_USER \
-               METRICS_ALLOW
+               SOCKET_GROUP NGINX_USER METRICS_ALLOW
 INSTALL_EXES = collect health home ingest processed_events metrics consumer forwarder
 install:
 	@$(MAKE) --no-print-directory -j2 SANITIZE= $(addprefix build/bin/,$(INSTALL_EXES))

@@ -33,7 +33,7 @@
 
 /* The layout below, as readers check it: change the digits whenever it changes (a file of
  * another layout is not read; the archive then starts from zero, a counter reset). */
-#define METRICS_MAGIC "SVCMET01"
+#define METRICS_MAGIC "SVCMET02"
 #define METRICS_TMP_MAX_AGE_S 60 /* a .tmp- file older than this lost its creator */
 
 /* Status codes the handlers answer (code="other" for anything else). */
@@ -675,6 +675,8 @@ char *svc_metrics_render(const svc_metrics_snap_t *snap, size_t *len) {
              "Damaged runs of bytes the forwarder skipped (records torn by a crash)."},
             {"events_spool_forward_failures_total",
              "Times a spool file was not taken by Kafka (it stays, and is tried again)."},
+            {"events_spool_refused_files_total",
+             "Spool files the forwarder did not trust (another owner, loose mode): set aside."},
             {"events_consumer_messages_total",
              "Raw messages the consumer read (again after a rewind)."},
             {"events_consumer_records_total{outcome=\"produced\"}",
