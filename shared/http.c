@@ -219,8 +219,10 @@ static svc_body_err_t gunzip(const char *in, size_t in_len, size_t max, char **o
                                 goto fail;
                         }
                         cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-                        if (!(n = realloc(buf, cap + 1)))
+                        if (!(n = realloc(buf, cap + 1))) {
+                                snprintf(errstr, errstr_size, "out of memory");
                                 goto fail;
+                        }
                         buf = n;
                 }
                 zs.next_out = (Bytef *)buf + zs.total_out;
@@ -304,7 +306,7 @@ svc_body_err_t svc_http_read_body(svc_req_t *req, size_t max, char **body, size_
 }
 
 int svc_http_read_text(svc_req_t *req, size_t max, const char **body, size_t *len) {
-        char errstr[512], *text;
+        char errstr[512] = "", *text; /* never sent unwritten */
 
         switch (svc_http_read_body(req, max, &text, len, errstr, sizeof(errstr))) {
         case SVC_BODY_OK: *body = text; return 0;
