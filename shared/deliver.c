@@ -139,8 +139,10 @@ static void spool_job(svc_deliver_t *dl, struct job *job) {
         else
                 dl->head = job;
         dl->tail = job;
-        pthread_mutex_unlock(&dl->lock);
+        /* Signalled under the lock: once it is let go, the spool thread may settle the
+         * job, the last request may end, and svc_deliver_destroy() free dl. */
         pthread_cond_signal(&dl->cond);
+        pthread_mutex_unlock(&dl->lock);
 }
 
 /* Kafka is known to be unreachable: the host's mark says so. Whoever sees Kafka fail
@@ -252,8 +254,8 @@ void svc_deliver_destroy(svc_deliver_t *dl) {
         if (dl->thread_started) {
                 pthread_mutex_lock(&dl->lock);
                 dl->stopping = 1;
-                pthread_mutex_unlock(&dl->lock);
                 pthread_cond_signal(&dl->cond);
+                pthread_mutex_unlock(&dl->lock);
                 pthread_join(dl->thread, NULL);
         }
         svc_spool_close(dl->spool);

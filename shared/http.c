@@ -578,14 +578,16 @@ static int stdin_is_done(svc_req_t *req) {
         return FCGX_GetStr(&c, 1, req->fcgx.in) == 0 && FCGX_HasSeenEOF(req->fcgx.in) == EOF;
 }
 
-/* Puts a request back on its pool's free list. */
+/* Puts a request back on its pool's free list. The wake-up is given under the lock: once
+ * it is let go, wait_idle() may see the pool idle and svc_http_serve() end it (the pool
+ * lives on its stack), so nothing of the pool may be touched after the unlock. */
 static void give_back(struct pool *pool, svc_req_t *req) {
         pthread_mutex_lock(&pool->lock);
         req->next_free = pool->free_list;
         pool->free_list = req;
         pool->busy--;
-        pthread_mutex_unlock(&pool->lock);
         pthread_cond_broadcast(&pool->freed);
+        pthread_mutex_unlock(&pool->lock);
 }
 
 void svc_http_finish(svc_req_t *req) {
@@ -714,8 +716,8 @@ int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads, i
         svc_log(SVC_LOG_INFO, NULL, endpoint, "%s: draining", strsignal(sig));
         pthread_mutex_lock(&pool.lock);
         atomic_store(&pool.stopping, 1);
-        pthread_mutex_unlock(&pool.lock);
         pthread_cond_broadcast(&pool.freed);
+        pthread_mutex_unlock(&pool.lock);
         /* Wakes every thread blocked in accept(); a request being served completes. */
         shutdown(0, SHUT_RDWR);
         for (int i = 0; i < started; i++)
