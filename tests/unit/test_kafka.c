@@ -1,6 +1,6 @@
-/* test_kafka.c - svc_kafka_conf_new's order (RDKAFKA_* wins), and svc_kafka_new's
- * refusals say why: bad librdkafka properties, and a dev store path that cannot be copied.
- * No broker is contacted. */
+/* test_kafka.c - svc_kafka_conf_new's order (RDKAFKA_* wins), a reader's lag, what a
+ * failure means, svc_kafka_new's refusals (bad librdkafka properties, a dev store path that
+ * cannot be copied), and async sends beside a serving batch. No broker is contacted. */
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <librdkafka/rdkafka.h>
@@ -55,6 +55,55 @@ static void test_conf_new(void) {
                "conf_new: the brokers of KAFKA_URL");
         if (conf)
                 rd_kafka_conf_destroy(conf);
+}
+
+/* A reader's lag: the one computation of the consumer's gauge and grouplag. */
+static void test_lag(void) {
+        static const struct {
+                long long lo, hi, pos, want;
+                const char *label;
+        } cases[] = {
+            {0, 10, 4, 6, "a position inside the partition"},
+            {0, 10, 10, 0, "at the high watermark"},
+            {0, 0, -1001, 0, "an empty partition, nothing committed"},
+            {5, 10, -1001, 5, "nothing committed: counts from the low watermark"},
+            {5, 10, 2, 5, "a position retention removed: counts from the low watermark"},
+            {5, 10, 5, 5, "at the low watermark"},
+            {5, 10, 12, 0, "past the high watermark (a stale one): never negative"},
+            {0, 0, 0, 0, NULL},
+        };
+        for (int i = 0; cases[i].label; i++)
+                is_int(svc_kafka_lag(cases[i].lo, cases[i].hi, cases[i].pos), cases[i].want,
+                       "lag: %s", cases[i].label);
+}
+
+/* What a failure means, for the producer's metrics and the consumer's dead letters. */
+static void test_fail_kinds(void) {
+        static const struct {
+                rd_kafka_resp_err_t err;
+                svc_kafka_fail_t kind;
+                int down, permanent;
+        } cases[] = {
+            {RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, SVC_KAFKA_FAIL_TIMED_OUT, 1, 0},
+            {RD_KAFKA_RESP_ERR__TRANSPORT, SVC_KAFKA_FAIL_BROKER_DOWN, 1, 0},
+            {RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, SVC_KAFKA_FAIL_BROKER_DOWN, 1, 0},
+            {RD_KAFKA_RESP_ERR__PURGE_QUEUE, SVC_KAFKA_FAIL_PURGED, 0, 0},
+            {RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, SVC_KAFKA_FAIL_TOO_LARGE, 0, 1},
+            {RD_KAFKA_RESP_ERR_INVALID_RECORD, SVC_KAFKA_FAIL_INVALID, 0, 1},
+            {RD_KAFKA_RESP_ERR__INVALID_ARG, SVC_KAFKA_FAIL_INVALID, 0, 1},
+            {RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, SVC_KAFKA_FAIL_UNKNOWN_TOPIC, 0, 0},
+            {RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, SVC_KAFKA_FAIL_NOT_AUTHORIZED, 0, 0},
+            {RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, SVC_KAFKA_FAIL_OTHER, 0, 0},
+            {RD_KAFKA_RESP_ERR_NO_ERROR, SVC_KAFKA_FAIL_OTHER, 0, 0},
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                const char *name = rd_kafka_err2name(cases[i].err);
+                is_int(svc_kafka_fail_kind(cases[i].err), cases[i].kind, "%s: its kind", name);
+                is_int(svc_kafka_fail_means_down(cases[i].err), cases[i].down,
+                       "%s: brokers down or not", name);
+                is_int(svc_kafka_fail_is_permanent(cases[i].err), cases[i].permanent,
+                       "%s: permanent or not", name);
+        }
 }
 
 /* A listening socket that never accepts: a broker that takes connections and never
@@ -243,6 +292,8 @@ int main(void) {
         svc_kafka_t *kp;
 
         test_conf_new();
+        test_lag();
+        test_fail_kinds();
         for (int i = 0; props[i].prop; i++) {
                 char *rdkafka[] = {(char *)props[i].prop, NULL};
                 svc_config_t cfg = {.kafka_url = "127.0.0.1:1",
