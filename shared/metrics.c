@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http_status.h"
 #include "log.h"
 #include "spool.h"
 
@@ -36,10 +37,8 @@
 #define METRICS_MAGIC "SVCMET01"
 #define METRICS_TMP_MAX_AGE_S 60 /* a .tmp- file older than this lost its creator */
 
-/* Status codes the handlers answer (code="other" for anything else). */
-static const int codes[] = {200, 202, 204, 400, 401, 403, 404, 405,
-                            411, 413, 415, 422, 500, 502, 503, 504};
-#define CODE_CNT (sizeof(codes) / sizeof(codes[0]) + 1)
+/* The statuses the handlers answer, in http_status.c's order, and code="other". */
+#define CODE_CNT (SVC_HTTP_STATUS_CNT + 1)
 
 /* Histogram bounds, in microseconds, for HTTP answers and Kafka acknowledgements alike:
  * from a fast acknowledgement (~1 ms) to KAFKA_TIMEOUT_MS (5 s by default) and beyond. */
@@ -101,13 +100,6 @@ static void cadd(size_t slot, uint64_t n) {
         __atomic_fetch_add(&blk->counters[slot], n, __ATOMIC_RELAXED);
 }
 
-static size_t code_index(int status) {
-        for (size_t i = 0; i < CODE_CNT - 1; i++)
-                if (codes[i] == status)
-                        return i;
-        return CODE_CNT - 1;
-}
-
 static size_t bucket_index(uint64_t usec) {
         size_t i = 0;
         while (i < BUCKET_CNT - 1 && usec > bucket_us[i])
@@ -135,7 +127,7 @@ void svc_metrics_http_end(svc_metrics_ep_t ep) {
 void svc_metrics_http_answered(svc_metrics_ep_t ep, int status, uint64_t usec) {
         if (!blk || ep == SVC_METRICS_EP_NONE)
                 return;
-        cadd(C_HTTP + (size_t)ep * CODE_CNT + code_index(status), 1);
+        cadd(C_HTTP + (size_t)ep * CODE_CNT + svc_http_status_index(status), 1);
         cadd(C_HTTP_BUCKET + (size_t)ep * BUCKET_CNT + bucket_index(usec), 1);
         cadd(C_HTTP_SUM + (size_t)ep, usec);
 }
@@ -707,7 +699,7 @@ char *svc_metrics_render(const svc_metrics_snap_t *snap, size_t *len) {
                         if (!v)
                                 continue;
                         if (c < CODE_CNT - 1)
-                                snprintf(code, sizeof(code), "%d", codes[c]);
+                                snprintf(code, sizeof(code), "%d", svc_http_status_code(c));
                         fprintf(f, "events_http_requests_total{endpoint=\"%s\",code=\"%s\"} %llu\n",
                                 ep_path[ep], code, (unsigned long long)v);
                 }
@@ -840,7 +832,7 @@ json_t *svc_metrics_summary(const svc_metrics_snap_t *snap) {
                 for (size_t c = 0; c < CODE_CNT; c++) {
                         uint64_t v = snap->counters[C_HTTP + (size_t)ep * CODE_CNT + c];
                         requests += v;
-                        if (c == CODE_CNT - 1 || codes[c] >= 500)
+                        if (c == CODE_CNT - 1 || svc_http_status_code(c) >= 500)
                                 errors += v;
                 }
         for (int i = SVC_METRICS_KAFKA_ERR_TIMED_OUT; i <= SVC_METRICS_KAFKA_ERR_OTHER; i++)

@@ -319,6 +319,21 @@ int main(void) {
                 ok(!strncmp(out, "Status: 503 ", 12), "a 503");
                 ok(strstr(out, "\r\nRetry-After: 5\r\n") != NULL, "a 503 says Retry-After: 5");
         }
+        static const struct {
+                int status;
+                const char *line;
+        } lines[] = {{202, "Status: 202 Accepted\r\n"},
+                     {413, "Status: 413 Payload Too Large\r\n"},
+                     {429, "Status: 429 Status\r\n"},
+                     {0, NULL}};
+        for (int i = 0; lines[i].line; i++) {
+                const char *env[] = {"REQUEST_METHOD=GET", NULL};
+                answer_status = lines[i].status;
+                out = run(env, "", 0);
+                answer_status = 418;
+                ok(!strncmp(out, lines[i].line, strlen(lines[i].line)), "status line of a %d",
+                   lines[i].status);
+        }
         test_gunzip_out_of_memory();
         return done_testing();
 }
