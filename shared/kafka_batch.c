@@ -33,7 +33,8 @@ static size_t batch_settled(svc_kafka_batch_t *kb) {
         return atomic_load(&kb->acked) + atomic_load(&kb->failed);
 }
 
-/* Runs on the poller thread, once per message of a batch, with its final outcome. */
+/* Runs where the report is served (the delivery thread, or a serving batch's), once per
+ * message of a batch, with its final outcome. */
 static void batch_report(struct report_to *to, const rd_kafka_message_t *rkm) {
         svc_kafka_batch_t *kb = (svc_kafka_batch_t *)to;
         if (rkm->err) {
