@@ -9,6 +9,7 @@
 
 #include "http.h"
 #include "tap.h"
+#include "vm_size.h"
 
 /* What the test handler saw. */
 static struct {
@@ -90,20 +91,6 @@ static size_t gzip_of(const char *in, size_t len, char *out, size_t out_size) {
         deflateEnd(&zs);
         return zs.total_out;
 }
-
-#ifndef __SANITIZE_ADDRESS__
-/* Bytes of address space the process uses now. */
-static size_t vm_size(void) {
-        FILE *fp = fopen("/proc/self/statm", "r");
-        size_t pages = 0;
-        if (fp) {
-                if (fscanf(fp, "%zu", &pages) != 1)
-                        pages = 0;
-                fclose(fp);
-        }
-        return pages * 4096;
-}
-#endif
 
 /* A gzip body that inflates past the address space left: the inflated buffer's growth
  * fails, and the reason says so instead of leaving errstr as it was. Last in the test,

@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "kafka.h"
 #include "tap.h"
+#include "vm_size.h"
 
 /* One property of conf, or "" when it cannot be read. */
 static const char *conf_get(rd_kafka_conf_t *conf, const char *name) {
@@ -265,20 +266,6 @@ static void test_async_beside_batch(void) {
         svc_kafka_destroy(kp, 0);
         close(fd);
 }
-
-#ifndef __SANITIZE_ADDRESS__
-/* Bytes of address space the process uses now. */
-static size_t vm_size(void) {
-        FILE *fp = fopen("/proc/self/statm", "r");
-        size_t pages = 0;
-        if (fp) {
-                if (fscanf(fp, "%zu", &pages) != 1)
-                        pages = 0;
-                fclose(fp);
-        }
-        return pages * 4096;
-}
-#endif
 
 int main(void) {
         static const struct {
