@@ -34,6 +34,19 @@ fcgi_get() {
 	exec 3<&-
 }
 
+# serve_tsan NAME BIN: BIN under spawn-fcgi on a free port, ThreadSanitizer's reports in
+# $T/NAME-tsan.log; sets port and pid once it listens. The caller's environment
+# assignments reach BIN.
+serve_tsan() {
+	port=$(free_port)
+	TSAN_OPTIONS=exitcode=66 spawn-fcgi -n -a 127.0.0.1 -p "$port" -- "$2" 2>"$T/$1-tsan.log" &
+	pid=$!
+	for _ in $(seq 200); do
+		[ -n "$(ss -ltnH "sport = :$port")" ] && break
+		sleep 0.05
+	done
+}
+
 for src in handlers/home.c tools/emptyfcgi.c; do
 	name=$(basename "$src" .c)
 	bin="$T/tsan/$name"
@@ -43,14 +56,7 @@ for src in handlers/home.c tools/emptyfcgi.c; do
 		not_ok "$name builds with ThreadSanitizer" "$out"
 		continue
 	fi
-	port=$(free_port)
-	FORCE_DEV_MODE=true HANDLER_THREADS=4 TSAN_OPTIONS=exitcode=66 \
-		spawn-fcgi -n -a 127.0.0.1 -p "$port" -- "$bin" 2>"$T/$name-tsan.log" &
-	pid=$!
-	for _ in $(seq 100); do
-		[ -n "$(ss -ltnH "sport = :$port")" ] && break
-		sleep 0.05
-	done
+	FORCE_DEV_MODE=true HANDLER_THREADS=4 serve_tsan "$name" "$bin"
 	# A worker read the flag before it accepted this request: SIGTERM's write comes after.
 	is "$name under TSan: a request is served" "$(fcgi_get "$port")" "Status: 200"
 	kill -TERM "$pid"
@@ -109,14 +115,7 @@ if ! out=$(${CC:-gcc} $cflags -o "$bin" "$T/deferfcgi.c" "$T/tsan/libsvc.a" $(pk
 	exit 0
 fi
 
-port=$(free_port)
-DEFER_MARK="$T/deferred" TSAN_OPTIONS=exitcode=66 \
-	spawn-fcgi -n -a 127.0.0.1 -p "$port" -- "$bin" 2>"$T/deferfcgi-tsan.log" &
-pid=$!
-for _ in $(seq 200); do
-	[ -n "$(ss -ltnH "sport = :$port")" ] && break
-	sleep 0.05
-done
+DEFER_MARK="$T/deferred" serve_tsan deferfcgi "$bin"
 fcgi_get "$port" >"$T/answer" &
 getter=$!
 for _ in $(seq 400); do # the request is deferred: SIGTERM comes while it is in flight
