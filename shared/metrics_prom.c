@@ -74,6 +74,8 @@ char *svc_metrics_render(const svc_metrics_snap_t *snap, size_t *len) {
              "Times a spool file was not taken by Kafka (it stays, and is tried again)."},
             {"events_spool_refused_files_total",
              "Spool files the forwarder did not trust (another owner, loose mode): set aside."},
+            {"events_spool_rejected_total",
+             "Spooled records Kafka refused for good: kept in rejected/, a dead letter sent."},
             {"events_consumer_messages_total",
              "Raw messages the consumer read (again after a rewind)."},
             {"events_consumer_records_total{outcome=\"produced\"}",
