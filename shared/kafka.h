@@ -66,6 +66,9 @@ int svc_kafka_fail_means_down(int err);
 /** @brief 1 when Kafka refuses the record itself: sending it again cannot succeed. */
 int svc_kafka_fail_is_permanent(int err);
 
+/** @brief librdkafka's version, as it names itself ("2.0.2"). */
+const char *svc_kafka_version(void);
+
 /** @brief Kafka's words for the error code err (an rd_kafka_resp_err_t); static text. */
 const char *svc_kafka_err_str(int err);
 
