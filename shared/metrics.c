@@ -33,7 +33,7 @@
 
 /* The layout below, as readers check it: change the digits whenever it changes (a file of
  * another layout is not read; the archive then starts from zero, a counter reset). */
-#define METRICS_MAGIC "SVCMET01"
+#define METRICS_MAGIC "SVCMET02"
 #define METRICS_TMP_MAX_AGE_S 60 /* a .tmp- file older than this lost its creator */
 
 /* Status codes the handlers answer (code="other" for anything else). */
@@ -680,6 +680,7 @@ char *svc_metrics_render(const svc_metrics_snap_t *snap, size_t *len) {
             {"events_consumer_records_total{outcome=\"produced\"}",
              "Records of the consumer's committed transactions, by outcome."},
             {"events_consumer_records_total{outcome=\"dead_lettered\"}", NULL},
+            {"events_consumer_records_total{outcome=\"duplicate\"}", NULL},
             {"events_consumer_transactions_total{result=\"committed\"}",
              "The consumer's transactions, by result."},
             {"events_consumer_transactions_total{result=\"aborted\"}", NULL},
