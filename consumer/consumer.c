@@ -1399,14 +1399,15 @@ int main(void) {
          * METRICS_DIR too. */
         if (svc_metrics_open(&cfg, LOG_NAME, SVC_METRICS_F_IN_MEMORY, errstr, sizeof(errstr)) == -1)
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "metrics: %s", errstr);
+        /* Before the clients: a stop asked for while they start ends the loop at once. */
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
         if (create_producer(&c, &cfg, errstr, sizeof(errstr)) == -1 ||
             create_consumer(&c, &cfg, errstr, sizeof(errstr)) == -1 ||
             prepare_dedupe(&c, &cfg, errstr, sizeof(errstr)) == -1) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "%s", errstr);
                 goto out;
         }
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
         svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
                 "consuming %s in group %s -> %s (dead letters: %s), transactional.id %s, "
                 "transactions of %ld records / %ld ms",
