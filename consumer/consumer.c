@@ -1387,6 +1387,9 @@ int main(void) {
         char errstr[512];
         int ret = 1;
 
+        /* First: a stop asked for while the clients start ends the loop as soon as it runs. */
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
         if (svc_config_load(&cfg, errstr, sizeof(errstr)) == -1) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "configuration: %s", errstr);
                 return 1;
@@ -1399,9 +1402,6 @@ int main(void) {
          * METRICS_DIR too. */
         if (svc_metrics_open(&cfg, LOG_NAME, SVC_METRICS_F_IN_MEMORY, errstr, sizeof(errstr)) == -1)
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "metrics: %s", errstr);
-        /* Before the clients: a stop asked for while they start ends the loop at once. */
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
         if (create_producer(&c, &cfg, errstr, sizeof(errstr)) == -1 ||
             create_consumer(&c, &cfg, errstr, sizeof(errstr)) == -1 ||
             prepare_dedupe(&c, &cfg, errstr, sizeof(errstr)) == -1) {

@@ -68,6 +68,17 @@ wait_work() {
 	return 1
 }
 
+# wait_started: the running consumer is in /metrics (its signal handler is in place).
+wait_started() {
+	for _ in $(seq 300); do
+		scrape
+		grep -q "^events_process_start_time_seconds{process=\"consumer\",pid=\"$CONSUMER_PID\"}" <<<"$M" &&
+			return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 send "$T/list" &
 sender=$!
 kills=0
@@ -99,7 +110,7 @@ done
 is "every request is in $RAW" "$(($(topic_count "$RAW") >= REQS + COPIES))" 1
 
 start_consumer final
-if wait_drained 180; then ok "the last consumer completes the work"; else
+if wait_drained 180 && wait_started; then ok "the last consumer completes the work"; else
 	not_ok "the last consumer completes the work" "$(tail -5 "$CONSUMER_LOG")"; fi
 stop_consumer
 is "it exits 0 on SIGTERM" "$CONSUMER_RC" 0
