@@ -41,7 +41,8 @@ help:
 	@echo 'make [all]        build every executable and unit test into build/'
 	@echo 'make SANITIZE=1   the same with ASan/UBSan into build-asan/'
 	@echo 'make run          install what is missing, build, start the whole pipeline'
-	@echo 'make test         install, build, lint, run every test (TESTS=0104 picks scripts);'
+	@echo 'make test         install, build, lint, run every test, TEST_JOBS (6) at once'
+	@echo '                  (TESTS=0104 picks scripts; tests/README.md);'
 	@echo '                  ends with "N passed, N failed"'
 	@echo 'make test-asan    the same tests, building only the ASan/UBSan executables'
 	@echo 'make lint         style-check, then cppcheck over the C sources'
@@ -135,11 +136,12 @@ lint: style-check
 	@$(CPPCHECK) $(filter %.c,$(C_SRC))
 
 # make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc] [LOCALSTATEDIR=/var]
-# [RUNSTATEDIR=/run] [UNITDIR=] [LISTEN=80] [EVENTS_USER=events] [METRICS_ALLOW='127.0.0.1 ::1']:
+# [RUNSTATEDIR=/run] [UNITDIR=] [LISTEN=80] [EVENTS_USER=events] [SOCKET_GROUP=events-web]
+# [NGINX_USER=www-data] [METRICS_ALLOW='127.0.0.1 ::1']:
 # the service on a server, from the plain build (docs/operations.md); make uninstall
 # removes it.
 INSTALL_VARS = DESTDIR PREFIX SYSCONFDIR LOCALSTATEDIR RUNSTATEDIR UNITDIR LISTEN EVENTS_USER \
-               METRICS_ALLOW
+               SOCKET_GROUP NGINX_USER METRICS_ALLOW
 INSTALL_EXES = collect health home ingest processed_events metrics consumer forwarder
 install:
 	@$(MAKE) --no-print-directory -j2 SANITIZE= $(addprefix build/bin/,$(INSTALL_EXES))

@@ -51,8 +51,9 @@ export KAFKA_URL=$(cat "$W/bootstrap")
 unset FORCE_DEV_MODE INGEST_API_TOKEN
 export ERROR_LOG="$W/errors.jsonl" DEV_STORE="$W/dev.jsonl" INGEST_DATA_DIR="$W"
 
-# The service's stack (pools, fcgiwrap, nginx), plain build.
-export PORT=$(free_port) SVC_BUILD=build
+# The service's stack (pools, fcgiwrap, nginx), plain build; its fcgiwrap may run the
+# trivial program too (it runs only the handlers otherwise).
+export PORT=$(free_port) SVC_BUILD=build FCGIWRAP_ALLOW="$BIN/trivialcgi"
 "$TOP/tools/stack" start "$W/stack" >"$W/stack.log" 2>&1 || die "stack: $(tail -5 "$W/stack.log")"
 STACK=1
 BASE="http://127.0.0.1:$PORT"

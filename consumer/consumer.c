@@ -176,21 +176,6 @@ static int is_fatal(const struct consumer *c) {
         return c->stop == STOP_FATAL;
 }
 
-/* Kafka refuses these for the record itself: sending it again cannot succeed. Every
- * other failure (time-outs, leaders moving, a missing topic, authorisation) is retried:
- * the transaction is aborted and transformed again after a pause. */
-static int is_permanent(rd_kafka_resp_err_t err) {
-        switch (err) {
-        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-        case RD_KAFKA_RESP_ERR_INVALID_MSG:
-        case RD_KAFKA_RESP_ERR_INVALID_RECORD:
-        case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-        case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
-        case RD_KAFKA_RESP_ERR__INVALID_ARG: return 1;
-        default: return 0;
-        }
-}
-
 static struct poison *poison_find(struct consumer *c, int32_t partition, int64_t offset,
                                   long long event_index) {
         for (unsigned i = 0; i < c->poison_cnt; i++)
@@ -638,9 +623,10 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
         if (svc_metrics_get(SVC_METRICS_CONSUMER_DELIVERY_ERRORS) <= 10)
                 svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "delivery to %s failed: %s%s",
                         rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err),
-                        is_permanent(rkm->err) ? " (permanent: a dead letter takes its place)"
-                                               : "");
-        if (!is_permanent(rkm->err) || seq == 0 || seq > c->txn_records)
+                        svc_kafka_fail_is_permanent(rkm->err)
+                            ? " (permanent: a dead letter takes its place)"
+                            : "");
+        if (!svc_kafka_fail_is_permanent(rkm->err) || seq == 0 || seq > c->txn_records)
                 return;
         const struct txn_origin *o = &c->origins[seq - 1];
         if ((p = poison_find(c, o->partition, o->offset, o->event_index))) {
@@ -709,7 +695,7 @@ static int emit_record(void *opaque, const struct svc_transform_origin *from, in
 
         if (!p) {
                 err = produce(c, from, dlq, key, key_len, value, value_len);
-                if (!err || !is_permanent(err))
+                if (!err || !svc_kafka_fail_is_permanent(err))
                         goto out;
         } else {
                 free(value);
@@ -724,7 +710,7 @@ static int emit_record(void *opaque, const struct svc_transform_origin *from, in
         }
         if ((p && p->letter_refused) ||
             (err = produce(c, from, 1, key, key_len, value, value_len))) {
-                if (err && !is_permanent(err))
+                if (err && !svc_kafka_fail_is_permanent(err))
                         goto out;
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
                         "dropped: record %lld of %s partition %d offset %lld and the dead "
@@ -935,9 +921,7 @@ static long long consumer_lag(struct consumer *c, int cached_only) {
                                 goto out;
                         }
                 pos = tp->offset >= 0 ? tp->offset : committed->elems[i].offset;
-                if (pos < 0) /* nothing committed: the whole partition is ahead */
-                        pos = lo;
-                lag += hi > pos ? hi - pos : 0;
+                lag += svc_kafka_lag(lo, hi, pos);
         }
 out:
         if (committed)

@@ -2,15 +2,18 @@
  * host (docs/spool.md).
  *
  * Takes the oldest spool file it may (a sealed one, or an open one whose writer died),
- * produces every whole record with the same topic, key and value (acks=all, idempotent
- * producer: shared/kafka.c) and goes on with the next file; once Kafka acknowledged all
- * records of a file and of every file before it, it removes the file and fsyncs the
- * directory. Unacknowledged records over all files in flight are bounded (WINDOW_*). Damaged bytes
- * (a record torn by a crash, never answered 202) are skipped and logged with the file name and
- * offset. A file Kafka did not take stays, and is tried again after a growing pause; while no
- * broker answers, the Kafka-down mark is kept fresh so that the handlers spool at once instead of
- * waiting for Kafka. After a kill -9 the files in flight are replayed from their start: a record
- * may reach Kafka twice, byte-identical with the same key, never zero times.
+ * produces every whole record with the same key and value to COLLECT_RAW_TOPIC, whatever
+ * topic the record names (acks=all, idempotent producer: shared/kafka.c), and goes on with
+ * the next file; once Kafka acknowledged all records of a file and of every file before
+ * it, it removes the file and fsyncs the directory. Unacknowledged records over all files
+ * in flight are bounded (WINDOW_*). Damaged bytes (a record torn by a crash, never
+ * answered 202) are skipped and logged with the file name and offset. A file that none of
+ * the service's writers made (another owner, writable by others, not a regular file) is
+ * not read: it is set aside, logged and counted. A file Kafka did not take stays, and is
+ * tried again after a growing pause; while no broker answers, the Kafka-down mark is kept
+ * fresh so that the handlers spool at once instead of waiting for Kafka. After a kill -9
+ * the files in flight are replayed from their start: a record may reach Kafka twice,
+ * byte-identical with the same key, never zero times.
  *
  * Settings (README.md "Configuration"): KAFKA_URL, SPOOL_DIR, KAFKA_TIMEOUT_MS (how long
  * Kafka may take to acknowledge a record), RDKAFKA_*, and
@@ -64,12 +67,14 @@ struct inflight {
         const char *name;
         svc_kafka_batch_t *kb;
         unsigned long long records, damaged;
+        unsigned long long renamed;          /* records naming another topic than the raw one */
         size_t window_bytes, window_records; /* produced since its last full acknowledgement */
         int produced;                        /* every record of it is produced */
 };
 
 struct forwarder {
         const char *dir;
+        const char *topic; /* COLLECT_RAW_TOPIC: every record goes there */
         svc_kafka_t *kp;
         int timeout_ms;             /* KAFKA_TIMEOUT_MS */
         long long stop_deadline_ms; /* after a signal: when the file in progress is given up */
@@ -267,11 +272,19 @@ static int forward_file(struct forwarder *fw, svc_spool_file_t *f, const char *n
                 while (fw->window_bytes >= WINDOW_BYTES || fw->window_records >= WINDOW_RECORDS)
                         if (wait_oldest(fw, errstr, sizeof(errstr)) == -1)
                                 goto failed;
-                /* Metadata first (once per topic): a fresh producer could otherwise wait
-                 * for its next topic scan, up to a second, and without a broker the file
-                 * fails here at once. */
-                if (svc_kafka_prepare_topic(fw->kp, rec.topic, errstr, sizeof(errstr)) == -1 ||
-                    svc_kafka_batch_produce(e->kb, rec.topic, rec.key, rec.key_len, rec.val,
+                /* Only /collect spools, and only its raw topic: a record naming another
+                 * one (hand-made, or spooled before COLLECT_RAW_TOPIC changed) goes there
+                 * too, where the consumer checks it like any raw message. */
+                if (strcmp(rec.topic, fw->topic) && !e->renamed++)
+                        svc_log(SVC_LOG_WARN, NULL, LOG_NAME,
+                                "%s: a record names the topic \"%s\": produced to %s, as "
+                                "every spooled record",
+                                name, rec.topic, fw->topic);
+                /* Metadata first (once): a fresh producer could otherwise wait for its
+                 * next topic scan, up to a second, and without a broker the file fails
+                 * here at once. */
+                if (svc_kafka_prepare_topic(fw->kp, fw->topic, errstr, sizeof(errstr)) == -1 ||
+                    svc_kafka_batch_produce(e->kb, fw->topic, rec.key, rec.key_len, rec.val,
                                             rec.val_len, errstr, sizeof(errstr)) == -1)
                         goto refused;
                 e->records++;
@@ -361,12 +374,13 @@ static void log_stats(struct forwarder *fw) {
 
         svc_spool_usage(fw->dir, &records, &bytes);
         svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
-                "stats files=%llu records=%llu damaged=%llu failures=%llu "
+                "stats files=%llu records=%llu damaged=%llu failures=%llu refused=%llu "
                 "spool_records=%lld spool_bytes=%lld kafka=%s",
                 (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_FILES),
                 (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_FORWARDED),
                 (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_DAMAGED),
-                (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_FAILURES), records, bytes,
+                (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_FAILURES),
+                (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_REFUSED), records, bytes,
                 fw->down ? "down" : "up");
 }
 
@@ -387,6 +401,11 @@ static int forward_all(struct forwarder *fw) {
                                              sizeof(errstr));
                 if (rc == 0)
                         continue; /* its writer lives, or it was sealed meanwhile */
+                if (rc == -2) {   /* not made by a writer of this user: set aside */
+                        svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "%s", errstr);
+                        svc_metrics_add(SVC_METRICS_SPOOL_REFUSED, 1);
+                        continue;
+                }
                 if (rc == -1) {
                         svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "%s", errstr);
                         continue;
@@ -442,6 +461,7 @@ int main(void) {
         if (svc_metrics_open(&cfg, LOG_NAME, SVC_METRICS_F_IN_MEMORY, errstr, sizeof(errstr)) == -1)
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "metrics: %s", errstr);
         fw.dir = cfg.spool_dir;
+        fw.topic = cfg.collect_raw_topic;
         fw.timeout_ms = cfg.kafka_timeout_ms;
         if (!(fw.kp = svc_kafka_new(&cfg, SVC_KAFKA_F_QUICK_RECONNECT, errstr, sizeof(errstr)))) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "kafka producer: %s", errstr);

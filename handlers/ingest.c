@@ -385,12 +385,18 @@ static int parse_params(struct ingest *in, const json_t *body) {
         return parse_optional(in, body);
 }
 
-/* Method, token and media type, before the body is read. */
+/* Method, address or token, and media type, before the body is read. */
 static int check_request(struct ingest *in) {
         const char *token = in->cfg->ingest_api_token;
 
         if (strcmp(svc_http_method(in->req), "POST"))
                 return ingest_fail(in, 405, INGEST_END_PLAIN, "use POST to ingest a file");
+        /* Without a token, only the addresses of INGEST_ALLOW (loopback by default). */
+        if (!token && !svc_addrlist_has(&in->cfg->ingest_allow_list, svc_http_client_ip(in->req)))
+                return ingest_fail(in, 403, INGEST_END_PLAIN,
+                                   "forbidden for this address: without a token "
+                                   "(INGEST_API_TOKEN) only the addresses of INGEST_ALLOW may "
+                                   "ingest");
         if (token && !svc_http_bearer_ok(in->req, token))
                 return ingest_fail(in, 401, INGEST_END_PLAIN,
                                    "a valid token is required: Authorization: Bearer <token>");
@@ -574,6 +580,12 @@ int main(void) {
 
         if (svc_app_init(&proc.app, "/api/ingest", SVC_APP_F_KAFKA) == -1)
                 return 1;
+        /* Once per start of the pool (a CGI run would say it at every request). */
+        if (!proc.app.cfg.ingest_api_token && !svc_http_is_cgi())
+                svc_log(SVC_LOG_WARN, NULL, proc.app.endpoint,
+                        "INGEST_API_TOKEN is unset: /api/ingest and /api/processed-events answer "
+                        "only INGEST_ALLOW (%s); set a token to open them to other addresses",
+                        proc.app.cfg.ingest_allow);
         proc.app.opaque = &proc;
         cache_dir = token_cache_dir(&proc.app.cfg);
         if (!(proc.sh = svc_sheets_new(&proc.app.cfg, cache_dir, errstr, sizeof(errstr))))

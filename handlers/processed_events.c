@@ -50,6 +50,15 @@ static void processed_events(svc_req_t *req, void *opaque) {
                 svc_http_send_error(req, 405, "use GET to read the processed events");
                 return;
         }
+        /* Without a token, only the addresses of INGEST_ALLOW (loopback by default). */
+        if (!cfg->ingest_api_token &&
+            !svc_addrlist_has(&cfg->ingest_allow_list, svc_http_client_ip(req))) {
+                svc_http_send_error(req, 403,
+                                    "forbidden for this address: without a token "
+                                    "(INGEST_API_TOKEN) only the addresses of INGEST_ALLOW may "
+                                    "read the processed events");
+                return;
+        }
         if (cfg->ingest_api_token && !svc_http_bearer_ok(req, cfg->ingest_api_token)) {
                 svc_http_add_header(req, "WWW-Authenticate", "Bearer");
                 svc_http_send_error(req, 401,

@@ -211,6 +211,7 @@ static int load_numbers(svc_config_t *cfg, char *errstr, size_t errstr_size) {
 int svc_config_load(svc_config_t *cfg, char *errstr, size_t errstr_size) {
         const char *path = getenv("EVENTS_CONFIG");
         const char *tok;
+        char why[192];
 
         memset(cfg, 0, sizeof(*cfg));
         if (path && *path && load_file(cfg, path, errstr, errstr_size) == -1)
@@ -239,6 +240,12 @@ int svc_config_load(svc_config_t *cfg, char *errstr, size_t errstr_size) {
                          "the token check off)");
                 goto fail;
         }
+        cfg->ingest_allow = dup_setting(cfg, "INGEST_ALLOW", SVC_ADDRLIST_LOOPBACK);
+        if (cfg->ingest_allow && svc_addrlist_parse(&cfg->ingest_allow_list, cfg->ingest_allow, why,
+                                                    sizeof(why)) == -1) {
+                snprintf(errstr, errstr_size, "INGEST_ALLOW: %s", why);
+                goto fail;
+        }
         cfg->cors_origins = dup_setting(cfg, "COLLECT_CORS_ORIGINS", "*");
         cfg->spool_dir = dup_setting(cfg, "SPOOL_DIR", "./var/spool");
         cfg->metrics_dir = dup_setting(cfg, "METRICS_DIR", "./var/metrics");
@@ -248,7 +255,7 @@ int svc_config_load(svc_config_t *cfg, char *errstr, size_t errstr_size) {
         if (!cfg->data_dir || !cfg->conversion_topic || !cfg->click_topic ||
             !cfg->collect_raw_topic || !cfg->collect_out_topic || !cfg->collect_dlq_topic ||
             !cfg->dev_store || !cfg->error_log || !cfg->sheets_api_base || !cfg->docs_base ||
-            !cfg->cors_origins || !cfg->spool_dir || !cfg->metrics_dir ||
+            !cfg->cors_origins || !cfg->spool_dir || !cfg->metrics_dir || !cfg->ingest_allow ||
             collect_rdkafka(cfg) == -1) {
                 snprintf(errstr, errstr_size, "out of memory loading configuration");
                 goto fail;
@@ -284,6 +291,7 @@ void svc_config_close(svc_config_t *cfg) {
         free(cfg->sheets_api_base);
         free(cfg->docs_base);
         free(cfg->ingest_api_token);
+        free(cfg->ingest_allow);
         free(cfg->cors_origins);
         free(cfg->spool_dir);
         free(cfg->metrics_dir);

@@ -3,6 +3,8 @@
 #define SVC_CONFIG_H
 #include <stddef.h>
 
+#include "addrlist.h"
+
 /* Every setting of docs/configuration.md; strings are owned by the struct. */
 typedef struct svc_config {
         char *kafka_url;  /* bootstrap servers, "kafka://" stripped; NULL if unset */
@@ -24,6 +26,10 @@ typedef struct svc_config {
         char *spool_dir;           /* SPOOL_DIR; NULL when "off" */
         long long spool_max_bytes; /* SPOOL_MAX_BYTES */
         char *metrics_dir;         /* METRICS_DIR; NULL when "off" */
+
+        /* INGEST_ALLOW: who may use the ingest endpoints without INGEST_API_TOKEN */
+        char *ingest_allow;               /* as written */
+        svc_addrlist_t ingest_allow_list; /* parsed */
         char **rdkafka;   /* "key=value" librdkafka properties from RDKAFKA_*, NULL-terminated */
         char **file_vars; /* "KEY=value" lines of EVENTS_CONFIG, NULL-terminated */
 } svc_config_t;

@@ -379,9 +379,10 @@ static svc_gauth_err_t gauth_accept(svc_gauth_t *ga, long status, json_t *resp, 
                 gauth_sanitize(json_string_value(json_object_get(resp, "error")), e, sizeof(e));
                 gauth_sanitize(json_string_value(json_object_get(resp, "error_description")), d,
                                sizeof(d));
+                /* no client_email: errstr may be shown to a caller (sheets_api.c logs it) */
                 snprintf(errstr, errstr_size,
-                         "Google refused the service account token for %s (HTTP %ld%s%s%s%s)",
-                         ga->client_email, status, *e ? ": " : "", e, *d ? ": " : "", d);
+                         "Google refused the service account's token request (HTTP %ld%s%s%s%s)",
+                         status, *e ? ": " : "", e, *d ? ": " : "", d);
                 return status >= 400 && status < 500 ? SVC_GAUTH_REFUSED : SVC_GAUTH_UNAVAILABLE;
         }
         tok = json_string_value(json_object_get(resp, "access_token"));

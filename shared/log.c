@@ -27,26 +27,58 @@ void svc_log_iso_now(char *buf, size_t buf_size) {
         snprintf(buf, buf_size, "%s.%06ldZ", sec, ts.tv_nsec / 1000);
 }
 
+size_t svc_log_escape(char *out, size_t out_size, const char *in, size_t in_len) {
+        static const char hex[] = "0123456789abcdef";
+        size_t o = 0;
+
+        if (!out_size)
+                return 0;
+        for (size_t i = 0; i < in_len; i++) {
+                unsigned char c = (unsigned char)in[i];
+                char esc[4];
+                size_t esc_len = 0;
+
+                if (c == '\n' || c == '\r' || c == '\t') {
+                        esc[esc_len++] = '\\';
+                        esc[esc_len++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+                } else if (c < 0x20 || c == 0x7f) {
+                        esc[esc_len++] = '\\';
+                        esc[esc_len++] = 'x';
+                        esc[esc_len++] = hex[c >> 4];
+                        esc[esc_len++] = hex[c & 0xf];
+                } else {
+                        esc[esc_len++] = (char)c;
+                }
+                if (o + esc_len >= out_size) /* never half an escape */
+                        break;
+                memcpy(out + o, esc, esc_len);
+                o += esc_len;
+        }
+        out[o] = '\0';
+        return o;
+}
+
 void svc_log(svc_log_level_t level, const char *request_id, const char *endpoint, const char *fmt,
              ...) {
-        char line[2048], now[40];
+        char raw[2048], line[4096], now[40];
         va_list ap;
         int n;
+        size_t len;
 
         svc_log_iso_now(now, sizeof(now));
-        n = snprintf(line, sizeof(line), "%s %s [%s] %s: ", now, level_names[level],
+        n = snprintf(raw, sizeof(raw), "%s %s [%s] %s: ", now, level_names[level],
                      request_id ? request_id : "-", endpoint ? endpoint : "-");
-        if (n < 0 || (size_t)n >= sizeof(line))
+        if (n < 0 || (size_t)n >= sizeof(raw))
                 n = 0;
         va_start(ap, fmt);
-        vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+        vsnprintf(raw + n, sizeof(raw) - (size_t)n, fmt, ap);
         va_end(ap);
-        n = (int)strlen(line);
-        for (int i = 0; i < n; i++) /* one event, one line */
-                if (line[i] == '\n' || line[i] == '\r')
-                        line[i] = ' ';
-        line[n++] = '\n';
-        if (write(STDERR_FILENO, line, (size_t)n) < 0) {
+        /* One event, one line, and nothing a terminal would act on: every control byte
+         * (a newline, ESC, ...) of a message, which may quote a client's bytes, is
+         * escaped. */
+        len = svc_log_escape(line, sizeof(line) - 1, raw, strlen(raw));
+        line[len++] = '\n';
+        if (write(STDERR_FILENO, line, len) < 0) {
                 /* nowhere left to report it */
         }
 }

@@ -9,8 +9,18 @@ typedef enum { SVC_LOG_DEBUG, SVC_LOG_INFO, SVC_LOG_WARN, SVC_LOG_ERROR } svc_lo
 /**
  * @brief Writes "<ISO time> <LEVEL> [<request id>] <endpoint>: <message>" to stderr
  *        as one write(2), so lines of concurrent threads and processes do not mix.
- *        request_id and endpoint may be NULL.
+ *        request_id and endpoint may be NULL. Control bytes are escaped (svc_log_escape),
+ *        so a line is always one line and carries no terminal sequence.
  */
+
+/**
+ * @brief Copies in_len bytes of in to out, escaping every byte below 0x20 and 0x7f as
+ *        text: \n, \r, \t, the others \xHH (lower-case hex); every other byte is copied
+ *        as it is. Stops before an escape or a byte that would not fit, and always
+ *        NUL-terminates (out_size > 0).
+ * @returns the bytes written to out, NUL excluded.
+ */
+size_t svc_log_escape(char *out, size_t out_size, const char *in, size_t in_len);
 void svc_log(svc_log_level_t level, const char *request_id, const char *endpoint, const char *fmt,
              ...) __attribute__((format(printf, 4, 5)));
 

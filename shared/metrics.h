@@ -48,6 +48,7 @@ typedef enum {
         SVC_METRICS_SPOOL_FILES,     /* files forwarded and removed */
         SVC_METRICS_SPOOL_DAMAGED,   /* damaged runs skipped */
         SVC_METRICS_SPOOL_FAILURES,  /* files Kafka did not take (they stay) */
+        SVC_METRICS_SPOOL_REFUSED,   /* files set aside: not made by this user's writers */
         /* the consumer */
         SVC_METRICS_CONSUMER_MESSAGES,      /* raw messages read (again after a rewind) */
         SVC_METRICS_CONSUMER_PRODUCED,      /* records in committed transactions */

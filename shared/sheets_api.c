@@ -11,22 +11,28 @@
 
 #define SHEETS_TOKEN_MAX 4096
 
-/* The outcome of a final answer of the API to one GET. */
+/* The outcome of a final answer of the API to one GET. The service account's client_email
+ * goes to the log (detail) only: the caller of /api/ingest need not learn it. */
 static svc_sheets_err_t api_status(struct sheets_read *rd, long status) {
         const char *email = svc_gauth_client_email(rd->sh->ga);
 
         if (status >= 200 && status < 300)
                 return SVC_SHEETS_OK;
         if (status == 401) {
+                snprintf(rd->detail, rd->detail_size,
+                         "Sheets API refused the access token of %s twice", email);
                 snprintf(rd->errstr, rd->errstr_size,
-                         "the Google Sheets API refused the access token of %s twice", email);
+                         "the Google Sheets API refused the service account's access token twice");
                 return SVC_SHEETS_AUTH;
         }
         if (status == 403) {
+                snprintf(rd->detail, rd->detail_size,
+                         "spreadsheet %s is not shared with the service account %s", rd->id, email);
                 snprintf(rd->errstr, rd->errstr_size,
                          "the service account may not read spreadsheet %s: share the sheet "
-                         "with %s (Viewer is enough)",
-                         rd->id, email);
+                         "with the service account of the service (its client_email; Viewer is "
+                         "enough)",
+                         rd->id);
                 return SVC_SHEETS_DENIED;
         }
         if (status == 404) {
@@ -58,6 +64,8 @@ static svc_sheets_err_t api_get(struct sheets_read *rd, const char *url, char **
                 gerr = svc_gauth_token(rd->sh->ga, attempt ? tok : NULL, rd->sh->timeout_ms, tok,
                                        sizeof(tok), rd->errstr, rd->errstr_size);
                 if (gerr != SVC_GAUTH_OK) {
+                        snprintf(rd->detail, rd->detail_size, "service account %s: %s",
+                                 svc_gauth_client_email(rd->sh->ga), rd->errstr);
                         ret = gerr == SVC_GAUTH_TIMEOUT   ? SVC_SHEETS_TIMEOUT
                               : gerr == SVC_GAUTH_REFUSED ? SVC_SHEETS_AUTH
                                                           : SVC_SHEETS_UPSTREAM;

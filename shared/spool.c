@@ -32,8 +32,9 @@
 #define SPOOL_SEAL_BYTES (16LL << 20) /* and never has to read a huge file into memory */
 #define SPOOL_SCAN_MS 1000            /* other writers' usage is seen this late at most */
 #define SPOOL_MARK "kafka-down"
-#define SPOOL_TMP ".tmp-"      /* not a spool file yet: readers ignore it */
-#define SPOOL_TMP_MAX_AGE_S 60 /* older ones were left by a writer that died */
+#define SPOOL_TMP ".tmp-"         /* not a spool file yet: readers ignore it */
+#define SPOOL_TMP_MAX_AGE_S 60    /* older ones were left by a writer that died */
+#define SPOOL_REFUSED ".refused-" /* a file the forwarder did not trust, set aside */
 #define SPOOL_BASE_SIZE 48
 
 struct svc_spool {
@@ -142,13 +143,49 @@ static int scan(int dirfd, long long *records, long long *bytes) {
         return 0;
 }
 
-/* Opens (creating it when missing) the directory. Returns its fd, or -1 with errstr. */
+/* Whether the spool may not trust a directory or file: it is the spool's only when it is
+ * of that type (S_IFDIR, S_IFREG), this user owns it and no one else may write to it.
+ * Returns 1 and why, or 0. */
+static int untrusted(const struct stat *st, mode_t type, char *why, size_t why_size) {
+        if (st->st_uid != geteuid())
+                snprintf(why, why_size, "belongs to uid %lu, not to this user (uid %lu)",
+                         (unsigned long)st->st_uid, (unsigned long)geteuid());
+        else if (st->st_mode & (S_IWGRP | S_IWOTH))
+                snprintf(why, why_size, "is writable by others (mode %04o)",
+                         (unsigned)(st->st_mode & 07777));
+        else if ((st->st_mode & S_IFMT) != type)
+                snprintf(why, why_size, "is not a %s",
+                         type == S_IFDIR ? "directory" : "regular file");
+        else
+                return 0;
+        return 1;
+}
+
+/* Opens (creating it when missing) the directory, and trusts it only when it is ours: not
+ * a symbolic link, owned by this user, writable by no one else. Returns its fd, or -1 with
+ * errstr. */
 static int open_dir(const char *dir, char *errstr, size_t errstr_size) {
+        struct stat st;
+        char why[128] = "";
         int fd;
 
         if (svc_log_mkdir_p(dir, 0700) == -1 ||
-            (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-                snprintf(errstr, errstr_size, "spool directory %s: %s", dir, strerror(errno));
+            (fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+                if ((errno == ELOOP || errno == ENOTDIR) && lstat(dir, &st) == 0 &&
+                    S_ISLNK(st.st_mode))
+                        snprintf(errstr, errstr_size,
+                                 "spool directory %s is a symbolic link: refused (name the "
+                                 "directory itself)",
+                                 dir);
+                else
+                        snprintf(errstr, errstr_size, "spool directory %s: %s", dir,
+                                 strerror(errno));
+                return -1;
+        }
+        if (fstat(fd, &st) == -1 || untrusted(&st, S_IFDIR, why, sizeof(why))) {
+                snprintf(errstr, errstr_size, "spool directory %s %s: refused", dir,
+                         *why ? why : "cannot be examined");
+                close(fd);
                 return -1;
         }
         return fd;
@@ -509,10 +546,25 @@ void svc_spool_list_free(char **names) {
         free(names);
 }
 
+/* Renames a file the forwarder does not trust out of its way. Returns -2, with errstr. */
+static int set_aside(svc_spool_file_t *f, const char *why, char *errstr, size_t errstr_size) {
+        char to[NAME_MAX + 1];
+
+        if (snprintf(to, sizeof(to), SPOOL_REFUSED "%s", f->name) >= (int)sizeof(to) ||
+            renameat(f->dirfd, f->name, f->dirfd, to) == -1)
+                snprintf(errstr, errstr_size, "%s %s: not forwarded (cannot be set aside: %s)",
+                         f->name, why, strerror(errno));
+        else
+                snprintf(errstr, errstr_size, "%s %s: not forwarded, set aside as %s", f->name, why,
+                         to);
+        return -2;
+}
+
 int svc_spool_file_open(const char *dir, const char *name, int flags, svc_spool_file_t **file,
                         char *errstr, size_t errstr_size) {
         svc_spool_file_t *f = calloc(1, sizeof(*f));
         struct stat st, by_name;
+        char why[128];
         int ret = -1;
 
         *file = NULL;
@@ -522,18 +574,30 @@ int svc_spool_file_open(const char *dir, const char *name, int flags, svc_spool_
                 return -1;
         }
         f->fd = -1;
-        if ((f->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+        if ((f->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
                 snprintf(errstr, errstr_size, "spool directory %s: %s", dir, strerror(errno));
                 goto out;
         }
-        if ((f->fd = openat(f->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+        /* O_NONBLOCK: a FIFO put there must not hang the reader */
+        if ((f->fd = openat(f->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) ==
+            -1) {
                 if (errno == ENOENT)
                         ret = 0;
+                else if (errno == ELOOP && (flags & SVC_SPOOL_F_TAKE))
+                        ret = set_aside(f, "is a symbolic link", errstr, errstr_size);
                 else
                         snprintf(errstr, errstr_size, "%s/%s: %s", dir, name, strerror(errno));
                 goto out;
         }
+        if (fstat(f->fd, &st) == -1) {
+                snprintf(errstr, errstr_size, "%s/%s: %s", dir, name, strerror(errno));
+                goto out;
+        }
         if (flags & SVC_SPOOL_F_TAKE) {
+                if (untrusted(&st, S_IFREG, why, sizeof(why))) {
+                        ret = set_aside(f, why, errstr, errstr_size);
+                        goto out;
+                }
                 if (flock(f->fd, LOCK_EX | LOCK_NB) == -1) {
                         if (errno == EWOULDBLOCK)
                                 ret = 0;
@@ -544,15 +608,16 @@ int svc_spool_file_open(const char *dir, const char *name, int flags, svc_spool_
                 }
                 /* Locked once its writer sealed it under another name, or once another
                  * forwarder removed it: this name is then no longer this file. */
-                if (fstat(f->fd, &st) == -1 ||
-                    fstatat(f->dirfd, name, &by_name, AT_SYMLINK_NOFOLLOW) == -1 ||
+                if (fstatat(f->dirfd, name, &by_name, AT_SYMLINK_NOFOLLOW) == -1 ||
                     st.st_ino != by_name.st_ino || st.st_dev != by_name.st_dev) {
                         ret = 0;
                         goto out;
                 }
-        } else if (fstat(f->fd, &st) == -1) {
-                snprintf(errstr, errstr_size, "%s/%s: %s", dir, name, strerror(errno));
-                goto out;
+                /* the size now that its writer is done with it */
+                if (fstat(f->fd, &st) == -1) {
+                        snprintf(errstr, errstr_size, "%s/%s: %s", dir, name, strerror(errno));
+                        goto out;
+                }
         }
         if (!(f->buf = malloc(st.st_size ? (size_t)st.st_size : 1))) {
                 snprintf(errstr, errstr_size, "out of memory reading %s/%s", dir, name);

@@ -29,9 +29,10 @@ typedef enum {
 } svc_spool_err_t;
 
 /**
- * @brief Opens the spool directory for writing (creating it when missing) and checks that
- *        records can be written there: a start-up error, not a surprise at the first
- *        outage. max_bytes bounds the size of all files of the directory together.
+ * @brief Opens the spool directory for writing (creating it 0700 when missing) and checks
+ *        that records can be written there: a start-up error, not a surprise at the first
+ *        outage. The directory must be this user's, writable by no one else, and not a
+ *        symbolic link. max_bytes bounds the size of all files of the directory together.
  * @returns the writer, or NULL with errstr.
  */
 svc_spool_t *svc_spool_open(const char *dir, long long max_bytes, char *errstr, size_t errstr_size)
@@ -66,8 +67,9 @@ void svc_spool_close(svc_spool_t *sp);
 int svc_spool_usage(const char *dir, long long *records, long long *bytes);
 
 /**
- * @brief The check svc_spool_open makes, for /health: creates the directory when missing,
- *        then writes, fsyncs and removes a probe file in it.
+ * @brief The checks svc_spool_open makes, for /health and the forwarder: creates the
+ *        directory when missing, checks that it is ours, then writes, fsyncs and removes a
+ *        probe file in it.
  * @returns 0, or -1 with errstr.
  */
 int svc_spool_writable(const char *dir, char *errstr, size_t errstr_size);
@@ -105,9 +107,12 @@ void svc_spool_list_free(char **names);
 /**
  * @brief Reads the file `name` of dir. With SVC_SPOOL_F_TAKE the file is locked first, as
  *        its writer locks it: a file with a live writer, or that another forwarder holds,
- *        is busy. Without it the file is read as it is now (spooltool).
- * @returns 1 and *file; 0 when it is busy or gone (sealed or removed meanwhile); -1 with
- *          errstr.
+ *        is busy; and a file none of this user's writers made (another owner, writable by
+ *        others, a symbolic link, not a regular file) is not read but renamed
+ *        ".refused-<name>", which no reader takes. Without it the file is read as it is
+ *        now (spooltool).
+ * @returns 1 and *file; 0 when it is busy or gone (sealed or removed meanwhile); -2 with
+ *          errstr when it was refused; -1 with errstr.
  */
 int svc_spool_file_open(const char *dir, const char *name, int flags, svc_spool_file_t **file,
                         char *errstr, size_t errstr_size) __attribute__((warn_unused_result));

@@ -65,7 +65,7 @@ for k in 1 2 3; do
 done
 for k in 1 2; do
 	body="{\"file_path\":\"par.csv\",\"reason\":\"direct $k\"}"
-	REQUEST_METHOD=POST CONTENT_TYPE=application/json CONTENT_LENGTH=${#body} \
+	REQUEST_METHOD=POST CONTENT_TYPE=application/json CONTENT_LENGTH=${#body} REMOTE_ADDR=127.0.0.1 \
 		"$BUILD/bin/ingest" <<<"$body" >"$T/par-direct-$k.out" 2>>"$T/direct.log" &
 	pids+=($!)
 done

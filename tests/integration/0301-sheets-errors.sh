@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# /api/ingest of a sheet when Google says no: 403 (names the service account to share
-# with), 404, a stub slower than GOOGLE_TIMEOUT_MS, a malformed answer, an answer over
+# /api/ingest of a sheet when Google says no: 403 (says to share it with the service
+# account, whose client_email only the log names), 404, a stub slower than GOOGLE_TIMEOUT_MS, a malformed answer, an answer over
 # GOOGLE_MAX_RESPONSE_BYTES, a key Google refuses and an unusable key: each a clear JSON
 # error with an honest status, and nothing in Kafka.
 . "$(dirname "$0")/lib.sh"
@@ -31,7 +31,11 @@ expect() {
 	fi
 }
 
-expect 403 "not shared with the service account" forbidden-1 "share the sheet with $SA_EMAIL"
+expect 403 "not shared with the service account" forbidden-1 "share the sheet with the service account"
+check "403: the answer does not name the service account's client_email" \
+	jq -e --arg e "$SA_EMAIL" '.message | contains($e) | not' <<<"$BODY"
+check "403: the log does, for the operator" \
+	grep -q "WARN.*spreadsheet forbidden-1 is not shared with the service account $SA_EMAIL" "$T/run/ingest.log"
 expect 404 "no such spreadsheet" nope-1 "not found"
 expect 504 "slow Google" slow-1 "did not answer within 1500 ms"
 expect 502 "malformed answer" malformed-1 "malformed"
@@ -45,8 +49,9 @@ meta_before=$(stub_stat meta)
 cp "$T/k2.json" "$T/key.json"
 INGEST_PATH=/cgi/api/ingest ingest "$(sheet tracking1)"
 is "key refused at token_uri: 502" "$STATUS" 502
-check "refused key: message says the token was refused for the account" \
-	jq -e --arg e "$SA_EMAIL" '.message | (test("refused") and contains($e))' <<<"$BODY"
+check "refused key: message says the token was refused, without the client_email" \
+	jq -e --arg e "$SA_EMAIL" '.message | (test("refused") and (contains($e) | not))' <<<"$BODY"
+check "refused key: the log names the account" grep -q "WARN.*service account $SA_EMAIL: Google refused" "$T/run/cgi.log"
 is "the stub refused that JWT's signature" "$(stub_stat token_refused)" 1
 is "no API call with a refused key" "$(stub_stat meta)" "$meta_before"
 

@@ -27,11 +27,12 @@ is "fcgiwrap: the stored collect record is keyed by its request id" \
 http GET "/cgi/api/processed-events?topic=$CLICK&limit=5"
 is "fcgiwrap: ?topic= keeps one topic" "$STATUS $(jq -c '[.count, [.events[].key]]' <<<"$BODY")" '200 [1,["fp-dev-link"]]'
 
-direct processed_events REQUEST_METHOD=GET QUERY_STRING='offset=1&limit=1' DOCUMENT_URI=/api/processed-events
+# Run by hand on this host: the client is loopback, which INGEST_ALLOW lets in without a token.
+direct processed_events REMOTE_ADDR=127.0.0.1 REQUEST_METHOD=GET QUERY_STRING='offset=1&limit=1' DOCUMENT_URI=/api/processed-events
 is "direct: ?offset=1&limit=1 -> exit 0, the second event" \
 	"$RC $STATUS $(jq -c '[.count, [.events[].key]]' <<<"$BODY")" '0 200 [2,["fp-dev-link"]]'
-direct processed_events REQUEST_METHOD=GET QUERY_STRING='limit=abc'
+direct processed_events REMOTE_ADDR=127.0.0.1 REQUEST_METHOD=GET QUERY_STRING='limit=abc'
 check "direct: a bad limit -> 400 JSON error, exit 0" test "$RC $STATUS" = "0 400"
-direct processed_events REQUEST_METHOD=GET FORCE_DEV_MODE=false KAFKA_URL=127.0.0.1:9
+direct processed_events REMOTE_ADDR=127.0.0.1 REQUEST_METHOD=GET FORCE_DEV_MODE=false KAFKA_URL=127.0.0.1:9
 is "direct: outside dev mode -> exit 0, 404" "$RC $STATUS" "0 404"
 check "direct: the 404 is a JSON error" json_error

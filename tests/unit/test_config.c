@@ -8,9 +8,8 @@
 #include "tap.h"
 
 static const char *clear_vars[] = {
-    "KAFKA_URL",   "FORCE_DEV_MODE", "EVENTS_CONFIG",         "KAFKA_TIMEOUT_MS",
-    "CLICK_TOPIC", "DEV_STORE",      "RDKAFKA_SASL_USERNAME", "INGEST_API_TOKEN",
-    NULL};
+    "KAFKA_URL", "FORCE_DEV_MODE",        "EVENTS_CONFIG",    "KAFKA_TIMEOUT_MS", "CLICK_TOPIC",
+    "DEV_STORE", "RDKAFKA_SASL_USERNAME", "INGEST_API_TOKEN", "INGEST_ALLOW",     NULL};
 
 static void clear_env(void) {
         for (const char **v = clear_vars; *v; v++)
@@ -143,6 +142,24 @@ int main(void) {
                strstr(errstr, "INGEST_API_TOKEN"),
            "an empty INGEST_API_TOKEN is refused, not taken as no token");
         unsetenv("INGEST_API_TOKEN");
+        ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == 0 &&
+               !strcmp(cfg.ingest_allow, "127.0.0.1 ::1") &&
+               svc_addrlist_has(&cfg.ingest_allow_list, "127.0.0.1") &&
+               svc_addrlist_has(&cfg.ingest_allow_list, "::1") &&
+               !svc_addrlist_has(&cfg.ingest_allow_list, "192.0.2.10"),
+           "INGEST_ALLOW unset: loopback only");
+        svc_config_close(&cfg);
+        setenv("INGEST_ALLOW", "192.0.2.0/24", 1);
+        ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == 0 &&
+               svc_addrlist_has(&cfg.ingest_allow_list, "192.0.2.10") &&
+               !svc_addrlist_has(&cfg.ingest_allow_list, "127.0.0.1"),
+           "INGEST_ALLOW=192.0.2.0/24: that network, not loopback");
+        svc_config_close(&cfg);
+        setenv("INGEST_ALLOW", "127.0.0.1 localhost", 1);
+        ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == -1 &&
+               strstr(errstr, "INGEST_ALLOW: \"localhost\" is not an address"),
+           "a malformed INGEST_ALLOW is refused, naming the entry (%s)", errstr);
+        unsetenv("INGEST_ALLOW");
         setenv("KAFKA_URL", "kafka://kafka://", 1);
         ok(svc_config_load(&cfg, errstr, sizeof(errstr)) == -1,
            "KAFKA_URL naming no broker is refused");

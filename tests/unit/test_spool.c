@@ -1,6 +1,6 @@
 /* test_spool.c - the spool: records round trip, torn tails and corrupt bytes are found,
  * the bound holds without a partial write, appends are all or nothing, usage, sealing,
- * locks and the Kafka-down mark. */
+ * locks, the Kafka-down mark, and which directories and files the spool trusts. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -468,6 +468,150 @@ static void test_open_errors(void) {
         rm_rf(dir);
 }
 
+/* Which spool directories are trusted (svc_spool_open, svc_spool_writable): only the
+ * service user's own, that no one else may write to, named by itself. */
+static void test_trust_dir(void) {
+        static const struct {
+                const char *label;
+                mode_t mode;     /* chmod after mkdir */
+                int foreign;     /* chowned to nobody (uid 65534): as root only */
+                int link;        /* SPOOL_DIR names a symbolic link to the directory */
+                const char *err; /* NULL: trusted; else a part of the error */
+        } cases[] = {
+            {"0700, ours", 0700, 0, 0, NULL},
+            {"0755, ours", 0755, 0, 0, NULL},
+            {"group-writable 0770", 0770, 0, 0, "is writable by others (mode 0770): refused"},
+            {"world-writable 0702", 0702, 0, 0, "is writable by others (mode 0702): refused"},
+            {"sticky and world-writable 1777, like /tmp", 01777, 0, 0, "(mode 1777)"},
+            {"another user's, 0700", 0700, 1, 0, "belongs to uid 65534, not to this user"},
+            {"a symbolic link to a good one", 0700, 0, 1, "is a symbolic link: refused"},
+            {NULL, 0, 0, 0, NULL},
+        };
+        char dir[128], spool_dir[160], err[512];
+
+        for (int i = 0; cases[i].label; i++) {
+                svc_spool_t *sp;
+                int writable;
+
+                new_dir(dir, sizeof(dir));
+                if (mkdir(dir, 0700) == -1 || chmod(dir, cases[i].mode) == -1) {
+                        ok(0, "%s: cannot make the directory: %s", cases[i].label, strerror(errno));
+                        continue;
+                }
+                if (cases[i].foreign && geteuid() != 0) {
+                        ok(1, "# SKIP %s: chown needs root", cases[i].label);
+                        rmdir(dir);
+                        continue;
+                }
+                if (cases[i].foreign && chown(dir, 65534, 65534) == -1)
+                        ok(0, "%s: chown: %s", cases[i].label, strerror(errno));
+                snprintf(spool_dir, sizeof(spool_dir), "%s%s", dir, cases[i].link ? "-link" : "");
+                if (cases[i].link && symlink(dir, spool_dir) == -1)
+                        ok(0, "%s: symlink: %s", cases[i].label, strerror(errno));
+                err[0] = '\0';
+                sp = svc_spool_open(spool_dir, 1 << 20, err, sizeof(err));
+                if (cases[i].err)
+                        ok(!sp && strstr(err, cases[i].err) && strstr(err, spool_dir),
+                           "%s: refused at open, \"%s\"", cases[i].label, err);
+                else
+                        ok(sp, "%s: trusted (%s)", cases[i].label, err);
+                svc_spool_close(sp);
+                writable = svc_spool_writable(spool_dir, err, sizeof(err)) == 0;
+                ok(writable == !cases[i].err, "%s: svc_spool_writable says the same",
+                   cases[i].label);
+                if (cases[i].link)
+                        unlink(spool_dir);
+                rm_rf(dir);
+        }
+}
+
+/* Which spool files the forwarder takes (SVC_SPOOL_F_TAKE): only regular files of the
+ * service user that no one else may write to; any other is set aside, unread. */
+static void test_trust_file(void) {
+        static const struct {
+                const char *label;
+                char kind;       /* 'f' a spool file, 'l' a link to one, 'p' a FIFO, 'd' a dir */
+                mode_t mode;     /* of the file */
+                int foreign;     /* chowned to nobody: as root only */
+                const char *err; /* NULL: taken; else a part of the error */
+        } cases[] = {
+            {"a file of ours, 0600", 'f', 0600, 0, NULL},
+            {"a file of ours, 0644", 'f', 0644, 0, NULL},
+            {"group-writable 0620", 'f', 0620, 0, "is writable by others (mode 0620)"},
+            {"world-writable 0602", 'f', 0602, 0, "is writable by others (mode 0602)"},
+            {"another user's, 0600", 'f', 0600, 1, "belongs to uid 65534, not to this user"},
+            {"a symbolic link to a spool file", 'l', 0600, 0, "is a symbolic link"},
+            {"a FIFO (must not hang)", 'p', 0600, 0, "is not a regular file"},
+            {"a directory", 'd', 0700, 0, "is not a regular file"},
+            {NULL, 0, 0, 0, NULL},
+        };
+        static const char name[] = "0000000000000001-0000000001-000001.1.spool";
+        char dir[128], stage[128], staged[256], path[256], aside[256], err[512];
+        svc_spool_file_t *f;
+
+        for (int i = 0; cases[i].label; i++) {
+                svc_spool_t *sp =
+                    svc_spool_open(new_dir(stage, sizeof(stage)), 1 << 20, err, sizeof(err));
+                int rc;
+
+                if (cases[i].foreign && geteuid() != 0) {
+                        ok(1, "# SKIP %s: chown needs root", cases[i].label);
+                        svc_spool_close(sp);
+                        rm_rf(stage);
+                        continue;
+                }
+                append_n(sp, 0, 1);
+                svc_spool_close(sp);
+                only_file(stage, staged, sizeof(staged));
+                svc_spool_close(
+                    svc_spool_open(new_dir(dir, sizeof(dir)), 1 << 20, err, sizeof(err)));
+                snprintf(path, sizeof(path), "%s/%s", dir, name);
+                snprintf(aside, sizeof(aside), "%s/.refused-%s", dir, name);
+                if (cases[i].kind == 'f' || cases[i].kind == 'l') {
+                        char from[512], target[256];
+                        snprintf(from, sizeof(from), "%s/%s", stage, staged);
+                        snprintf(target, sizeof(target), "%s/target", stage);
+                        if (rename(from, cases[i].kind == 'f' ? path : target) == -1 ||
+                            (cases[i].kind == 'l' && symlink(target, path) == -1))
+                                ok(0, "%s: cannot make it: %s", cases[i].label, strerror(errno));
+                } else if (cases[i].kind == 'p') {
+                        mkfifo(path, 0600);
+                } else {
+                        mkdir(path, 0700);
+                }
+                if (cases[i].kind != 'l')
+                        chmod(path, cases[i].mode);
+                if (cases[i].foreign && chown(path, 65534, 65534) == -1)
+                        ok(0, "chown: %s", strerror(errno));
+                err[0] = '\0';
+                rc = svc_spool_file_open(dir, name, SVC_SPOOL_F_TAKE, &f, err, sizeof(err));
+                if (!cases[i].err) {
+                        is_int(rc, 1, "%s: taken", cases[i].label);
+                        if (rc == 1)
+                                svc_spool_file_close(f);
+                } else {
+                        ok(rc == -2 && strstr(err, cases[i].err) && strstr(err, name),
+                           "%s: refused, \"%s\"", cases[i].label, err);
+                        ok(access(aside, F_OK) == 0 &&
+                               faccessat(AT_FDCWD, path, F_OK, AT_SYMLINK_NOFOLLOW) == -1,
+                           "%s: set aside as .refused-<name>", cases[i].label);
+                        is_int(count_files(dir), 0, "%s: no longer listed", cases[i].label);
+                        if (cases[i].kind == 'f') {
+                                is_int(svc_spool_file_open(dir, aside + strlen(dir) + 1, 0, &f, err,
+                                                           sizeof(err)),
+                                       1, "%s: spooltool may still read it", cases[i].label);
+                                svc_spool_file_close(f);
+                        }
+                }
+                unlink(aside);
+                rmdir(aside);
+                unlink(path);
+                rmdir(path);
+                rm_rf(dir);
+                rm_rf(stage);
+        }
+}
+
 int main(void) {
         snprintf(base, sizeof(base), "%s/test_spool.XXXXXX",
                  getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -483,6 +627,8 @@ int main(void) {
         test_take();
         test_mark();
         test_open_errors();
+        test_trust_dir();
+        test_trust_file();
         rmdir(base);
         return done_testing();
 }
