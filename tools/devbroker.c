@@ -222,8 +222,13 @@ int main(int argc, char **argv) {
         for (int i = 0; i < extra_cnt; i++)
                 if (create_topic(mcluster, extra[i], partitions) == -1)
                         goto out;
-        const char *topics[] = {cfg.collect_raw_topic, cfg.collect_out_topic, cfg.collect_dlq_topic,
-                                cfg.conversion_topic, cfg.click_topic};
+        /* The consumer's changelog has the raw topic's partitions; the mock cluster cannot
+         * create topics on request (CreateTopics). */
+        const char *dedupe = svc_config_get(&cfg, "COLLECT_DEDUPE_TOPIC");
+        const char *topics[] = {
+            cfg.collect_raw_topic, cfg.collect_out_topic,
+            cfg.collect_dlq_topic, cfg.conversion_topic,
+            cfg.click_topic,       dedupe && *dedupe ? dedupe : "collect-dedupe"};
         for (size_t i = 0; i < sizeof(topics) / sizeof(*topics); i++)
                 if (create_topic(mcluster, topics[i], partitions) == -1)
                         goto out;
