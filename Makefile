@@ -41,7 +41,8 @@ help:
 	@echo 'make [all]        build every executable and unit test into build/'
 	@echo 'make SANITIZE=1   the same with ASan/UBSan into build-asan/'
 	@echo 'make run          install what is missing, build, start the whole pipeline'
-	@echo 'make test         install, build, lint, run every test (TESTS=0104 picks scripts);'
+	@echo 'make test         install, build, lint, run every test, TEST_JOBS (6) at once'
+	@echo '                  (TESTS=0104 picks scripts; tests/README.md);'
 	@echo '                  ends with "N passed, N failed"'
 	@echo 'make test-asan    the same tests, building only the ASan/UBSan executables'
 	@echo 'make lint         style-check, then cppcheck over the C sources'
@@ -79,8 +80,9 @@ $(B)/bin/forwarder: $(patsubst %.c,$(B)/%.o,$(wildcard forwarder/*.c))
 $(DAEMONS): $(B)/libsvc.a
 	$(LINK)
 
-# The transform unit test also links the consumer's transform module.
+# The transform and dedupe unit tests also link the consumer's modules.
 $(B)/tests/test_transform: $(B)/consumer/transform.o
+$(B)/tests/test_dedupe: $(B)/consumer/dedupe.o
 $(UNIT): $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libsvc.a
 	$(LINK)
 

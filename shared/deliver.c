@@ -4,11 +4,16 @@
  * Pooled, one spool thread per process writes what Kafka failed or timed out, many
  * records per fdatasync (group commit), and settles their requests; the threads that
  * accept requests and the delivery thread never wait for the disk. Per request (CGI), the
- * one message is spooled on the spot. */
+ * one message is spooled on the spot. Whether Kafka is known to be down, so that a
+ * message goes to the spool without waiting for it, is outage.c's.
+ *
+ * Threads: svc_deliver_send runs on the handler's thread; Kafka's answer (kafka_done) on
+ * the producer's delivery thread; spool writes on the spool thread (pooled). done() runs
+ * on whichever settles the job. Memory: a job is allocated by svc_deliver_send and freed
+ * once settled, right after done(); topic, key and val stay the caller's. */
 #include "deliver.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +22,9 @@
 
 #include "clock.h"
 #include "log.h"
+#include "outage.h"
 #include "spool.h"
 
-#define DOWN_MARK_MAX_AGE_MS                                                                       \
-        5000                   /* a Kafka-down mark older than this no longer counts;              \
-                                * the forwarder refreshes it every 1-2 s */
-#define DOWN_CHECK_MS 200      /* pooled: how often the mark file is looked at */
 #define SPOOL_BATCH_MAX 256    /* records per append */
 #define SPOOL_IDLE_SEAL_MS 100 /* pooled: an idle writer seals its file after this */
 
@@ -41,9 +43,7 @@ struct svc_deliver {
         long long spool_max_bytes;
         svc_spool_t *spool; /* opened at start (pooled) or when first needed */
         int pooled;
-        atomic_llong down_checked_ms; /* pooled: when the mark was last looked at */
-        atomic_int down_marked;       /* what it said */
-        atomic_int we_marked_down;    /* this process marked Kafka down: clear it on success */
+        svc_outage_t *outage; /* with a spool: what the host knows of Kafka's outages */
 
         /* the spool thread (pooled) */
         pthread_t thread;
@@ -139,27 +139,10 @@ static void spool_job(svc_deliver_t *dl, struct job *job) {
         else
                 dl->head = job;
         dl->tail = job;
-        pthread_mutex_unlock(&dl->lock);
+        /* Signalled under the lock: once it is let go, the spool thread may settle the
+         * job, the last request may end, and svc_deliver_destroy() free dl. */
         pthread_cond_signal(&dl->cond);
-}
-
-/* Kafka is known to be unreachable: the host's mark says so. Whoever sees Kafka fail
- * marks it, and the forwarder keeps the mark fresh while Kafka stays away and removes it
- * as soon as Kafka answers; so no request waits KAFKA_TIMEOUT_MS during an outage, and
- * requests go back to Kafka with the forwarder. Without a forwarder the mark ages out,
- * and one request in DOWN_MARK_MAX_AGE_MS tries Kafka again. */
-static int known_down(svc_deliver_t *dl) {
-        long long now;
-
-        if (!dl->pooled)
-                return svc_spool_is_down(dl->spool_dir, DOWN_MARK_MAX_AGE_MS);
-        now = svc_clock_ms(CLOCK_MONOTONIC);
-        if (now - atomic_load(&dl->down_checked_ms) >= DOWN_CHECK_MS) {
-                atomic_store(&dl->down_checked_ms, now);
-                atomic_store(&dl->down_marked,
-                             svc_spool_is_down(dl->spool_dir, DOWN_MARK_MAX_AGE_MS));
-        }
-        return atomic_load(&dl->down_marked);
+        pthread_mutex_unlock(&dl->lock);
 }
 
 /* svc_kafka_done_fn: Kafka's answer for one job. */
@@ -168,9 +151,8 @@ static void kafka_done(void *opaque, const char *why) {
         svc_deliver_t *dl = job->dl;
 
         if (!why) {
-                atomic_store(&dl->down_marked, 0); /* Kafka answers: no need to wait for the mark */
-                if (dl->spool_dir && atomic_exchange(&dl->we_marked_down, 0))
-                        svc_spool_mark_up(dl->spool_dir);
+                if (dl->outage)
+                        svc_outage_acked(dl->outage);
                 settle(job, SVC_DELIVER_ACKED, NULL);
                 return;
         }
@@ -178,11 +160,7 @@ static void kafka_done(void *opaque, const char *why) {
                 settle(job, SVC_DELIVER_FAILED, why);
                 return;
         }
-        if (svc_kafka_brokers_down(dl->kp)) {
-                svc_spool_mark_down(dl->spool_dir);
-                atomic_store(&dl->we_marked_down, 1);
-                atomic_store(&dl->down_marked, 1); /* this process knows it at once */
-        }
+        svc_outage_failed(dl->outage);
         spool_job(dl, job);
 }
 
@@ -196,7 +174,7 @@ void svc_deliver_send(svc_deliver_t *dl, const char *topic, const char *key, siz
                 return;
         }
         *job = (struct job){dl, topic, key, val, key_len, val_len, done, opaque, NULL};
-        if (dl->spool_dir && known_down(dl)) {
+        if (dl->spool_dir && svc_outage_known(dl->outage)) {
                 spool_job(dl, job);
                 return;
         }
@@ -221,7 +199,8 @@ svc_deliver_t *svc_deliver_new(const svc_config_t *cfg, svc_kafka_t *kp, int per
         /* No spool in dev mode: the dev store is written at once. */
         if (!cfg->spool_dir || svc_kafka_is_dev(kp))
                 return dl;
-        if (!(dl->spool_dir = strdup(cfg->spool_dir))) {
+        if (!(dl->spool_dir = strdup(cfg->spool_dir)) ||
+            !(dl->outage = svc_outage_new(kp, cfg->spool_dir, dl->pooled))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
         }
@@ -252,11 +231,12 @@ void svc_deliver_destroy(svc_deliver_t *dl) {
         if (dl->thread_started) {
                 pthread_mutex_lock(&dl->lock);
                 dl->stopping = 1;
-                pthread_mutex_unlock(&dl->lock);
                 pthread_cond_signal(&dl->cond);
+                pthread_mutex_unlock(&dl->lock);
                 pthread_join(dl->thread, NULL);
         }
         svc_spool_close(dl->spool);
+        svc_outage_destroy(dl->outage);
         pthread_cond_destroy(&dl->cond);
         pthread_mutex_destroy(&dl->lock);
         free(dl->spool_dir);

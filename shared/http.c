@@ -1,60 +1,27 @@
-/* http.c - request/response glue on libfcgi, for FastCGI pools and single CGI requests.
- * The only file that includes libfcgi. */
-#include "http.h"
-
+/* http.c - one request and its answer, on libfcgi or CGI alike: its parameters, query and
+ * request id, its body (bounded, gzip), JSON, and the answer with its headers. How
+ * requests are served (the FastCGI pool, the single CGI request, the drain) is
+ * http_serve.c. Only http.c and http_serve.c include libfcgi.
+ *
+ * Threads: a request is used by one thread at a time, the handler's, or after
+ * svc_http_defer() whichever thread finishes it. Memory: the request owns its path, body
+ * and extra headers (freed by svc_http_req_release); what the accessors return is lent
+ * until the request ends. */
 #include <errno.h>
-#include <fcgiapp.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "http_int.h"
+#include "http_status.h"
 #include "log.h"
-#include "metrics.h"
 
-#define HTTP_MAX_HEADERS 16
-#define HTTP_MAX_THREADS 256
 #define HTTP_RETRY_AFTER_S 5 /* on every 503; README.md, Endpoints */
-#define HTTP_MAX_INFLIGHT 4096
-
-struct pool;
-
-struct svc_req {
-        FCGX_Request fcgx; /* FastCGI mode only */
-        struct pool *pool; /* FastCGI mode: the pool the request goes back to */
-        struct svc_req *next_free;
-        int is_cgi;
-        const char *endpoint;
-        svc_metrics_ep_t ep;     /* the endpoint it is counted under */
-        struct timespec started; /* when the handler got it */
-        const svc_config_t *cfg;
-        char request_id[65];
-        char *path;       /* owned */
-        char *body;       /* owned, NUL-terminated */
-        int sent;         /* a response went out */
-        size_t body_read; /* raw body bytes consumed */
-        int status;
-        char *headers[HTTP_MAX_HEADERS]; /* "Name: value", owned */
-        int header_cnt;
-};
-
-static int cgi_mode = -1;
-
-int svc_http_is_cgi(void) {
-        if (cgi_mode == -1)
-                cgi_mode = FCGX_IsCGI();
-        return cgi_mode;
-}
 
 const char *svc_http_param(svc_req_t *req, const char *name) {
         return req->is_cgi ? getenv(name) : FCGX_GetParam(name, req->fcgx.envp);
@@ -123,6 +90,33 @@ static char *request_path(svc_req_t *req) {
                 return s;
         }
         return strdup("/");
+}
+
+int svc_http_req_begin(svc_req_t *req) {
+        const char *id = svc_http_param(req, "HTTP_X_REQUEST_ID");
+
+        clock_gettime(CLOCK_MONOTONIC, &req->started);
+        svc_metrics_http_begin(req->ep);
+        if (is_sane_request_id(id))
+                snprintf(req->request_id, sizeof(req->request_id), "%s", id);
+        else
+                new_request_id(req->request_id);
+        if (!(req->path = request_path(req))) {
+                svc_http_send_error(req, 500, "internal error");
+                return -1;
+        }
+        return 0;
+}
+
+void svc_http_req_release(svc_req_t *req) {
+        free(req->path);
+        free(req->body);
+        for (int i = 0; i < req->header_cnt; i++)
+                free(req->headers[i]);
+        req->path = req->body = NULL;
+        req->header_cnt = 0;
+        req->sent = 0;
+        req->body_read = 0;
 }
 
 static int hexval(int c) {
@@ -219,8 +213,10 @@ static svc_body_err_t gunzip(const char *in, size_t in_len, size_t max, char **o
                                 goto fail;
                         }
                         cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-                        if (!(n = realloc(buf, cap + 1)))
+                        if (!(n = realloc(buf, cap + 1))) {
+                                snprintf(errstr, errstr_size, "out of memory");
                                 goto fail;
+                        }
                         buf = n;
                 }
                 zs.next_out = (Bytef *)buf + zs.total_out;
@@ -304,7 +300,7 @@ svc_body_err_t svc_http_read_body(svc_req_t *req, size_t max, char **body, size_
 }
 
 int svc_http_read_text(svc_req_t *req, size_t max, const char **body, size_t *len) {
-        char errstr[512], *text;
+        char errstr[512] = "", *text; /* never sent unwritten */
 
         switch (svc_http_read_body(req, max, &text, len, errstr, sizeof(errstr))) {
         case SVC_BODY_OK: *body = text; return 0;
@@ -343,27 +339,6 @@ void svc_http_add_header(svc_req_t *req, const char *name, const char *value) {
         req->headers[req->header_cnt++] = h;
 }
 
-static const char *reason_phrase(int status) {
-        switch (status) {
-        case 200: return "OK";
-        case 204: return "No Content";
-        case 400: return "Bad Request";
-        case 401: return "Unauthorized";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 411: return "Length Required";
-        case 413: return "Payload Too Large";
-        case 415: return "Unsupported Media Type";
-        case 422: return "Unprocessable Entity";
-        case 500: return "Internal Server Error";
-        case 502: return "Bad Gateway";
-        case 503: return "Service Unavailable";
-        case 504: return "Gateway Timeout";
-        default: return "Status";
-        }
-}
-
 static uint64_t usec_since(const struct timespec *t) {
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -391,7 +366,7 @@ void svc_http_send(svc_req_t *req, int status, const char *content_type, const c
         n = snprintf(head, sizeof(head),
                      "Status: %d %s\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n"
                      "Content-Length: %zu\r\nCache-Control: no-store\r\n",
-                     status, reason_phrase(status), content_type, req->request_id, len);
+                     status, svc_http_status_reason(status), content_type, req->request_id, len);
         /* Said here, where every answer goes out, so no 503 can be sent without it. */
         if (status == 503)
                 n += snprintf(head + n, sizeof(head) - (size_t)n, "Retry-After: %d\r\n",
@@ -456,276 +431,4 @@ int svc_http_bearer_ok(svc_req_t *req, const char *token) {
         for (size_t i = 0; i < alen; i++)
                 diff |= (unsigned char)(auth[i] ^ (i < tlen ? token[i] : 0));
         return diff == 0 && alen == tlen;
-}
-
-/* CGI mode: the one request's deferred answer, waited for by the main thread. */
-static pthread_mutex_t cgi_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cgi_cond = PTHREAD_COND_INITIALIZER;
-static int cgi_done;
-
-static void cgi_finished(svc_req_t *req) {
-        (void)req;
-        pthread_mutex_lock(&cgi_lock);
-        cgi_done = 1;
-        pthread_cond_signal(&cgi_cond);
-        pthread_mutex_unlock(&cgi_lock);
-}
-
-/* Set by svc_http_defer() on the thread running the handler: the request is no longer
- * that thread's once the handler returns (svc_http_finish() may already have run). */
-static _Thread_local int deferred;
-
-void svc_http_defer(svc_req_t *req) {
-        (void)req;
-        deferred = 1;
-}
-
-/* Runs one request through the handler. Returns 1 when the handler deferred its answer:
- * the request then belongs to whoever calls svc_http_finish(). */
-static int handle(svc_req_t *req, svc_http_handler_fn *fn, void *opaque) {
-        const char *id = svc_http_param(req, "HTTP_X_REQUEST_ID");
-
-        clock_gettime(CLOCK_MONOTONIC, &req->started);
-        svc_metrics_http_begin(req->ep);
-        if (is_sane_request_id(id))
-                snprintf(req->request_id, sizeof(req->request_id), "%s", id);
-        else
-                new_request_id(req->request_id);
-        deferred = 0;
-        if (!(req->path = request_path(req)))
-                svc_http_send_error(req, 500, "internal error");
-        else
-                fn(req, opaque);
-        return deferred;
-}
-
-/* Releases what the request allocated, for the next one. */
-static void release(svc_req_t *req) {
-        free(req->path);
-        free(req->body);
-        for (int i = 0; i < req->header_cnt; i++)
-                free(req->headers[i]);
-        req->path = req->body = NULL;
-        req->header_cnt = 0;
-        req->sent = 0;
-        req->body_read = 0;
-}
-
-/* A CGI answer sent before the body was read (413, 415, ...) must still let the server
- * finish writing it: fcgiwrap turns a failed write to our stdin into its own 502. So the
- * rest of the body is read and dropped, at most CONTENT_LENGTH bytes, before exiting. */
-static void cgi_drain_body(size_t already_read) {
-        const char *cl = getenv("CONTENT_LENGTH");
-        unsigned long long left = cl ? strtoull(cl, NULL, 10) : 0;
-        char buf[16384];
-
-        left = left > already_read ? left - already_read : 0;
-        while (left > 0) {
-                size_t r = fread(buf, 1, left < sizeof(buf) ? (size_t)left : sizeof(buf), stdin);
-                if (r == 0)
-                        break;
-                left -= r;
-        }
-}
-
-/* Under AddressSanitizer the report at exit goes to stderr: it stays open there. */
-#if defined(__SANITIZE_ADDRESS__)
-#define HTTP_KEEP_STDERR 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HTTP_KEEP_STDERR 1
-#endif
-#endif
-
-void svc_http_end_output(void) {
-        int fd;
-
-        if (!svc_http_is_cgi() || (fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
-                return;
-        fflush(stdout);
-        /* fcgiwrap ends the response when both pipes reach their end, a direct caller
-         * reads stdout to its end: /dev/null in their place keeps fds 1 and 2 valid. */
-        dup2(fd, STDOUT_FILENO);
-#ifndef HTTP_KEEP_STDERR
-        dup2(fd, STDERR_FILENO);
-#endif
-        close(fd);
-}
-
-/* A FastCGI pool: `threads` threads accept requests, each into a free request of the
- * pool's `inflight`, and run the handler; a deferred request is finished later by another
- * thread (a Kafka delivery report) while its thread accepts the next one. When every
- * request is in flight, accepting waits: the bound keeps memory fixed, and it is only
- * reached when Kafka stalls, where waiting in nginx's queue is better than a 503. */
-struct pool {
-        const char *endpoint;
-        const svc_config_t *cfg;
-        svc_http_handler_fn *fn;
-        void *opaque;
-        atomic_int stopping; /* set by the thread that waits for SIGTERM */
-        pthread_mutex_t lock;
-        pthread_cond_t freed; /* a request went back to the free list */
-        svc_req_t *free_list;
-        int busy; /* requests accepted and not finished */
-};
-
-/* True once the request body was read to its end (the empty end-of-stdin record included,
- * which this reads when it is all that is left). */
-static int stdin_is_done(svc_req_t *req) {
-        char c;
-        return FCGX_GetStr(&c, 1, req->fcgx.in) == 0 && FCGX_HasSeenEOF(req->fcgx.in) == EOF;
-}
-
-/* Puts a request back on its pool's free list. */
-static void give_back(struct pool *pool, svc_req_t *req) {
-        pthread_mutex_lock(&pool->lock);
-        req->next_free = pool->free_list;
-        pool->free_list = req;
-        pool->busy--;
-        pthread_mutex_unlock(&pool->lock);
-        pthread_cond_broadcast(&pool->freed);
-}
-
-void svc_http_finish(svc_req_t *req) {
-        if (!req->sent)
-                svc_http_send_error(req, 500, "the handler gave no answer");
-        svc_metrics_http_end(req->ep);
-        if (req->is_cgi) {
-                cgi_finished(req);
-                return;
-        }
-        /* libfcgi closes a connection by shutting down its side and then waiting in poll()
-         * until nginx closes too, which holds the thread and costs a context switch per
-         * request. That lingering only matters when the client may still be sending: once
-         * the body was read to its end, a plain close() is safe. */
-        if (stdin_is_done(req))
-                req->fcgx.detached = 1;
-        /* Touches only this request's streams and socket: safe on any thread
-         * (libfcgi's fcgiapp.c). */
-        FCGX_Finish_r(&req->fcgx);
-        release(req);
-        give_back(req->pool, req);
-}
-
-/* A free request, waiting while all are in flight; NULL once stopping. */
-static svc_req_t *take_free(struct pool *pool) {
-        svc_req_t *req = NULL;
-
-        pthread_mutex_lock(&pool->lock);
-        while (!atomic_load(&pool->stopping) && !(req = pool->free_list))
-                pthread_cond_wait(&pool->freed, &pool->lock);
-        if (req) {
-                pool->free_list = req->next_free;
-                pool->busy++;
-        }
-        pthread_mutex_unlock(&pool->lock);
-        return req;
-}
-
-static void *worker(void *arg) {
-        struct pool *pool = arg;
-        svc_req_t *req;
-
-        while ((req = take_free(pool))) {
-                if (atomic_load(&pool->stopping) || FCGX_Accept_r(&req->fcgx) < 0) {
-                        give_back(pool, req);
-                        break;
-                }
-                if (!handle(req, pool->fn, pool->opaque))
-                        svc_http_finish(req);
-        }
-        return NULL;
-}
-
-/* Waits until every deferred request was finished (the drain). */
-static void wait_idle(struct pool *pool) {
-        pthread_mutex_lock(&pool->lock);
-        while (pool->busy > 0)
-                pthread_cond_wait(&pool->freed, &pool->lock);
-        pthread_mutex_unlock(&pool->lock);
-}
-
-int svc_http_serve(const char *endpoint, const svc_config_t *cfg, int threads, int inflight,
-                   svc_http_handler_fn *fn, void *opaque) {
-        pthread_t tids[HTTP_MAX_THREADS];
-        struct pool pool = {.endpoint = endpoint, .cfg = cfg, .fn = fn, .opaque = opaque};
-        svc_req_t *reqs = NULL;
-        sigset_t stop_sigs, old;
-        int started = 0, sig, ret = -1;
-
-        signal(SIGPIPE, SIG_IGN); /* a client that went away is not a reason to die */
-        if (svc_http_is_cgi()) {
-                svc_req_t req = {.is_cgi = 1,
-                                 .endpoint = endpoint,
-                                 .ep = svc_metrics_endpoint(endpoint),
-                                 .cfg = cfg};
-                cgi_done = 0;
-                if (handle(&req, fn, opaque)) { /* one request, one wait */
-                        pthread_mutex_lock(&cgi_lock);
-                        while (!cgi_done)
-                                pthread_cond_wait(&cgi_cond, &cgi_lock);
-                        pthread_mutex_unlock(&cgi_lock);
-                } else {
-                        svc_http_finish(&req);
-                }
-                cgi_drain_body(req.body_read);
-                release(&req);
-                return 0;
-        }
-        if (FCGX_Init() != 0)
-                return -1;
-        threads = threads < 1 ? 1 : threads > HTTP_MAX_THREADS ? HTTP_MAX_THREADS : threads;
-        inflight = inflight < threads             ? threads
-                   : inflight > HTTP_MAX_INFLIGHT ? HTTP_MAX_INFLIGHT
-                                                  : inflight;
-        if (!(reqs = calloc((size_t)inflight, sizeof(*reqs))))
-                return -1;
-        pthread_mutex_init(&pool.lock, NULL);
-        pthread_cond_init(&pool.freed, NULL);
-        for (int i = 0; i < inflight; i++) {
-                if (FCGX_InitRequest(&reqs[i].fcgx, 0, 0) != 0)
-                        goto out;
-                reqs[i].pool = &pool;
-                reqs[i].endpoint = endpoint;
-                reqs[i].ep = svc_metrics_endpoint(endpoint);
-                reqs[i].cfg = cfg;
-                reqs[i].next_free = pool.free_list;
-                pool.free_list = &reqs[i];
-        }
-
-        /* Workers never see SIGTERM/SIGINT: this thread waits for them with sigwait(),
-         * because libfcgi's own handler only sets a flag that blocked accepts ignore. */
-        sigemptyset(&stop_sigs);
-        sigaddset(&stop_sigs, SIGTERM);
-        sigaddset(&stop_sigs, SIGINT);
-        pthread_sigmask(SIG_BLOCK, &stop_sigs, &old);
-        for (; started < threads; started++)
-                if (pthread_create(&tids[started], NULL, worker, &pool) != 0)
-                        break;
-        if (started == 0)
-                goto out;
-        svc_log(SVC_LOG_INFO, NULL, endpoint,
-                "serving FastCGI with %d threads, at most %d requests in flight", started,
-                inflight);
-
-        sigwait(&stop_sigs, &sig);
-        svc_log(SVC_LOG_INFO, NULL, endpoint, "%s: draining", strsignal(sig));
-        pthread_mutex_lock(&pool.lock);
-        atomic_store(&pool.stopping, 1);
-        pthread_mutex_unlock(&pool.lock);
-        pthread_cond_broadcast(&pool.freed);
-        /* Wakes every thread blocked in accept(); a request being served completes. */
-        shutdown(0, SHUT_RDWR);
-        for (int i = 0; i < started; i++)
-                pthread_join(tids[i], NULL);
-        wait_idle(&pool); /* every deferred request answered */
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        ret = 0;
-out:
-        for (int i = 0; reqs && i < inflight; i++)
-                FCGX_Free(&reqs[i].fcgx, 1);
-        free(reqs);
-        pthread_cond_destroy(&pool.freed);
-        pthread_mutex_destroy(&pool.lock);
-        return ret;
 }

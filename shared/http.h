@@ -1,5 +1,6 @@
 /* http.h - request/response glue on libfcgi: one handler function serves FastCGI
- * (a pool of threads under spawn-fcgi) and CGI (one request, fcgiwrap or direct). */
+ * (a pool of threads under spawn-fcgi) and CGI (one request, fcgiwrap or direct).
+ * Serving is http_serve.c; a request, its body and its answer are http.c. */
 #ifndef SVC_HTTP_H
 #define SVC_HTTP_H
 #include <jansson.h>

@@ -1,5 +1,8 @@
 /* kafka.h - the producer every handler shares: acks=all, idempotent, waits for delivery
- * reports (never for flush's poll loop), or the dev store in dev mode. */
+ * reports (never for flush's poll loop), or the dev store in dev mode; and what every Kafka
+ * client of the service shares: its configuration, what a failure means, a reader's lag.
+ * The producer is kafka.c with kafka_batch.c, kafka_async.c and kafka_dev.c; the shared
+ * part kafka_client.c. */
 #ifndef SVC_KAFKA_H
 #define SVC_KAFKA_H
 #include <stddef.h>
@@ -39,6 +42,38 @@ struct rd_kafka_conf_s;
 struct rd_kafka_conf_s *svc_kafka_conf_new(const svc_config_t *cfg, const char *const *props,
                                            char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
+
+/* What a failed delivery means, the same for every Kafka client of the service: the label
+ * of events_kafka_delivery_errors_total, whether the brokers are out of reach, whether
+ * sending the record again could succeed. */
+typedef enum {
+        SVC_KAFKA_FAIL_TIMED_OUT,      /* no acknowledgement within the message's time-out */
+        SVC_KAFKA_FAIL_BROKER_DOWN,    /* no broker connection */
+        SVC_KAFKA_FAIL_PURGED,         /* failed before it was sent: no broker, or exit */
+        SVC_KAFKA_FAIL_TOO_LARGE,      /* larger than the broker takes: permanent */
+        SVC_KAFKA_FAIL_INVALID,        /* the record itself is refused: permanent */
+        SVC_KAFKA_FAIL_UNKNOWN_TOPIC,  /* no such topic or partition */
+        SVC_KAFKA_FAIL_NOT_AUTHORIZED, /* the topic or cluster refuses this client */
+        SVC_KAFKA_FAIL_OTHER,
+} svc_kafka_fail_t;
+
+/** @brief The kind of failure librdkafka's error code err (an rd_kafka_resp_err_t) is. */
+svc_kafka_fail_t svc_kafka_fail_kind(int err);
+
+/** @brief 1 when err says no broker can be reached (rather than one record refused). */
+int svc_kafka_fail_means_down(int err);
+
+/** @brief 1 when Kafka refuses the record itself: sending it again cannot succeed. */
+int svc_kafka_fail_is_permanent(int err);
+
+/**
+ * @brief Records a reader at offset pos still has to read in a partition whose watermarks
+ *        are lo and hi: hi - pos. A missing position (negative: nothing committed) or one
+ *        below lo (retention removed what it pointed at) counts from lo, where a reader
+ *        with auto.offset.reset=earliest resumes: records no longer kept are nobody's lag.
+ * @returns the lag, never negative.
+ */
+long long svc_kafka_lag(long long lo, long long hi, long long pos);
 
 /**
  * @brief Creates the producer of a process (or, in dev mode, a writer to DEV_STORE with

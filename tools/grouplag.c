@@ -1,6 +1,7 @@
 /* grouplag.c - how far a consumer group is behind on a topic: the sum over the topic's
- * partitions of high watermark minus the group's committed offset (a partition with no
- * committed offset counts from its low watermark).
+ * partitions of high watermark minus the group's committed offset, as svc_kafka_lag()
+ * counts it for the consumer too (no committed offset, or one below the low watermark,
+ * counts from the low watermark).
  *
  *   grouplag [-b bootstrap] -g group -t topic
  *
@@ -50,9 +51,7 @@ static int group_lag(rd_kafka_t *rk, const char *topic, long long *lag, char *er
                         snprintf(errstr, errstr_size, "watermarks: %s", rd_kafka_err2str(err));
                         goto out;
                 }
-                if (pos < lo) /* nothing committed yet, or older than what is kept */
-                        pos = lo;
-                *lag += hi > pos ? hi - pos : 0;
+                *lag += svc_kafka_lag(lo, hi, pos);
         }
         ret = 0;
 out:

@@ -4,6 +4,8 @@
 # to the producer before the first acknowledgement comes back (their messages' create
 # times lie within one round trip), and each is answered 200 once acknowledged. A thread
 # that waited for its acknowledgement would space them a round trip apart.
+# alone: it measures time (twelve requests within one round trip of 1 s), which scripts
+# loading the machine beside it would stretch.
 . "$(dirname "$0")/lib.sh"
 
 RTT=1000 N=12

@@ -127,15 +127,19 @@ topic_count() {
 
 # node_deps: the npm packages of tests/node (Chromium driver, OpenAPI tools), installed
 # from its package-lock.json by npm ci whenever node_modules was made from another lock.
+# Scripts running side by side take turns under a lock: npm ci replaces node_modules whole.
 node_deps() {
 	local dir="$TOP/tests/node" want
 	want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
-	[ "$(cat "$dir/node_modules/.lock-sha256" 2>/dev/null)" = "$want" ] && return 0
-	if ! (cd "$dir" && timeout 600 npm ci --no-audit --no-fund --loglevel=error) >"$T/npm.log" 2>&1; then
-		echo "# npm ci in tests/node failed: $(tail -5 "$T/npm.log")"
-		return 1
-	fi
-	echo "$want" >"$dir/node_modules/.lock-sha256"
+	(
+		flock -w 900 9 || { echo "# tests/node is locked by another npm ci for 900 s"; exit 1; }
+		[ "$(cat "$dir/node_modules/.lock-sha256" 2>/dev/null)" = "$want" ] && exit 0
+		if ! (cd "$dir" && timeout 600 npm ci --no-audit --no-fund --loglevel=error) >"$T/npm.log" 2>&1; then
+			echo "# npm ci in tests/node failed: $(tail -5 "$T/npm.log")"
+			exit 1
+		fi
+		echo "$want" >"$dir/node_modules/.lock-sha256"
+	) 9>"$dir/.npm-lock"
 }
 
 # Fails the script's last assertion when a sanitizer spoke in any log.
