@@ -8,12 +8,19 @@
 #include <time.h>
 
 #include "app.h"
+#include "clientip.h"
 #include "collect.h"
 #include "deliver.h"
 #include "jbuf.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+
+/* The handler's state, shared by its threads (read-only once serving). */
+struct collect {
+        svc_deliver_t *dl;
+        svc_clientip_mode_t ip_mode; /* CLIENT_IP_MODE */
+};
 
 /* No body larger than one Kafka message can become one (after gzip decompression too). */
 #define COLLECT_MAX_BODY SVC_KAFKA_MESSAGE_MAX
@@ -50,17 +57,18 @@ static int is_text(const char *s) {
 
 /* The raw message: the envelope, then the body's own text as its "payload" (the body
  * parsed as a JSON object, so the text is one): serializing the parsed payload again would
- * cost about as much as parsing it. NULL when out of memory or a header is not UTF-8.
- * *len: the message's length. */
-static char *raw_message(svc_req_t *req, const char *body, size_t body_len, size_t *len) {
-        const char *rid = svc_http_request_id(req), *ip = svc_http_client_ip(req);
+ * cost about as much as parsing it. ip: what CLIENT_IP_MODE keeps of the address (NULL:
+ * null). NULL when out of memory or a header is not UTF-8. *len: the message's length. */
+static char *raw_message(svc_req_t *req, const char *ip, const char *body, size_t body_len,
+                         size_t *len) {
+        const char *rid = svc_http_request_id(req);
         const char *ua = svc_http_param(req, "HTTP_USER_AGENT");
         svc_jbuf_t b = SVC_JBUF_INIT;
         struct timespec now;
 
         if (!ua)
                 ua = "";
-        if (!is_text(rid) || !is_text(ip) || !is_text(ua))
+        if (!is_text(rid) || (ip && !is_text(ip)) || !is_text(ua))
                 return NULL;
         clock_gettime(CLOCK_REALTIME, &now);
         svc_jbuf_reserve(&b, body_len + strlen(ua) + 160); /* most often the only allocation */
@@ -69,7 +77,10 @@ static char *raw_message(svc_req_t *req, const char *body, size_t body_len, size
         SVC_JBUF_LIT(&b, ",\"received_at\":");
         svc_jbuf_int(&b, (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
         SVC_JBUF_LIT(&b, ",\"client_ip\":");
-        svc_jbuf_cstr(&b, ip);
+        if (ip)
+                svc_jbuf_cstr(&b, ip);
+        else
+                SVC_JBUF_LIT(&b, "null");
         SVC_JBUF_LIT(&b, ",\"user_agent\":");
         svc_jbuf_cstr(&b, ua);
         SVC_JBUF_LIT(&b, ",\"payload\":");
@@ -148,11 +159,12 @@ static size_t check_slowly(svc_req_t *req, const char *body, size_t len) {
 
 static void collect(svc_req_t *req, void *opaque) {
         svc_app_t *app = opaque;
-        svc_deliver_t *dl = app->opaque;
+        struct collect *co = app->opaque;
         const char *method = svc_http_method(req);
-        const char *body, *rid = svc_http_request_id(req);
+        const char *body, *rid = svc_http_request_id(req), *ip;
         struct pending *p = NULL;
         size_t len, text_len, received;
+        char ip_buf[SVC_CLIENTIP_BUF];
 
         add_cors(req, app->cfg.cors_origins);
         if (!strcmp(method, "OPTIONS")) {
@@ -184,7 +196,10 @@ static void collect(svc_req_t *req, void *opaque) {
          * which also names what is wrong. */
         if (!(received = svc_collect_scan(body, len)) && !(received = check_slowly(req, body, len)))
                 return;
-        if (!(p = calloc(1, sizeof(*p))) || !(p->text = raw_message(req, body, len, &text_len))) {
+        /* At the door: only what CLIENT_IP_MODE keeps goes any further. */
+        ip = svc_clientip_apply(co->ip_mode, svc_http_client_ip(req), ip_buf, sizeof(ip_buf));
+        if (!(p = calloc(1, sizeof(*p))) ||
+            !(p->text = raw_message(req, ip, body, len, &text_len))) {
                 svc_http_send_error(req, 500, "internal error");
                 goto out;
         }
@@ -205,7 +220,7 @@ static void collect(svc_req_t *req, void *opaque) {
         p->endpoint = app->endpoint;
         /* From here the request belongs to collect_done(), maybe already on another thread. */
         svc_http_defer(req);
-        svc_deliver_send(dl, app->cfg.collect_raw_topic, rid, strlen(rid), p->text, text_len,
+        svc_deliver_send(co->dl, app->cfg.collect_raw_topic, rid, strlen(rid), p->text, text_len,
                          collect_done, p);
         return;
 out:
@@ -214,23 +229,42 @@ out:
         free(p);
 }
 
+/* Reads the settings of the door (docs/configuration.md). Returns 0, or -1 with errstr. */
+static int collect_setup(struct collect *co, const svc_config_t *cfg, char *errstr,
+                         size_t errstr_size) {
+        const char *mode = svc_config_get(cfg, "CLIENT_IP_MODE");
+
+        if (svc_clientip_mode_parse(mode, &co->ip_mode) == -1) {
+                snprintf(errstr, errstr_size, "CLIENT_IP_MODE=%s: must be full, truncate or drop",
+                         mode);
+                return -1;
+        }
+        return 0;
+}
+
 int main(void) {
+        struct collect co = {0};
         svc_app_t app;
-        svc_deliver_t *dl;
         char errstr[512];
         int ret;
 
         if (svc_app_init(&app, "/collect", SVC_APP_F_KAFKA) == -1)
                 return 1;
-        if (!(dl = svc_deliver_new(&app.cfg, app.kp, svc_http_is_cgi(), errstr, sizeof(errstr)))) {
+        if (collect_setup(&co, &app.cfg, errstr, sizeof(errstr)) == -1) {
+                svc_log(SVC_LOG_ERROR, NULL, app.endpoint, "%s", errstr);
+                svc_app_close(&app);
+                return 1;
+        }
+        if (!(co.dl =
+                  svc_deliver_new(&app.cfg, app.kp, svc_http_is_cgi(), errstr, sizeof(errstr)))) {
                 svc_log(SVC_LOG_ERROR, NULL, app.endpoint, "spool: %s", errstr);
                 svc_app_close(&app);
                 return 1;
         }
-        app.opaque = dl;
+        app.opaque = &co;
         svc_app_prepare_topics(&app, (const char *[]){app.cfg.collect_raw_topic, NULL});
         ret = svc_app_run(&app, 16, collect);
-        svc_deliver_destroy(dl);
+        svc_deliver_destroy(co.dl);
         svc_app_close(&app);
         return ret;
 }
