@@ -323,6 +323,26 @@ out:
         free(p);
 }
 
+/* "<rate>[:<burst>]", whole numbers from 1 to SVC_WRITEKEY_RATE_MAX; the burst is the rate
+ * when not written. Returns 0, or -1 when malformed. */
+static int parse_rate(const char *text, uint32_t *rate, uint32_t *burst) {
+        unsigned long r, b;
+        char *end;
+
+        if (!isdigit((unsigned char)*text) || (r = strtoul(text, &end, 10)) < 1 ||
+            r > SVC_WRITEKEY_RATE_MAX)
+                return -1;
+        b = r;
+        if (*end == ':' && (!isdigit((unsigned char)end[1]) ||
+                            (b = strtoul(end + 1, &end, 10)) < 1 || b > SVC_WRITEKEY_RATE_MAX))
+                return -1;
+        if (*end)
+                return -1;
+        *rate = (uint32_t)r;
+        *burst = (uint32_t)b;
+        return 0;
+}
+
 /* Reads the settings of the door (docs/configuration.md). Returns 0, or -1 with errstr. */
 static int collect_setup(struct collect *co, const svc_config_t *cfg, char *errstr,
                          size_t errstr_size) {
@@ -340,14 +360,7 @@ static int collect_setup(struct collect *co, const svc_config_t *cfg, char *errs
                 return -1;
         }
         if ((ip_limit = svc_config_get(cfg, "COLLECT_RATE_LIMIT_IP")) && *ip_limit) {
-                unsigned long rate = 0, burst = 0;
-                int end = 0;
-                if ((sscanf(ip_limit, "%lu%n", &rate, &end) != 1 ||
-                     (ip_limit[end] == ':' &&
-                      sscanf(ip_limit + end, ":%lu%n", &burst, &end) != 1) ||
-                     ip_limit[end] || !isdigit((unsigned char)*ip_limit)) ||
-                    rate < 1 || rate > SVC_WRITEKEY_RATE_MAX || burst > SVC_WRITEKEY_RATE_MAX ||
-                    (strchr(ip_limit, ':') && burst < 1)) {
+                if (parse_rate(ip_limit, &co->ip_rate, &co->ip_burst) == -1) {
                         snprintf(
                             errstr, errstr_size,
                             "COLLECT_RATE_LIMIT_IP=%s: must be <requests per second>[:<burst>], "
@@ -355,8 +368,6 @@ static int collect_setup(struct collect *co, const svc_config_t *cfg, char *errs
                             ip_limit, SVC_WRITEKEY_RATE_MAX);
                         return -1;
                 }
-                co->ip_rate = (uint32_t)rate;
-                co->ip_burst = (uint32_t)(burst ? burst : rate);
         }
         /* One table for the host, beside the metrics files; per process without them. */
         if ((co->keys || co->ip_rate) &&
