@@ -33,6 +33,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "outage.h"
 #include "spool.h"
 
 #define LOG_NAME "forwarder"
@@ -159,7 +160,7 @@ static void retire(struct forwarder *fw) {
 
         /* Kafka acknowledges: handlers may produce again (before the file goes, so that
          * whoever sees it gone sees the mark gone too). */
-        svc_spool_mark_up(fw->dir);
+        svc_outage_mark_up(fw->dir);
         if (fw->down)
                 svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "Kafka acknowledges again");
         fw->down = 0;
@@ -352,7 +353,7 @@ static void pause_after_failure(struct forwarder *fw) {
                         }
                 } else {
                         if (svc_clock_ms(CLOCK_MONOTONIC) - marked >= MARK_MS) {
-                                svc_spool_mark_down(fw->dir);
+                                svc_outage_mark_down(fw->dir);
                                 marked = svc_clock_ms(CLOCK_MONOTONIC);
                         }
                         if (!fw->down)

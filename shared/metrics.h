@@ -55,6 +55,7 @@ typedef enum {
         SVC_METRICS_CONSUMER_MESSAGES,      /* raw messages read (again after a rewind) */
         SVC_METRICS_CONSUMER_PRODUCED,      /* records in committed transactions */
         SVC_METRICS_CONSUMER_DEAD_LETTERED, /* dead letters in committed transactions */
+        SVC_METRICS_CONSUMER_DUPLICATE,     /* events of copies removed, same */
         SVC_METRICS_CONSUMER_COMMITTED,     /* transactions */
         SVC_METRICS_CONSUMER_ABORTED,
         SVC_METRICS_CONSUMER_COMMIT_MS, /* time spent committing */

@@ -80,6 +80,7 @@ char *svc_metrics_render(const svc_metrics_snap_t *snap, size_t *len) {
             {"events_consumer_records_total{outcome=\"produced\"}",
              "Records of the consumer's committed transactions, by outcome."},
             {"events_consumer_records_total{outcome=\"dead_lettered\"}", NULL},
+            {"events_consumer_records_total{outcome=\"duplicate\"}", NULL},
             {"events_consumer_transactions_total{result=\"committed\"}",
              "The consumer's transactions, by result."},
             {"events_consumer_transactions_total{result=\"aborted\"}", NULL},

@@ -8,11 +8,13 @@
 #   topic_lines                    "key<TAB>value" of every message of $TOPIC
 #   topic_total                    messages ever produced to $TOPIC (its $TOPIC_PARTITIONS
 #                                  high watermarks, in one round trip)
-# Each script gets its own spool ($SPOOL, exported as SPOOL_DIR) and topic ($TOPIC).
+# Each script gets its own spool ($SPOOL, exported as SPOOL_DIR) and topic ($TOPIC,
+# exported as COLLECT_RAW_TOPIC).
 SPOOL="$T/spool"
 TOPIC=${TOPIC:-collect-topic1}
 TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-4}
-export SPOOL_DIR=$SPOOL
+# The forwarder produces every record to COLLECT_RAW_TOPIC, whatever topic it names.
+export SPOOL_DIR=$SPOOL COLLECT_RAW_TOPIC=$TOPIC
 FORWARDER_PID=""
 
 gen_records() {

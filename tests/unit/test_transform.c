@@ -188,6 +188,31 @@ static void test_bad_event_among_good(void) {
         is_int(svc_transform_raw(raw, strlen(raw), "r3", 2, emit, &s, &cnt), 0, "again: returns 0");
         is_str(s.out, again, "the same message gives byte-identical records");
 
+        /* Another body under the same request_id: only the event_ids change. */
+        char tagged[8192], want[8192];
+        size_t i = 0, o = 0;
+        s.len = 0;
+        is_int(svc_transform_raw_tagged(raw, strlen(raw), "r3", 2,
+                                        "0123456789abcdef0123456789abcdef", emit, &s, &cnt),
+               0, "tagged: returns 0");
+        memcpy(tagged, s.out, s.len + 1);
+        while (again[i] && o + 40 < sizeof(want)) { /* the plain output, ids tagged */
+                if (!strncmp(again + i, "\"event_id\":\"r3-", 15)) {
+                        o +=
+                            (size_t)snprintf(want + o, sizeof(want) - o,
+                                             "\"event_id\":\"r3:0123456789abcdef0123456789abcdef-");
+                        i += 15;
+                } else {
+                        want[o++] = again[i++];
+                }
+        }
+        want[o] = '\0';
+        is_str(tagged, want, "tagged: <request_id>:<tag>-<index>, every other byte the same");
+        s.len = 0;
+        is_int(svc_transform_raw_tagged(raw, strlen(raw), "r3", 2, NULL, emit, &s, &cnt), 0,
+               "no tag: returns 0");
+        is_str(s.out, again, "no tag: byte-identical to svc_transform_raw");
+
         s.len = 0;
         s.out[0] = '\0';
         s.fail_after = 1;
