@@ -213,6 +213,11 @@ static char *build_record(const json_t *msg, const json_t *ctx, const json_t *ev
         ob_value(&b, rid);
         SVC_JBUF_LIT(&b, ",\"received_at\":");
         ob_value(&b, field(msg, "received_at"));
+        /* the write key's source, when /collect had keys: absent otherwise */
+        if (json_is_string(json_object_get(msg, "source"))) {
+                SVC_JBUF_LIT(&b, ",\"source\":");
+                ob_value(&b, json_object_get(msg, "source"));
+        }
         SVC_JBUF_LIT(&b, "}");
         return svc_jbuf_take(&b, len);
 }

@@ -24,12 +24,14 @@ typedef enum {
 /* What became of the events of a request. For every endpoint
  * RECEIVED = ACKED + SPOOLED + UNAVAILABLE + TOO_LARGE. */
 typedef enum {
-        SVC_METRICS_RECEIVED,    /* passed the checks */
-        SVC_METRICS_ACKED,       /* acknowledged by Kafka, or in the dev store */
-        SVC_METRICS_SPOOLED,     /* in the spool, for the forwarder */
-        SVC_METRICS_INVALID,     /* refused by the checks: never received */
-        SVC_METRICS_UNAVAILABLE, /* received, then neither acknowledged nor spooled */
-        SVC_METRICS_TOO_LARGE,   /* received, then too large for one Kafka message */
+        SVC_METRICS_RECEIVED,     /* passed the checks */
+        SVC_METRICS_ACKED,        /* acknowledged by Kafka, or in the dev store */
+        SVC_METRICS_SPOOLED,      /* in the spool, for the forwarder */
+        SVC_METRICS_INVALID,      /* refused by the checks: never received */
+        SVC_METRICS_UNAVAILABLE,  /* received, then neither acknowledged nor spooled */
+        SVC_METRICS_TOO_LARGE,    /* received, then too large for one Kafka message */
+        SVC_METRICS_RATE_LIMITED, /* refused by a write key's or an address's budget (429,
+                                   * or 413 over a key's burst): never received */
         SVC_METRICS_OUTCOME_CNT
 } svc_metrics_outcome_t;
 

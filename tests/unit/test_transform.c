@@ -79,6 +79,29 @@ static const struct {
      "\"browser\":null,\"device\":null,\"browser_version\":null,\"client_ip\":null,"
      "\"user_agent\":null,\"request_id\":\"r2\",\"received_at\":null}\n",
      0},
+    {"a write key's source: the last field of every record",
+     "{\"request_id\":\"r4\",\"received_at\":7,\"client_ip\":null,\"source\":\"shop.web\","
+     "\"payload\":{\"events\":[{\"event_type\":\"t\",\"event_time\":2,\"user_id\":\"u\"},"
+     "{\"event_type\":\"t\",\"event_time\":3,\"user_id\":\"v\"}]}}",
+     "r4",
+     "O u {\"event_id\":\"r4-0\",\"event_type\":\"t\",\"event_time\":2,\"event_timestamp\":"
+     "\"1970-01-01T00:00:00.002Z\",\"user_id\":\"u\",\"product_id\":null,\"properties\":{},"
+     "\"browser\":null,\"device\":null,\"browser_version\":null,\"client_ip\":null,"
+     "\"user_agent\":null,\"request_id\":\"r4\",\"received_at\":7,\"source\":\"shop.web\"}\n"
+     "O v {\"event_id\":\"r4-1\",\"event_type\":\"t\",\"event_time\":3,\"event_timestamp\":"
+     "\"1970-01-01T00:00:00.003Z\",\"user_id\":\"v\",\"product_id\":null,\"properties\":{},"
+     "\"browser\":null,\"device\":null,\"browser_version\":null,\"client_ip\":null,"
+     "\"user_agent\":null,\"request_id\":\"r4\",\"received_at\":7,\"source\":\"shop.web\"}\n",
+     0},
+    {"a source that is not a string is left out, as if absent",
+     "{\"request_id\":\"r5\",\"source\":5,\"payload\":{\"events\":[{\"event_type\":\"t\","
+     "\"event_time\":2,\"user_id\":\"u\"}]}}",
+     "r5",
+     "O u {\"event_id\":\"r5-0\",\"event_type\":\"t\",\"event_time\":2,\"event_timestamp\":"
+     "\"1970-01-01T00:00:00.002Z\",\"user_id\":\"u\",\"product_id\":null,\"properties\":{},"
+     "\"browser\":null,\"device\":null,\"browser_version\":null,\"client_ip\":null,"
+     "\"user_agent\":null,\"request_id\":\"r5\",\"received_at\":null}\n",
+     0},
     {"bad event among good ones",
      "{\"request_id\":\"r3\",\"payload\":{\"events\":[{\"event_type\":\"a\",\"event_time\":1,"
      "\"user_id\":\"u1\"},{\"event_type\":\"b\",\"event_time\":0,\"user_id\":\"u2\"},"
