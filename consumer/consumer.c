@@ -296,6 +296,8 @@ static int txn_commit(struct consumer *c) {
                         rd_kafka_err2str(err));
         /* The statistics count what read_committed readers see. */
         svc_metrics_add(SVC_METRICS_CONSUMER_COMMITTED, 1);
+        svc_metrics_consumer_txn((uint64_t)(svc_clock_ms(CLOCK_MONOTONIC) - c->txn_started_ms) *
+                                 1000);
         svc_metrics_add(SVC_METRICS_CONSUMER_COMMIT_MS,
                         (uint64_t)(svc_clock_ms(CLOCK_MONOTONIC) - started));
         svc_metrics_add(SVC_METRICS_CONSUMER_PRODUCED, c->txn_produced);

@@ -9,7 +9,11 @@
  * in flight are bounded (WINDOW_*). Damaged bytes (a record torn by a crash, never
  * answered 202) are skipped and logged with the file name and offset. A file that none of
  * the service's writers made (another owner, writable by others, not a regular file) is
- * not read: it is set aside, logged and counted. A file Kafka did not take stays, and is
+ * not read: it is set aside, logged and counted. When Kafka refuses a record of a file for
+ * good (svc_kafka_fail_is_permanent), that file is produced again one record at a time:
+ * each refused record is set aside in SPOOL_DIR/rejected/ with a dead letter
+ * (rejected.c), the others go to Kafka, and the file is removed. A file Kafka did not take
+ * for any other reason stays, and is
  * tried again after a growing pause; while no broker answers, the Kafka-down mark is kept
  * fresh so that the handlers spool at once instead of waiting for Kafka. After a kill -9
  * the files in flight are replayed from their start: a record may reach Kafka twice,
@@ -25,6 +29,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -34,6 +39,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "outage.h"
+#include "rejected.h"
 #include "spool.h"
 
 #define LOG_NAME "forwarder"
@@ -82,6 +88,9 @@ struct forwarder {
         long backoff_ms;            /* pause before the next try after a failure */
         int down;                   /* no broker answered since the last failure */
         int fatal;
+        char *sift;     /* the file to produce one record at a time (a record refused) */
+        int sift_fresh; /* sift was just set: no pause before it */
+        fwd_rejected_t *rej;
         struct inflight q[FILES_IN_FLIGHT]; /* oldest first, from q[head], cnt of them */
         int head, cnt;
         size_t window_bytes, window_records; /* the sum of theirs */
@@ -184,6 +193,16 @@ static void retire(struct forwarder *fw) {
  * sent so far may be in Kafka, and are produced again with them (docs/spool.md). */
 static void give_up(struct forwarder *fw, const char *why) {
         const char *oldest_name = oldest(fw)->name;
+        svc_kafka_batch_t *kb = oldest(fw)->kb;
+
+        /* Kafka refused a record of the oldest file itself: that file goes one record at a
+         * time next, so that the refused ones can be set aside (sift_file). */
+        if (kb && svc_kafka_fail_is_permanent(svc_kafka_batch_first_err(kb)) &&
+            (!fw->sift || strcmp(fw->sift, oldest_name))) {
+                free(fw->sift);
+                if ((fw->sift = strdup(oldest_name)))
+                        fw->sift_fresh = 1;
+        }
         for (int first = 1; fw->cnt; first = 0) {
                 struct inflight *e = oldest(fw);
                 if (first)
@@ -239,6 +258,89 @@ static int drain(struct forwarder *fw) {
         return 0;
 }
 
+/* Produces the records of a file one at a time, each waited for, because Kafka refused
+ * one of them for good: a refused record is set aside (rejected.c: its bytes in
+ * rejected/, a dead letter) and counted, the others go to Kafka; then the file is
+ * removed. Returns 0, or -1 when a record could be neither delivered nor set aside now
+ * (the file stays; its records sent so far are produced again with it). */
+static int sift_file(struct forwarder *fw, svc_spool_file_t *f, const char *name) {
+        unsigned long long records = 0, rejected = 0, damaged = 0;
+        struct svc_spool_rec rec;
+        svc_spool_next_t next;
+        size_t off, len;
+        char errstr[512], why[512];
+
+        svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
+                "%s: Kafka refused a record of it for good: producing it one record at a time",
+                name);
+        while ((next = svc_spool_file_next(f, &rec, &off, &len)) != SVC_SPOOL_END) {
+                svc_kafka_batch_t *kb;
+                int err = 0;
+
+                if (next == SVC_SPOOL_DAMAGED) {
+                        damaged++;
+                        continue;
+                }
+                if (!run) {
+                        snprintf(errstr, sizeof(errstr), "stopping");
+                        goto failed;
+                }
+                if (!(kb = svc_kafka_batch_new(fw->kp))) {
+                        snprintf(errstr, sizeof(errstr), "out of memory");
+                        goto failed;
+                }
+                if (svc_kafka_batch_produce(kb, fw->topic, rec.key, rec.key_len, rec.val,
+                                            rec.val_len, why, sizeof(why)) == 0 &&
+                    wait_acked(fw, kb, why, sizeof(why)) == 0) {
+                        svc_kafka_batch_destroy(kb);
+                        records++;
+                        continue;
+                }
+                err = svc_kafka_batch_first_err(kb);
+                svc_kafka_batch_destroy(kb);
+                if (!svc_kafka_fail_is_permanent(err)) {
+                        snprintf(errstr, sizeof(errstr), "%s", why);
+                        goto failed;
+                }
+                snprintf(why, sizeof(why), "%s", svc_kafka_err_str(err));
+                if (fwd_rejected_keep(fw->rej, &rec, why, errstr, sizeof(errstr)) == -1)
+                        goto failed;
+                rejected++;
+                svc_metrics_add(SVC_METRICS_SPOOL_REJECTED, 1);
+                svc_log(SVC_LOG_WARN, NULL, LOG_NAME,
+                        "%s: the record at offset %zu (%zu bytes) is refused for good (%s): "
+                        "kept in %s/" FWD_REJECTED_DIR ", dead letter sent",
+                        name, off, len, why, fw->dir);
+        }
+        fwd_rejected_seal(fw->rej);
+        svc_outage_mark_up(fw->dir);
+        fw->down = 0;
+        fw->backoff_ms = 0;
+        svc_metrics_add(SVC_METRICS_SPOOL_FILES, 1);
+        svc_metrics_add(SVC_METRICS_SPOOL_FORWARDED, records);
+        svc_metrics_add(SVC_METRICS_SPOOL_DAMAGED, damaged);
+        free(fw->sift);
+        fw->sift = NULL;
+        svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "%s: %llu records in Kafka, %llu set aside", name,
+                records, rejected);
+        if (svc_spool_file_remove(f, errstr, sizeof(errstr)) == -1) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
+                        "fatal: %s is in Kafka but stays in the spool (%s): stopping rather "
+                        "than replaying it again",
+                        name, errstr);
+                fw->fatal = 1;
+                run = 0;
+                return -1;
+        }
+        return 0;
+failed:
+        fwd_rejected_seal(fw->rej);
+        svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "%s stays in the spool (%llu records sent): %s", name,
+                records + rejected, errstr);
+        svc_spool_file_close(f);
+        return -1;
+}
+
 /* Produces every whole record of one taken file, in flight behind the files before it,
  * waiting for the oldest ones while the window is full. Returns 0, or -1 when a wait
  * failed (every file in flight stays) or the file could not be produced (the files before
@@ -250,6 +352,13 @@ static int forward_file(struct forwarder *fw, svc_spool_file_t *f, const char *n
         size_t off, len;
         char errstr[512];
 
+        if (fw->sift && !strcmp(fw->sift, name)) {
+                if (drain(fw) == -1) {
+                        svc_spool_file_close(f);
+                        return -1;
+                }
+                return sift_file(fw, f, name);
+        }
         if (fw->cnt == FILES_IN_FLIGHT && wait_oldest(fw, errstr, sizeof(errstr)) == -1) {
                 give_up(fw, errstr);
                 svc_spool_file_close(f);
@@ -376,12 +485,13 @@ static void log_stats(struct forwarder *fw) {
         svc_spool_usage(fw->dir, &records, &bytes);
         svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
                 "stats files=%llu records=%llu damaged=%llu failures=%llu refused=%llu "
-                "spool_records=%lld spool_bytes=%lld kafka=%s",
+                "rejected=%llu spool_records=%lld spool_bytes=%lld kafka=%s",
                 (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_FILES),
                 (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_FORWARDED),
                 (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_DAMAGED),
                 (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_FAILURES),
-                (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_REFUSED), records, bytes,
+                (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_REFUSED),
+                (unsigned long long)svc_metrics_get(SVC_METRICS_SPOOL_REJECTED), records, bytes,
                 fw->down ? "down" : "up");
 }
 
@@ -468,6 +578,11 @@ int main(void) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "kafka producer: %s", errstr);
                 goto out;
         }
+        if (!(fw.rej = fwd_rejected_new(fw.dir, cfg.spool_max_bytes, fw.kp, cfg.collect_dlq_topic,
+                                        fw.timeout_ms))) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "out of memory");
+                goto out;
+        }
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "forwarding %s to %s", fw.dir, cfg.kafka_url);
@@ -480,7 +595,9 @@ int main(void) {
                         last_sweep = svc_clock_ms(CLOCK_MONOTONIC);
                 }
                 rc = forward_all(&fw);
-                if (rc == -1 && run)
+                if (rc == -1 && run && fw.sift_fresh)
+                        fw.sift_fresh = 0; /* the file Kafka refused a record of: at once */
+                else if (rc == -1 && run)
                         pause_after_failure(&fw);
                 else if (rc == 0)
                         nap(IDLE_MS);
@@ -496,6 +613,8 @@ int main(void) {
                 ret);
 out:
         /* Whatever is still in flight belongs to a file that stays: no need to wait long. */
+        fwd_rejected_destroy(fw.rej);
+        free(fw.sift);
         svc_kafka_destroy(fw.kp, 1000 /* ms */);
         svc_metrics_close(); /* after the delivery thread, which counts too */
         svc_config_close(&cfg);

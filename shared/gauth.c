@@ -131,6 +131,35 @@ out:
         return path;
 }
 
+/* 1 when uri is http:// to a loopback host (127.0.0.0/8, localhost, [::1]): a test stub
+ * on this machine, where the signed assertion never crosses a network. */
+static int gauth_loopback_http(const char *uri) {
+        const char *host = uri + 7, *end;
+        size_t len;
+
+        if (strncmp(uri, "http://", 7) != 0)
+                return 0;
+        len = strcspn(host, "/?#");
+        if (memchr(host, '@', len)) /* user info: the host is what follows it */
+                return 0;
+        if (*host == '[') {
+                end = strchr(host, ']');
+                return end && (size_t)(end - host) == 4 && !strncmp(host, "[::1]", 5) &&
+                       (end[1] == ':' || end[1] == '/' || !end[1]);
+        }
+        len = strcspn(host, ":/?#");
+        if (host[len] && host[len] != ':' && host[len] != '/')
+                return 0;
+        if (len == 9 && !strncasecmp(host, "localhost", 9))
+                return 1;
+        if (len < 7 || len > 15 || strncmp(host, "127.", 4) != 0)
+                return 0;
+        for (size_t i = 4; i < len; i++) /* the rest of a dotted quad: digits and dots */
+                if (!(host[i] == '.' || (host[i] >= '0' && host[i] <= '9')))
+                        return 0;
+        return 1;
+}
+
 /* The members of the key that matter. Returns 0, or -1 with errstr. */
 static int gauth_key_fields(json_t *root, const char **email, const char **pem, const char **uri,
                             char *errstr, size_t errstr_size) {
@@ -147,8 +176,11 @@ static int gauth_key_fields(json_t *root, const char **email, const char **pem, 
         }
         if (!*uri || !**uri)
                 *uri = GAUTH_DEFAULT_TOKEN_URI;
-        if (strncmp(*uri, "https://", 8) != 0 && strncmp(*uri, "http://", 7) != 0) {
-                snprintf(errstr, errstr_size, "service account token_uri is not an http(s) URL");
+        /* The assertion it is sent is a bearer credential for an hour: only over TLS. */
+        if (strncmp(*uri, "https://", 8) != 0 && !gauth_loopback_http(*uri)) {
+                snprintf(errstr, errstr_size,
+                         "service account token_uri must be an https:// URL (http:// only to "
+                         "a loopback address)");
                 return -1;
         }
         return 0;

@@ -66,6 +66,12 @@ int svc_kafka_fail_means_down(int err);
 /** @brief 1 when Kafka refuses the record itself: sending it again cannot succeed. */
 int svc_kafka_fail_is_permanent(int err);
 
+/** @brief librdkafka's version, as it names itself ("2.0.2"). */
+const char *svc_kafka_version(void);
+
+/** @brief Kafka's words for the error code err (an rd_kafka_resp_err_t); static text. */
+const char *svc_kafka_err_str(int err);
+
 /**
  * @brief Records a reader at offset pos still has to read in a partition whose watermarks
  *        are lo and hi: hi - pos. A missing position (negative: nothing committed) or one
@@ -141,6 +147,13 @@ int svc_kafka_batch_produce(svc_kafka_batch_t *kb, const char *topic, const char
  */
 int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cnt, char *errstr,
                          size_t errstr_size) __attribute__((warn_unused_result));
+
+/**
+ * @brief The librdkafka error code (an rd_kafka_resp_err_t) of the batch's first failed
+ *        message, for svc_kafka_fail_kind() and its kin.
+ * @returns the code, 0 while none failed.
+ */
+int svc_kafka_batch_first_err(svc_kafka_batch_t *kb);
 
 /** @brief Releases the batch; messages still in flight finish on their own. NULL ok. */
 void svc_kafka_batch_destroy(svc_kafka_batch_t *kb);

@@ -39,9 +39,11 @@ static void batch_report(struct report_to *to, const rd_kafka_message_t *rkm) {
         svc_kafka_batch_t *kb = (svc_kafka_batch_t *)to;
         if (rkm->err) {
                 pthread_mutex_lock(&kb->lock);
-                if (!kb->first_err[0])
+                if (!kb->first_err[0]) {
                         snprintf(kb->first_err, sizeof(kb->first_err), "%s: %s",
                                  rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err));
+                        kb->first_err_code = rkm->err;
+                }
                 pthread_mutex_unlock(&kb->lock);
                 atomic_fetch_add(&kb->failed, 1);
         } else {
@@ -223,6 +225,15 @@ int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cn
         }
         pthread_mutex_unlock(&kb->lock);
         return ret;
+}
+
+int svc_kafka_batch_first_err(svc_kafka_batch_t *kb) {
+        int err;
+
+        pthread_mutex_lock(&kb->lock);
+        err = kb->first_err_code;
+        pthread_mutex_unlock(&kb->lock);
+        return err;
 }
 
 void svc_kafka_batch_destroy(svc_kafka_batch_t *kb) {

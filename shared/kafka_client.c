@@ -107,6 +107,14 @@ int svc_kafka_fail_is_permanent(int err) {
         return kind == SVC_KAFKA_FAIL_TOO_LARGE || kind == SVC_KAFKA_FAIL_INVALID;
 }
 
+const char *svc_kafka_version(void) {
+        return rd_kafka_version_str();
+}
+
+const char *svc_kafka_err_str(int err) {
+        return rd_kafka_err2str((rd_kafka_resp_err_t)err);
+}
+
 long long svc_kafka_lag(long long lo, long long hi, long long pos) {
         if (pos < lo) /* none committed (negative), or older than what is kept */
                 pos = lo;

@@ -49,7 +49,8 @@ struct svc_kafka_batch {
         atomic_int refcnt;  /* the caller's reference + one per message in flight */
         int serving;        /* this batch's thread serves delivery reports: kafka_batch.c */
         char first_err[256];
-        svc_jbuf_t dev; /* dev mode: lines not yet appended */
+        int first_err_code; /* its librdkafka code (under lock) */
+        svc_jbuf_t dev;     /* dev mode: lines not yet appended */
 };
 
 /* kafka.c */

@@ -103,6 +103,13 @@ void svc_metrics_kafka_acked(uint64_t usec) {
         cadd(C_ACK_SUM, usec);
 }
 
+void svc_metrics_consumer_txn(uint64_t usec) {
+        if (!blk)
+                return;
+        cadd(C_TXN_BUCKET + bucket_index(usec), 1);
+        cadd(C_TXN_SUM, usec);
+}
+
 void svc_metrics_add(svc_metrics_counter_t counter, uint64_t n) {
         if (blk)
                 cadd(C_PLAIN + counter, n);

@@ -51,6 +51,7 @@ typedef enum {
         SVC_METRICS_SPOOL_DAMAGED,   /* damaged runs skipped */
         SVC_METRICS_SPOOL_FAILURES,  /* files Kafka did not take (they stay) */
         SVC_METRICS_SPOOL_REFUSED,   /* files set aside: not made by this user's writers */
+        SVC_METRICS_SPOOL_REJECTED,  /* records Kafka refused for good: kept in rejected/ */
         /* the consumer */
         SVC_METRICS_CONSUMER_MESSAGES,      /* raw messages read (again after a rewind) */
         SVC_METRICS_CONSUMER_PRODUCED,      /* records in committed transactions */
@@ -110,6 +111,10 @@ void svc_metrics_events(svc_metrics_ep_t ep, svc_metrics_outcome_t outcome, uint
 
 /** @brief Kafka acknowledged a message `usec` microseconds after it was produced. */
 void svc_metrics_kafka_acked(uint64_t usec);
+
+/** @brief The consumer: one committed transaction took usec, from its first message to
+ *  the end of its commit. */
+void svc_metrics_consumer_txn(uint64_t usec);
 
 void svc_metrics_add(svc_metrics_counter_t counter, uint64_t n);
 void svc_metrics_set(svc_metrics_gauge_t gauge, int64_t value);

@@ -12,7 +12,7 @@
 
 /* The layout below, as readers check it: change the digits whenever it changes (a file of
  * another layout is not read; the archive then starts from zero, a counter reset). */
-#define METRICS_MAGIC "SVCMET04"
+#define METRICS_MAGIC "SVCMET05"
 
 /* The statuses the handlers answer, in http_status.c's order, and code="other". */
 #define CODE_CNT (SVC_HTTP_STATUS_CNT + 1)
@@ -33,7 +33,9 @@ enum {
         C_EVENTS = C_HTTP_SUM + SVC_METRICS_EP_CNT,                   /* [ep][outcome] */
         C_ACK_BUCKET = C_EVENTS + SVC_METRICS_EP_CNT * SVC_METRICS_OUTCOME_CNT,
         C_ACK_SUM = C_ACK_BUCKET + BUCKET_CNT, /* us */
-        C_ENDED = C_ACK_SUM + 1,               /* processes folded (archive) */
+        C_TXN_BUCKET = C_ACK_SUM + 1,          /* the consumer's transactions */
+        C_TXN_SUM = C_TXN_BUCKET + BUCKET_CNT, /* us */
+        C_ENDED = C_TXN_SUM + 1,               /* processes folded (archive) */
         C_PLAIN = C_ENDED + 1,                 /* [svc_metrics_counter_t] */
         C_SLOTS = C_PLAIN + SVC_METRICS_COUNTER_CNT
 };

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kafka.h"
 #include "metrics_int.h"
+#include "version.h"
 
 /* Rendering ------------------------------------------------------------------------ */
 
@@ -75,6 +77,8 @@ char *svc_metrics_render(const svc_metrics_snap_t *snap, size_t *len) {
              "Times a spool file was not taken by Kafka (it stays, and is tried again)."},
             {"events_spool_refused_files_total",
              "Spool files the forwarder did not trust (another owner, loose mode): set aside."},
+            {"events_spool_rejected_total",
+             "Spooled records Kafka refused for good: kept in rejected/, a dead letter sent."},
             {"events_consumer_messages_total",
              "Raw messages the consumer read (again after a rewind)."},
             {"events_consumer_records_total{outcome=\"produced\"}",
@@ -99,6 +103,10 @@ char *svc_metrics_render(const svc_metrics_snap_t *snap, size_t *len) {
         if (!(f = open_memstream(&text, len)))
                 return NULL;
 
+        family(f, "events_build_info", "gauge",
+               "1, labelled with the service's version and librdkafka's.");
+        fprintf(f, "events_build_info{version=\"%s\",librdkafka=\"%s\"} 1\n", SVC_VERSION,
+                svc_kafka_version());
         family(f, "events_http_requests_total", "counter",
                "Requests the handlers answered, by endpoint and status code.");
         for (int ep = 0; ep < SVC_METRICS_EP_CNT; ep++)
@@ -183,6 +191,11 @@ char *svc_metrics_render(const svc_metrics_snap_t *snap, size_t *len) {
                 else
                         fprintf(f, "%s %llu\n", plain[i].series, (unsigned long long)v);
         }
+        family(f, "events_consumer_transaction_duration_seconds", "histogram",
+               "Time of the consumer's committed transactions, from their first message to "
+               "the end of their commit.");
+        histogram(f, "events_consumer_transaction_duration_seconds", "",
+                  &snap->counters[C_TXN_BUCKET], snap->counters[C_TXN_SUM]);
         if (snap->gauge_set & (1ULL << (G_PLAIN + SVC_METRICS_CONSUMER_LAG))) {
                 family(f, "events_consumer_lag", "gauge",
                        "Records of the raw topic (COLLECT_RAW_TOPIC) the running consumers have "

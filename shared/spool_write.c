@@ -140,6 +140,20 @@ static int records_size(const struct svc_spool_rec *recs, size_t cnt, size_t *to
         return 0;
 }
 
+/* The bytes of the spool's rejected/ (records Kafka refused for good, set aside by the
+ * forwarder): they count against SPOOL_MAX_BYTES too. */
+static long long rejected_bytes(int dirfd) {
+        int fd = openat(dirfd, "rejected", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        long long bytes = 0;
+
+        if (fd == -1)
+                return 0;
+        if (svc_spool_scan(fd, NULL, &bytes) == -1)
+                bytes = 0;
+        close(fd);
+        return bytes;
+}
+
 /* Seals the open file when it is old or full enough, and checks that total more bytes
  * stay within SPOOL_MAX_BYTES (the directory is scanned again now and then). */
 static svc_spool_err_t make_room(svc_spool_t *sp, size_t total, char *errstr, size_t errstr_size) {
@@ -151,7 +165,7 @@ static svc_spool_err_t make_room(svc_spool_t *sp, size_t total, char *errstr, si
         if (!sp->scanned_ms || now - sp->scanned_ms >= SPOOL_SCAN_MS) {
                 if (svc_spool_scan(sp->dirfd, NULL, &used) == -1)
                         return io_error(errno, sp, "reading the directory", errstr, errstr_size);
-                sp->used = used;
+                sp->used = used + rejected_bytes(sp->dirfd);
                 sp->scanned_ms = now;
         }
         if (sp->used + (long long)total > sp->max_bytes) {

@@ -11,6 +11,10 @@
  *      produce-errors CODE COUNT   the next COUNT produce requests fail with Kafka error
  *                                  CODE (e.g. 87 INVALID_RECORD, 19 NOT_ENOUGH_REPLICAS)
  *      down N / up N               broker N stops / resumes answering; data is kept
+ *      broker-produce-errors N CODE COUNT
+ *                                  the same, for the next COUNT produce requests to
+ *                                  broker N only (the other brokers answer as usual)
+ *      leader TOPIC PARTITION N    broker N leads that partition from now on
  * SIGUSR1 takes every broker down, SIGUSR2 brings them all back (a Kafka outage for a
  * person trying `make run`: pkill -USR1 devbroker). A broker that is down closes its
  * connections and refuses new ones; its topics and messages are kept.
@@ -104,14 +108,22 @@ static int create_topic(rd_kafka_mock_cluster_t *mcluster, const char *topic_arg
 
 /* Carries out one line of the control pipe. */
 static void control(rd_kafka_mock_cluster_t *mcluster, const char *line) {
-        int code, count, broker;
+        int code, count, broker, partition;
         rd_kafka_resp_err_t errs[64];
+        char topic[200];
 
         if (sscanf(line, "produce-errors %d %d", &code, &count) == 2 && count > 0 && count <= 64) {
                 for (int i = 0; i < count; i++)
                         errs[i] = (rd_kafka_resp_err_t)code;
                 rd_kafka_mock_push_request_errors_array(mcluster, 0 /* Produce */, (size_t)count,
                                                         errs);
+        } else if (sscanf(line, "broker-produce-errors %d %d %d", &broker, &code, &count) == 3 &&
+                   count > 0 && count <= 64) {
+                for (int i = 0; i < count; i++)
+                        rd_kafka_mock_broker_push_request_error_rtts(
+                            mcluster, broker, 0 /* Produce */, 1, (rd_kafka_resp_err_t)code, 0);
+        } else if (sscanf(line, "leader %199s %d %d", topic, &partition, &broker) == 3) {
+                rd_kafka_mock_partition_set_leader(mcluster, topic, partition, broker);
         } else if (sscanf(line, "down %d", &broker) == 1) {
                 rd_kafka_mock_broker_set_down(mcluster, broker);
         } else if (sscanf(line, "up %d", &broker) == 1) {

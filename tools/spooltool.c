@@ -6,6 +6,11 @@
  *   spooltool verify DIR   reads every record and checks its CRC; names each damaged run
  *                          (file, offset, length); exit status 1 when there is one
  *   spooltool cat DIR      "key<TAB>value" per record, oldest first
+ *   spooltool rejected DIR like ls, for DIR/rejected: the records Kafka refused for good,
+ *                          which the forwarder set aside (`cat DIR/rejected` shows them)
+ *   spooltool requeue DIR  moves the files of DIR/rejected back into DIR: the forwarder
+ *                          produces them again (once the cause is fixed); a file the
+ *                          forwarder is writing stays
  *   spooltool write [-b BATCH] [-m MAX_BYTES] DIR TOPIC
  *                          appends one record per "key<TAB>value" line of stdin, BATCH
  *                          records per append (default 1); exit status 1 on failure,
@@ -13,6 +18,7 @@
  *
  * A file being written is read as it is at that moment: its last record may show as
  * damaged until its writer has finished it. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +27,7 @@
 #include "spool.h"
 
 #define USAGE                                                                                      \
-        "usage: spooltool ls|verify|cat DIR\n"                                                     \
+        "usage: spooltool ls|verify|cat|rejected|requeue DIR\n"                                    \
         "       spooltool write [-b BATCH] [-m MAX_BYTES] DIR TOPIC < key<TAB>value lines\n"
 
 enum { CMD_LS, CMD_VERIFY, CMD_CAT };
@@ -80,6 +86,59 @@ static int walk(const char *dir, int cmd) {
                 printf("%lld files, %lld records, %lld bytes, %lld damaged runs\n", files, records,
                        bytes, damaged);
         return ret ? ret : damaged ? 1 : 0;
+}
+
+/* fsyncs a directory: a rename in it is durable. */
+static void sync_dir(const char *dir) {
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd != -1) {
+                fsync(fd);
+                close(fd);
+        }
+}
+
+/* Moves the files of DIR/rejected back into DIR, each locked as the forwarder locks it
+ * (one being written stays). Returns 0, or 2 when one could not be moved. */
+static int requeue(const char *dir) {
+        char rej[4096], from[4608], to[4608], errstr[512];
+        char **names;
+        int ret = 0, moved = 0;
+
+        snprintf(rej, sizeof(rej), "%s/rejected", dir);
+        if (!(names = svc_spool_list(rej, errstr, sizeof(errstr)))) {
+                fprintf(stderr, "spooltool: %s\n", errstr);
+                return 2;
+        }
+        for (char **name = names; *name; name++) {
+                svc_spool_file_t *f;
+                int rc =
+                    svc_spool_file_open(rej, *name, SVC_SPOOL_F_TAKE, &f, errstr, sizeof(errstr));
+                if (rc != 1) {
+                        if (rc < 0) {
+                                fprintf(stderr, "spooltool: %s\n", errstr);
+                                ret = 2;
+                        }
+                        continue; /* being written by the forwarder, or gone */
+                }
+                snprintf(from, sizeof(from), "%s/%s", rej, *name);
+                snprintf(to, sizeof(to), "%s/%s", dir, *name);
+                if (rename(from, to) == -1) {
+                        perror("spooltool: rename");
+                        ret = 2;
+                } else {
+                        printf("requeued %s\n", *name);
+                        moved++;
+                }
+                svc_spool_file_close(f);
+        }
+        svc_spool_list_free(names);
+        if (moved) {
+                sync_dir(dir);
+                sync_dir(rej);
+        }
+        printf("%d files requeued\n", moved);
+        return ret;
 }
 
 static int write_records(int argc, char **argv) {
@@ -168,6 +227,13 @@ int main(int argc, char **argv) {
                 return walk(argv[2], CMD_VERIFY);
         if (!strcmp(argv[1], "cat"))
                 return walk(argv[2], CMD_CAT);
+        if (!strcmp(argv[1], "rejected")) {
+                char rej[4096];
+                snprintf(rej, sizeof(rej), "%s/rejected", argv[2]);
+                return walk(rej, CMD_LS);
+        }
+        if (!strcmp(argv[1], "requeue"))
+                return requeue(argv[2]);
         fputs(USAGE, stderr);
         return 2;
 }

@@ -50,6 +50,15 @@ check "every family is there: handlers, Kafka, spool, forwarder, consumer, proce
 		events_consumer_records_total events_consumer_transactions_total events_consumer_lag \
 		events_process_start_time_seconds; do grep -q "^$f[{ ]" <<<"$1" || { echo "no $f"; exit 1; }; done' _ "$M"
 if out=$(promtool check metrics <<<"$M" 2>&1); then ok "promtool check metrics"; else not_ok "promtool check metrics" "$out"; fi
+is "events_build_info: 1, with the service's version and librdkafka's" \
+	"$(grep '^events_build_info{' <<<"$M" | sed -E 's/librdkafka="[0-9]+\.[0-9]+\.[0-9]+[^"]*"/librdkafka="X"/')" \
+	'events_build_info{version="1.0",librdkafka="X"} 1'
+txns=$(metric 'events_consumer_transactions_total{result="committed"}')
+check "the consumer committed transactions ($txns)" test "${txns:-0}" -ge 1
+is "the consumer's transaction time: one observation per committed transaction" \
+	"$(metric events_consumer_transaction_duration_seconds_count)" "$txns"
+check "and its +Inf bucket holds them all" \
+	test "$(metric 'events_consumer_transaction_duration_seconds_bucket{le="+Inf"}')" = "$txns"
 
 # A Prometheus server of the test's own: the scrape_config of docs/metrics.md, aimed at
 # this stack, every second.

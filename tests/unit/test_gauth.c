@@ -195,6 +195,9 @@ int main(void) {
                 char *no_pk = key_json("a@b", NULL, NULL);
                 char *bad_pem, *ec_json = key_json("a@b", ec_pem, NULL);
                 char *bad_uri = key_json("a@b", pem, "file:///etc/passwd");
+                char *clear_uri = key_json("a@b", pem, "http://oauth2.googleapis.com/token");
+                char *near_uri = key_json("a@b", pem, "http://127.0.0.1.example.com/token");
+                char *userinfo_uri = key_json("a@b", pem, "http://127.0.0.1:80@evil.example/t");
                 garbled[60] ^= 0x20;
                 garbled[61] = '!';
                 bad_pem = key_json("a@b", garbled, NULL);
@@ -208,6 +211,9 @@ int main(void) {
                     {bad_pem, "not a PEM private key", "garbled PEM"},
                     {ec_json, "not an RSA key", "EC key"},
                     {bad_uri, "token_uri", "token_uri not http(s)"},
+                    {clear_uri, "https://", "token_uri in clear text to another host"},
+                    {near_uri, "https://", "token_uri to a host that only starts like loopback"},
+                    {userinfo_uri, "https://", "token_uri with loopback as user name"},
                     {"/nonexistent/key.json", "neither JSON nor a readable file", "no file"},
                     {NULL, NULL, NULL},
                 };
@@ -225,6 +231,25 @@ int main(void) {
                 free(bad_pem);
                 free(ec_json);
                 free(bad_uri);
+                free(clear_uri);
+                free(near_uri);
+                free(userinfo_uri);
+        }
+        /* http:// to a loopback address (a test stub) is taken. */
+        {
+                const char *const loop[] = {"http://127.0.0.1:9/token",
+                                            "http://localhost/token",
+                                            "http://[::1]:8080/token",
+                                            "http://127.1.2.3/t",
+                                            "https://oauth2.googleapis.com/token",
+                                            NULL};
+                for (i = 0; loop[i]; i++) {
+                        char *j = key_json("a@b", pem, loop[i]);
+                        ga = svc_gauth_new(j, NULL, errstr, sizeof(errstr));
+                        ok(ga != NULL, "token_uri %s is taken", loop[i]);
+                        svc_gauth_destroy(ga);
+                        free(j);
+                }
         }
         /* The default token_uri is Google's. */
         {
