@@ -80,8 +80,9 @@ $(B)/bin/forwarder: $(patsubst %.c,$(B)/%.o,$(wildcard forwarder/*.c))
 $(DAEMONS): $(B)/libsvc.a
 	$(LINK)
 
-# The transform unit test also links the consumer's transform module.
+# The transform and dedupe unit tests also link the consumer's modules.
 $(B)/tests/test_transform: $(B)/consumer/transform.o
+$(B)/tests/test_dedupe: $(B)/consumer/dedupe.o
 $(UNIT): $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libsvc.a
 	$(LINK)
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # consumer.sh - events/s of the collect consumer (collect-topic1 -> collect-topic2, with
 # transactions) beside a kcat topic-to-topic pipe of the same raw messages, on one dev
-# broker. Prints:
+# broker; the consumer with removal of copies on (the default) and off; how fast it
+# restores its window from the changelog beside kcat reading that changelog; and the
+# memory per remembered request. Prints the rows of bench/run's table
+# ("row|measured|ceiling|ratio|goal|met?"), then
 #   consumer_events_per_s=<n>  kcat_pipe_events_per_s=<n>  ratio=<consumer/pipe>
 # plus a few details as "# ..." lines.
 #
@@ -36,7 +39,10 @@ log_epoch() { date -d "$(cut -d' ' -f1 <<<"$1")" +%s.%N; }
 
 for b in devbroker consumer; do [ -x "$BIN/$b" ] || die "$BIN/$b missing: run make"; done
 unset KAFKA_URL FORCE_DEV_MODE EVENTS_CONFIG
-"$BIN/devbroker" -p "$PARTS" -f "$W/bootstrap" -t kcat-pipe-out:"$PARTS" >/dev/null \
+# Each round's consumer with removal on writes a changelog of its own: a restore in a
+# later round would otherwise be timed with the transform.
+"$BIN/devbroker" -p "$PARTS" -f "$W/bootstrap" -t kcat-pipe-out:"$PARTS" \
+	$(for r in $(seq "$ROUNDS"); do echo "-t bench-dedupe-$r:$PARTS"; done) >/dev/null \
 	2>"$W/broker.log" &
 BROKER_PID=$!
 for _ in $(seq 100); do [ -s "$W/bootstrap" ] && break; sleep 0.05; done
@@ -75,10 +81,12 @@ run_pipe() {
 		awk '{print $1 * 60 + $2 + $3 * 60 + $4}')
 }
 
-# 2. The consumer, in a fresh group each round.
+# 2. The consumer, in a fresh group each round; removal of copies on or off.
 run_consumer() {
-	local round=$1 drained="" rc c0 c1
-	CONSUMER_GROUP_ID=bench-$round CONSUMER_TRANSACTIONAL_ID=bench-$round \
+	local round=$1 mode=$2 drained="" rc c0 c1 window=86400000
+	[ "$mode" = off ] && window=0
+	CONSUMER_GROUP_ID=bench-$mode-$round CONSUMER_TRANSACTIONAL_ID=bench-$mode-$round \
+		COLLECT_DEDUPE_TOPIC=bench-dedupe-$round DEDUPE_WINDOW_MS=$window \
 		CONSUMER_STATS_INTERVAL_MS=100 "$BIN/consumer" 2>"$W/consumer.log" &
 	CONSUMER_PID=$!
 	for _ in $(seq 6000); do
@@ -100,27 +108,84 @@ run_consumer() {
 	c0=$(log_epoch "$(grep -m1 'assigned [1-9][0-9]* partition' "$W/consumer.log")")
 	c1=$(log_epoch "$(grep 'exiting with status 0' "$W/consumer.log" | tail -1)")
 	consumer_s=$(echo "$c1 - $c0" | bc -l)
-	produced=$(grep 'stats consumed' "$W/consumer.log" | tail -1 | sed 's/.*produced=\([0-9]*\).*/\1/')
+	stats=$(grep 'stats consumed' "$W/consumer.log" | tail -1)
+	produced=$(sed 's/.*produced=\([0-9]*\).*/\1/' <<<"$stats")
 	[ "$produced" = "$total_events" ] || die "consumer produced $produced records, expected $total_events"
+	[ "$mode" = on ] && cp "$W/consumer.log" "$W/consumer-on-$round.log"
+	return 0
 }
 
 # Rounds alternate the two, so both see the same load on a shared machine; best of each.
-best_pipe="" best_consumer=""
+best_pipe="" best_consumer="" best_off=""
 for round in $(seq "$ROUNDS"); do
 	run_pipe
-	run_consumer "$round"
+	run_consumer "$round" on
 	echo "# round $round: consumer ${consumer_s}s (cpu ${consumer_cpu}s), kcat pipe ${pipe_s}s (cpu ${pipe_cpu}s)"
-	grep 'stats consumed' "$W/consumer.log" | tail -1 | sed 's/.*stats /#   consumer stats: /'
+	echo "#   consumer stats: ${stats#*stats }"
+	remembered=$(sed 's/.* remembered=\([0-9]*\).*/\1/' <<<"$stats")
+	remembered_bytes=$(sed 's/.*remembered_bytes=\([0-9]*\).*/\1/' <<<"$stats")
 	if [ -z "$best_pipe" ] || [ "$(echo "$pipe_s < $best_pipe" | bc -l)" = 1 ]; then
 		best_pipe=$pipe_s best_pipe_cpu=$pipe_cpu
 	fi
 	if [ -z "$best_consumer" ] || [ "$(echo "$consumer_s < $best_consumer" | bc -l)" = 1 ]; then
 		best_consumer=$consumer_s best_consumer_cpu=$consumer_cpu
 	fi
+	run_consumer "$round" off
+	echo "# round $round: consumer with removal off ${consumer_s}s (cpu ${consumer_cpu}s)"
+	if [ -z "$best_off" ] || [ "$(echo "$consumer_s < $best_off" | bc -l)" = 1 ]; then
+		best_off=$consumer_s best_off_cpu=$consumer_cpu
+	fi
+done
+
+# 3. Restore: a consumer of round 1's group reads round 1's changelog (every entry below
+# the committed offsets: all trusted) before it is assigned the partitions; beside it,
+# kcat reads the same changelog to its end.
+restore_s="" kcat_s=""
+for _ in $(seq "$ROUNDS"); do
+	t0=$(now)
+	kcat -C -b "$KAFKA_URL" -t bench-dedupe-1 -o beginning -e -q -f '%o\n' >"$W/changelog.offsets" ||
+		die "kcat could not read the changelog"
+	t1=$(now)
+	k=$(echo "$t1 - $t0" | bc -l)
+	changelog_records=$(wc -l <"$W/changelog.offsets")
+	CONSUMER_GROUP_ID=bench-on-1 CONSUMER_TRANSACTIONAL_ID=bench-on-1 \
+		COLLECT_DEDUPE_TOPIC=bench-dedupe-1 "$BIN/consumer" 2>"$W/restore.log" &
+	CONSUMER_PID=$!
+	line=""
+	for _ in $(seq 1200); do
+		line=$(grep -m1 'restored the window' "$W/restore.log") && break
+		kill -0 "$CONSUMER_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -TERM "$CONSUMER_PID" 2>/dev/null
+	wait "$CONSUMER_PID"
+	CONSUMER_PID=""
+	[ -n "$line" ] || die "no restore: $(tail -3 "$W/restore.log")"
+	ms=$(sed 's/.* in \([0-9]*\) ms: .*/\1/' <<<"$line")
+	restored=$(sed 's/.* ms: \([0-9]*\) records.*/\1/' <<<"$line")
+	echo "# restore: ${line#*consumer: }; kcat read $changelog_records records in ${k}s"
+	r=$(echo "$ms / 1000" | bc -l)
+	if [ -z "$restore_s" ] || [ "$(echo "$r < $restore_s" | bc -l)" = 1 ]; then restore_s=$r; fi
+	if [ -z "$kcat_s" ] || [ "$(echo "$k < $kcat_s" | bc -l)" = 1 ]; then kcat_s=$k; fi
 done
 
 c_rate=$(echo "$total_events / $best_consumer" | bc -l)
 p_rate=$(echo "$total_events / $best_pipe" | bc -l)
+off_rate=$(echo "$total_events / $best_off" | bc -l)
+restore_rate=$(echo "$restored / ($restore_s + 0.0005)" | bc -l)
+kcat_read_rate=$(echo "$changelog_records / $kcat_s" | bc -l)
+meets() { awk -v r="$1" -v g="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? (r + 0 >= g + 0) : (r + 0 <= g + 0); print ok ? "yes" : "no" }'; }
+ratio=$(echo "$c_rate / $p_rate" | bc -l)
+on_off=$(echo "$c_rate / $off_rate" | bc -l)
+restore_ratio=$(echo "$restore_rate / $kcat_read_rate" | bc -l)
+printf 'consumer: events/s (vs kcat pipe)|%.0f|%.0f|%.2f|>= 0.5|%s\n' "$c_rate" "$p_rate" "$ratio" \
+	"$(meets "$ratio" '>=' 0.5)"
+printf 'consumer: events/s, removal of copies on (vs off)|%.0f|%.0f|%.2f|>= 0.9|%s\n' "$c_rate" \
+	"$off_rate" "$on_off" "$(meets "$on_off" '>=' 0.9)"
+printf 'consumer: restore, changelog records/s (vs kcat reading it)|%.0f|%.0f|%.2f|>= 0.5|%s\n' \
+	"$restore_rate" "$kcat_read_rate" "$restore_ratio" "$(meets "$restore_ratio" '>=' 0.5)"
+printf 'consumer: bytes of memory per remembered request|%.1f|-|-|-|-\n' \
+	"$(echo "$remembered_bytes / $remembered" | bc -l)"
 echo "# $MESSAGES raw messages x $EVENTS event(s), $PARTS partitions, dev broker, best of $ROUNDS"
 printf '# cpu per event: consumer %.1f us, kcat pipe (both processes) %.1f us; load average %s\n' \
 	"$(echo "$best_consumer_cpu * 1000000 / $total_events" | bc -l)" \

@@ -29,6 +29,16 @@
  *   CONSUMER_PLAIN_COMMIT      auto   also commit the offsets outside the transaction:
  *                              auto = only on the dev broker, which ignores transactional
  *                              offset commits (see set_plain_commit); true; false
+ *   DEDUPE_WINDOW_MS           86400000  copies of a request within this span of
+ *                              received_at produce nothing (0: off)
+ *   COLLECT_DEDUPE_TOPIC       collect-dedupe  the changelog of the requests seen
+ *
+ * Copies (consumer/README.md, "Copies"): before a raw message is transformed, the store of
+ * its partition (dedupe.c) says whether it is a copy. A new request is written to the
+ * changelog topic, key rid+digest, in the same transaction as its records and offset;
+ * requests past the window get a tombstone at the start of a transaction. When a partition
+ * is assigned, its window is read back from the changelog before any of its messages is
+ * transformed, trusting only the entries below the committed offset.
  *
  * Exit status: 0 after a drain (SIGTERM/SIGINT), 1 on a fatal or configuration error. */
 #include <errno.h>
@@ -43,15 +53,17 @@
 
 #include "clock.h"
 #include "config.h"
+#include "dedupe.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
 #include "transform.h"
 
 #define LOG_NAME "consumer"
-#define POISON_MAX 1024     /* records remembered as refused by Kafka for good */
-#define BACKOFF_MAX_MS 5000 /* longest pause between two aborted transactions */
-#define LAG_EVERY_MS 1000   /* how often events_consumer_lag is refreshed */
+#define POISON_MAX 1024                /* records remembered as refused by Kafka for good */
+#define BACKOFF_MAX_MS 5000            /* longest pause between two aborted transactions */
+#define LAG_EVERY_MS 1000              /* how often events_consumer_lag is refreshed */
+#define DEDUPE_WINDOW_MAX 31536000000L /* ms: a year */
 
 /* Where a record of the open transaction came from, found again by its delivery report. */
 struct txn_origin {
@@ -68,6 +80,12 @@ struct poison {
         long long event_index;
         rd_kafka_resp_err_t err; /* Kafka's reason */
         int letter_refused;      /* the letter standing for it was refused too */
+};
+
+/* A tombstone for a request the window forgot, until a transaction carrying it commits. */
+struct tomb {
+        int32_t partition;
+        unsigned char key[SVC_DEDUPE_KEY_LEN];
 };
 
 /* Why the loop ends, by severity: stop() keeps the worst reason it was given. */
@@ -121,6 +139,19 @@ struct consumer {
         int need_rewind;                  /* a transaction was aborted: seek to committed */
         int plain_commit; /* also commit offsets outside the transaction (dev broker) */
         struct rebalance rebalance;
+
+        /* Removal of copies; all unused when dedupe_window_ms is 0. */
+        long dedupe_window_ms;
+        const char *dedupe_topic;
+        rd_kafka_topic_t *dedupe_rkt; /* the changelog, written by the producer */
+        rd_kafka_t *restorer;         /* reads the changelog when partitions are assigned */
+        svc_dedupe_t **stores;        /* by raw partition; NULL where not assigned */
+        int32_t stores_cnt;
+        struct tomb *tombs; /* of the open transaction, and of aborted ones again */
+        size_t tombs_cnt, tombs_size;
+        int32_t expiring;      /* the partition svc_dedupe_expire() works on */
+        size_t txn_duplicate;  /* events of copies removed in the open transaction */
+        int dedupe_oom;        /* a tombstone could not be kept */
         int closing;           /* in rd_kafka_consumer_close(): rebalances apply at once */
         enum stop_reason stop; /* set by stop() only */
         const char *group_id;
@@ -185,7 +216,7 @@ static void txn_error(struct consumer *c, const char *what, rd_kafka_error_t *er
 
 static void txn_reset(struct consumer *c) {
         c->txn_open = 0;
-        c->txn_records = c->txn_produced = c->txn_dlq = 0;
+        c->txn_records = c->txn_produced = c->txn_dlq = c->txn_duplicate = 0;
         if (c->txn_offsets)
                 rd_kafka_topic_partition_list_destroy(c->txn_offsets);
         c->txn_offsets = NULL;
@@ -271,6 +302,8 @@ static int txn_commit(struct consumer *c) {
                         (uint64_t)(svc_clock_ms(CLOCK_MONOTONIC) - started));
         svc_metrics_add(SVC_METRICS_CONSUMER_PRODUCED, c->txn_produced);
         svc_metrics_add(SVC_METRICS_CONSUMER_DEAD_LETTERED, c->txn_dlq);
+        svc_metrics_add(SVC_METRICS_CONSUMER_DUPLICATE, c->txn_duplicate);
+        c->tombs_cnt = 0; /* in Kafka now */
         c->backoff_ms = 0;
         poison_forget(c, c->txn_offsets);
         txn_reset(c);
@@ -294,9 +327,14 @@ static void rewind_consumer(struct consumer *c) {
                      rd_kafka_err2str(err));
                 goto out;
         }
-        for (int i = 0; i < offsets->cnt; i++)
+        for (int i = 0; i < offsets->cnt; i++) {
+                int32_t p = offsets->elems[i].partition;
+                /* The requests of the aborted messages are forgotten: they are read again. */
+                if (p >= 0 && p < c->stores_cnt && c->stores[p])
+                        svc_dedupe_rewind(c->stores[p], offsets->elems[i].offset);
                 if (offsets->elems[i].offset < 0)
                         offsets->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        }
         if ((error = rd_kafka_seek_partitions(c->consumer, offsets, c->txn_timeout_ms))) {
                 stop(c, STOP_FATAL, "fatal: cannot rewind: %s", rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
@@ -306,11 +344,158 @@ out:
                 rd_kafka_topic_partition_list_destroy(offsets);
 }
 
+/* What one restore found, for its log line. */
+struct restore_counts {
+        size_t kinds[SVC_DEDUPE_UNREADABLE + 1]; /* by svc_dedupe_restore_t */
+};
+
+/* Reads the changelog partitions of parts from their beginning to their end into fresh
+ * stores (the committed offsets of the raw partitions decide which entries are trusted).
+ * Returns 0, or -1 with errstr. */
+static int restore_stores(struct consumer *c, const rd_kafka_topic_partition_list_t *parts,
+                          char *errstr, size_t errstr_size) {
+        rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+        rd_kafka_topic_partition_list_t *log = rd_kafka_topic_partition_list_new(parts->cnt);
+        struct restore_counts cnt = {{0}};
+        long long started = svc_clock_ms(CLOCK_MONOTONIC), last = started;
+        int64_t *end = calloc((size_t)parts->cnt + 1, sizeof(*end));
+        rd_kafka_resp_err_t err;
+        int left = 0, ret = -1;
+
+        if (!committed || !log || !end) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto out;
+        }
+        if ((err = rd_kafka_committed(c->consumer, committed, c->txn_timeout_ms))) {
+                snprintf(errstr, errstr_size, "committed offsets: %s", rd_kafka_err2str(err));
+                goto out;
+        }
+        for (int i = 0; i < parts->cnt; i++) {
+                int32_t p = parts->elems[i].partition;
+                int64_t lo = 0, hi = 0;
+                if (p >= c->stores_cnt) {
+                        svc_dedupe_t **stores =
+                            realloc(c->stores, (size_t)(p + 1) * sizeof(*stores));
+                        if (!stores) {
+                                snprintf(errstr, errstr_size, "out of memory");
+                                goto out;
+                        }
+                        memset(stores + c->stores_cnt, 0,
+                               (size_t)(p + 1 - c->stores_cnt) * sizeof(*stores));
+                        c->stores = stores, c->stores_cnt = p + 1;
+                }
+                svc_dedupe_destroy(c->stores[p]);
+                if (!(c->stores[p] = svc_dedupe_new(c->dedupe_window_ms))) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        goto out;
+                }
+                if ((err = rd_kafka_query_watermark_offsets(c->restorer, c->dedupe_topic, p, &lo,
+                                                            &hi, c->txn_timeout_ms))) {
+                        snprintf(errstr, errstr_size, "%s [%d] watermarks: %s", c->dedupe_topic,
+                                 (int)p, rd_kafka_err2str(err));
+                        goto out;
+                }
+                end[i] = hi;
+                if (hi > lo) {
+                        rd_kafka_topic_partition_list_add(log, c->dedupe_topic, p)->offset =
+                            RD_KAFKA_OFFSET_BEGINNING;
+                        left++;
+                }
+        }
+        if (left && (err = rd_kafka_assign(c->restorer, log))) {
+                snprintf(errstr, errstr_size, "assign %s: %s", c->dedupe_topic,
+                         rd_kafka_err2str(err));
+                goto out;
+        }
+        while (left > 0) {
+                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->restorer, 100 /* ms */);
+                long long now = svc_clock_ms(CLOCK_MONOTONIC);
+                if (!rkm) {
+                        if (now - last > c->txn_timeout_ms) {
+                                snprintf(errstr, errstr_size,
+                                         "%s: nothing read for %d ms (%d partitions left)",
+                                         c->dedupe_topic, c->txn_timeout_ms, left);
+                                goto out;
+                        }
+                        continue;
+                }
+                last = now;
+                int i = 0;
+                while (i < parts->cnt && parts->elems[i].partition != rkm->partition)
+                        i++;
+                if (rkm->err && rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "restore: %s",
+                                rd_kafka_message_errstr(rkm));
+                } else if (i < parts->cnt && end[i] >= 0) {
+                        if (!rkm->err) {
+                                int kind =
+                                    svc_dedupe_restore(c->stores[rkm->partition], rkm->key,
+                                                       rkm->key_len, rkm->len ? rkm->payload : NULL,
+                                                       rkm->len, committed->elems[i].offset);
+                                if (kind == -1) {
+                                        rd_kafka_message_destroy(rkm);
+                                        snprintf(errstr, errstr_size, "out of memory");
+                                        goto out;
+                                }
+                                cnt.kinds[kind]++;
+                        }
+                        if (rkm->err || rkm->offset + 1 >= end[i]) {
+                                end[i] = -1; /* done */
+                                left--;
+                        }
+                }
+                rd_kafka_message_destroy(rkm);
+        }
+        ret = 0;
+        long long ms = svc_clock_ms(CLOCK_MONOTONIC) - started;
+        size_t records = 0, remembered = 0, n, bytes;
+        for (int k = 0; k <= SVC_DEDUPE_UNREADABLE; k++)
+                records += cnt.kinds[k];
+        for (int i = 0; i < parts->cnt; i++) {
+                svc_dedupe_stats(c->stores[parts->elems[i].partition], &n, &bytes);
+                remembered += n;
+        }
+        /* bench/consumer.sh reads this line. */
+        svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
+                "restored the window of %d partition(s) from %s in %lld ms: %zu records (%zu "
+                "entries, %zu tombstones, %zu untrusted: at or past the committed offset, %zu "
+                "unreadable), %zu requests remembered",
+                parts->cnt, c->dedupe_topic, ms, records, cnt.kinds[SVC_DEDUPE_RESTORED],
+                cnt.kinds[SVC_DEDUPE_TOMBSTONE], cnt.kinds[SVC_DEDUPE_UNTRUSTED],
+                cnt.kinds[SVC_DEDUPE_UNREADABLE], remembered);
+out:
+        if (left)
+                rd_kafka_assign(c->restorer, NULL);
+        free(end);
+        if (log)
+                rd_kafka_topic_partition_list_destroy(log);
+        if (committed)
+                rd_kafka_topic_partition_list_destroy(committed);
+        return ret;
+}
+
+/* Forgets the windows of partitions no longer ours, and their pending tombstones. */
+static void drop_stores(struct consumer *c, const rd_kafka_topic_partition_list_t *parts) {
+        for (int i = 0; parts && i < parts->cnt; i++) {
+                int32_t p = parts->elems[i].partition;
+                size_t kept = 0;
+                if (p < 0 || p >= c->stores_cnt)
+                        continue;
+                svc_dedupe_destroy(c->stores[p]);
+                c->stores[p] = NULL;
+                for (size_t t = 0; t < c->tombs_cnt; t++)
+                        if (c->tombs[t].partition != p)
+                                c->tombs[kept++] = c->tombs[t];
+                c->tombs_cnt = kept;
+        }
+}
+
 /* Makes the assignment change of the pending rebalance and forgets it. */
 static void apply_rebalance(struct consumer *c) {
         struct rebalance *rb = &c->rebalance;
         rd_kafka_error_t *error = NULL;
         rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        char why[512];
 
         if (!rb->parts && (rb->err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ||
                            rb->err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)) {
@@ -322,6 +507,12 @@ static void apply_rebalance(struct consumer *c) {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
                 svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "assigned %d partition(s) of %s",
                         rb->parts->cnt, c->raw_topic);
+                /* Their windows first: no message of theirs is read before. */
+                if (c->dedupe_window_ms && rb->parts->cnt &&
+                    restore_stores(c, rb->parts, why, sizeof(why)) == -1) {
+                        stop(c, STOP_FATAL, "fatal: cannot restore the window of copies: %s", why);
+                        break;
+                }
                 if (rb->cooperative)
                         error = rd_kafka_incremental_assign(c->consumer, rb->parts);
                 else
@@ -330,15 +521,21 @@ static void apply_rebalance(struct consumer *c) {
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
                 svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "revoked %d partition(s)%s", rb->parts->cnt,
                         rb->lost ? " (lost)" : "");
-                if (rb->cooperative)
+                if (rb->cooperative) {
                         error = rd_kafka_incremental_unassign(c->consumer, rb->parts);
-                else
+                        drop_stores(c, rb->parts);
+                } else {
                         err = rd_kafka_assign(c->consumer, NULL);
+                        drop_stores(c, rb->parts);
+                }
                 break;
         default:
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "rebalance failed: %s",
                         rd_kafka_err2str(rb->err));
                 err = rd_kafka_assign(c->consumer, NULL);
+                for (int32_t p = 0; p < c->stores_cnt; p++)
+                        svc_dedupe_destroy(c->stores[p]), c->stores[p] = NULL;
+                c->tombs_cnt = 0;
                 break;
         }
         rb->pending = 0;
@@ -532,6 +729,104 @@ out:
         return err ? -1 : 0;
 }
 
+/* Produces one record of the changelog into the open transaction, to the partition of
+ * the raw message it is about; value NULL: a tombstone. */
+static rd_kafka_resp_err_t produce_changelog(struct consumer *c, int32_t partition,
+                                             const unsigned char *key, const unsigned char *value) {
+        rd_kafka_resp_err_t err;
+
+        for (;;) {
+                err = rd_kafka_producev(
+                    c->producer, RD_KAFKA_V_RKT(c->dedupe_rkt), RD_KAFKA_V_PARTITION(partition),
+                    RD_KAFKA_V_KEY(key, SVC_DEDUPE_KEY_LEN),
+                    RD_KAFKA_V_VALUE((void *)value, value ? SVC_DEDUPE_VALUE_LEN : 0),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_OPAQUE(NULL) /* no origin: not a record of the output */,
+                    RD_KAFKA_V_END);
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || is_fatal(c))
+                        return err;
+                rd_kafka_poll(c->producer, 50 /* ms */);
+        }
+}
+
+/* svc_dedupe_forgot_t: keeps the tombstone of a request the window forgot. */
+static void on_forgot(void *opaque, const struct svc_dedupe_entry *entry) {
+        struct consumer *c = opaque;
+
+        if (c->tombs_cnt == c->tombs_size) {
+                size_t size = c->tombs_size ? c->tombs_size * 2 : 256;
+                struct tomb *t = realloc(c->tombs, size * sizeof(*t));
+                if (!t) {
+                        c->dedupe_oom = 1; /* the entry stays in the changelog until a restore */
+                        return;
+                }
+                c->tombs = t, c->tombs_size = size;
+        }
+        c->tombs[c->tombs_cnt].partition = c->expiring;
+        svc_dedupe_encode(entry, c->tombs[c->tombs_cnt++].key, NULL);
+}
+
+/* At the start of a transaction: forgets the requests past the window in every partition
+ * and writes their tombstones (with those of aborted transactions). Returns 0 or -1. */
+static int expire_windows(struct consumer *c) {
+        rd_kafka_resp_err_t err;
+
+        for (c->expiring = 0; c->expiring < c->stores_cnt; c->expiring++)
+                if (c->stores[c->expiring])
+                        svc_dedupe_expire(c->stores[c->expiring], on_forgot, c);
+        if (c->dedupe_oom) {
+                svc_log(SVC_LOG_WARN, NULL, LOG_NAME,
+                        "out of memory: some tombstones of %s were not written", c->dedupe_topic);
+                c->dedupe_oom = 0;
+        }
+        for (size_t i = 0; i < c->tombs_cnt; i++)
+                if ((err = produce_changelog(c, c->tombs[i].partition, c->tombs[i].key, NULL))) {
+                        svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "cannot produce to %s: %s",
+                                c->dedupe_topic, rd_kafka_err2str(err));
+                        return -1;
+                }
+        return 0;
+}
+
+/* The step before the transform: is the raw message a copy? A new request is remembered
+ * and written to the changelog. Returns the verdict (a message that cannot be read as a
+ * request is NEW: it is never taken for a copy), or -1 when the changelog record could not
+ * be produced. *msg and *tag are set for COPY and NEW_BODY. */
+static int dedupe_step(struct consumer *c, const rd_kafka_message_t *rkm,
+                       struct svc_dedupe_msg *msg, char *tag, size_t tag_size) {
+        svc_dedupe_t *dd = rkm->partition >= 0 && rkm->partition < c->stores_cnt
+                               ? c->stores[rkm->partition]
+                               : NULL;
+        struct svc_dedupe_entry entry;
+        unsigned char key[SVC_DEDUPE_KEY_LEN], value[SVC_DEDUPE_VALUE_LEN];
+        rd_kafka_resp_err_t err;
+        int verdict;
+
+        if (!dd) {
+                svc_log(SVC_LOG_ERROR, NULL, LOG_NAME,
+                        "partition %d has no window (not restored): copies pass",
+                        (int)rkm->partition);
+                return SVC_DEDUPE_NEW;
+        }
+        if (svc_dedupe_read(rkm->payload, rkm->len, msg) == -1)
+                return SVC_DEDUPE_NEW;
+        if ((verdict = svc_dedupe_check(dd, msg, rkm->offset, &entry)) == -1) {
+                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "out of memory remembering a request");
+                return -1;
+        }
+        if (verdict == SVC_DEDUPE_COPY)
+                return verdict;
+        if (verdict == SVC_DEDUPE_NEW_BODY)
+                svc_dedupe_tag(msg->digest, tag, tag_size);
+        svc_dedupe_encode(&entry, key, value);
+        if ((err = produce_changelog(c, rkm->partition, key, value))) {
+                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "cannot produce to %s: %s", c->dedupe_topic,
+                        rd_kafka_err2str(err));
+                return -1;
+        }
+        return verdict;
+}
+
 /* Remembers the offset to commit for the partition of rkm (the next one to read). */
 static int track_offset(struct consumer *c, const rd_kafka_message_t *rkm) {
         rd_kafka_topic_partition_t *tp;
@@ -549,6 +844,9 @@ static int track_offset(struct consumer *c, const rd_kafka_message_t *rkm) {
 /* Transforms one raw message into the transaction (begun here when none is open). */
 static void process_message(struct consumer *c, const rd_kafka_message_t *rkm) {
         struct svc_transform_counts cnt = {0, 0};
+        struct svc_dedupe_msg msg;
+        char tag[SVC_DEDUPE_TAG_LEN + 1] = "";
+        int verdict = SVC_DEDUPE_NEW;
         rd_kafka_error_t *error;
 
         if (!c->txn_open) {
@@ -560,12 +858,30 @@ static void process_message(struct consumer *c, const rd_kafka_message_t *rkm) {
                 }
                 c->txn_open = 1;
                 c->txn_started_ms = svc_clock_ms(CLOCK_MONOTONIC);
+                if (c->dedupe_window_ms && expire_windows(c) == -1) {
+                        txn_abort(c, "a tombstone could not be produced");
+                        return;
+                }
         }
         svc_metrics_add(SVC_METRICS_CONSUMER_MESSAGES, 1);
         c->cur_partition = rkm->partition;
         c->cur_offset = rkm->offset;
-        if (svc_transform_raw(rkm->payload, rkm->len, rkm->key, rkm->key_len, emit_record, c,
-                              &cnt) == -1) {
+        if (c->dedupe_window_ms) {
+                verdict = dedupe_step(c, rkm, &msg, tag, sizeof(tag));
+                if (verdict == -1) {
+                        txn_abort(c, "the request could not be remembered");
+                        return;
+                }
+                if (verdict == SVC_DEDUPE_COPY) { /* nothing produced, the offset moves on */
+                        c->txn_duplicate += msg.events;
+                        if (track_offset(c, rkm) == -1)
+                                txn_abort(c, "out of memory");
+                        return;
+                }
+        }
+        if (svc_transform_raw_tagged(rkm->payload, rkm->len, rkm->key, rkm->key_len,
+                                     verdict == SVC_DEDUPE_NEW_BODY ? tag : NULL, emit_record, c,
+                                     &cnt) == -1) {
                 txn_abort(c, "a record of the message could not be produced");
                 return;
         }
@@ -619,20 +935,29 @@ out:
 }
 
 static void log_stats(struct consumer *c) {
+        size_t remembered = 0, remembered_bytes = 0;
+
+        for (int32_t p = 0; p < c->stores_cnt; p++)
+                if (c->stores[p]) {
+                        size_t cnt, bytes;
+                        svc_dedupe_stats(c->stores[p], &cnt, &bytes);
+                        remembered += cnt, remembered_bytes += bytes;
+                }
         svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
-                "stats consumed=%llu produced=%llu dead_lettered=%llu transactions=%llu "
-                "commit_ms=%lld aborted=%llu delivery_errors=%llu refused=%llu dropped=%llu "
-                "lag=%lld",
+                "stats consumed=%llu produced=%llu dead_lettered=%llu duplicate=%llu "
+                "transactions=%llu commit_ms=%lld aborted=%llu delivery_errors=%llu refused=%llu "
+                "dropped=%llu remembered=%zu remembered_bytes=%zu lag=%lld",
                 (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_MESSAGES),
                 (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_PRODUCED),
                 (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_DEAD_LETTERED),
+                (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_DUPLICATE),
                 (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_COMMITTED),
                 (long long)svc_metrics_get(SVC_METRICS_CONSUMER_COMMIT_MS),
                 (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_ABORTED),
                 (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_DELIVERY_ERRORS),
                 (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_REFUSED),
-                (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_DROPPED),
-                consumer_lag(c, 0));
+                (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_DROPPED), remembered,
+                remembered_bytes, consumer_lag(c, 0));
 }
 
 /* The consumer's own settings (the header of this file), and the checks before any client
@@ -657,8 +982,12 @@ static int configure(struct consumer *c, const svc_config_t *cfg, char *errstr,
             svc_config_int(cfg, "CONSUMER_STATS_INTERVAL_MS", 10000, 0, 86400000,
                            &c->stats_interval_ms, errstr, errstr_size) ||
             svc_config_int(cfg, "CONSUMER_TXN_TIMEOUT_MS", 60000, 1000, 3600000, &timeout, errstr,
-                           errstr_size))
+                           errstr_size) ||
+            svc_config_int(cfg, "DEDUPE_WINDOW_MS", 86400000, 0, DEDUPE_WINDOW_MAX,
+                           &c->dedupe_window_ms, errstr, errstr_size))
                 return -1;
+        if (!(c->dedupe_topic = svc_config_get(cfg, "COLLECT_DEDUPE_TOPIC")) || !*c->dedupe_topic)
+                c->dedupe_topic = "collect-dedupe";
         c->txn_timeout_ms = (int)timeout;
         c->raw_topic = cfg->collect_raw_topic;
         if (!(c->group_id = svc_config_get(cfg, "CONSUMER_GROUP_ID")) || !*c->group_id)
@@ -727,7 +1056,9 @@ static int create_producer(struct consumer *c, const svc_config_t *cfg, char *er
         conf = NULL; /* now owned, and freed, by the producer */
         c->out_rkt = rd_kafka_topic_new(c->producer, cfg->collect_out_topic, NULL);
         c->dlq_rkt = rd_kafka_topic_new(c->producer, cfg->collect_dlq_topic, NULL);
-        if (!c->out_rkt || !c->dlq_rkt) {
+        if (c->dedupe_window_ms)
+                c->dedupe_rkt = rd_kafka_topic_new(c->producer, c->dedupe_topic, NULL);
+        if (!c->out_rkt || !c->dlq_rkt || (c->dedupe_window_ms && !c->dedupe_rkt)) {
                 snprintf(errstr, errstr_size, "topic handles: %s",
                          rd_kafka_err2str(rd_kafka_last_error()));
                 return -1;
@@ -788,6 +1119,153 @@ static int create_consumer(struct consumer *c, const svc_config_t *cfg, char *er
         return 0;
 fail:
         snprintf(errstr, errstr_size, "consumer: %s", why);
+        return -1;
+}
+
+/* The partitions of topic (0 when it does not exist), asked of the brokers through rk;
+ * -1 when they did not answer. */
+static int partition_count(rd_kafka_t *rk, const char *topic, char *errstr, size_t errstr_size) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        rd_kafka_resp_err_t err;
+        int cnt = -1;
+
+        if (!rkt) {
+                snprintf(errstr, errstr_size, "%s: %s", topic,
+                         rd_kafka_err2str(rd_kafka_last_error()));
+                return -1;
+        }
+        if ((err = rd_kafka_metadata(rk, 0, rkt, &md, 10000 /* ms */))) {
+                snprintf(errstr, errstr_size, "metadata of %s: %s", topic, rd_kafka_err2str(err));
+        } else if (md->topic_cnt == 1 &&
+                   md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+                cnt = 0;
+        } else if (md->topic_cnt != 1 || md->topics[0].err) {
+                snprintf(errstr, errstr_size, "metadata of %s: %s", topic,
+                         rd_kafka_err2str(md->topic_cnt ? md->topics[0].err
+                                                        : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+        } else {
+                cnt = md->topics[0].partition_cnt;
+        }
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+        return cnt;
+}
+
+/* Creates the changelog topic: compacted, with partitions partitions. */
+static int create_changelog(struct consumer *c, int partitions, char *errstr, size_t errstr_size) {
+        rd_kafka_NewTopic_t *nt = NULL;
+        rd_kafka_queue_t *q = rd_kafka_queue_new(c->producer);
+        rd_kafka_AdminOptions_t *opts = NULL;
+        rd_kafka_event_t *ev = NULL;
+        const rd_kafka_topic_result_t **res;
+        size_t res_cnt = 0;
+        int ret = -1;
+
+        if (!q || !(nt = rd_kafka_NewTopic_new(c->dedupe_topic, partitions,
+                                               -1 /* the brokers' default replication */, errstr,
+                                               errstr_size)))
+                goto out;
+        if (rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact")) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto out;
+        }
+        opts = rd_kafka_AdminOptions_new(c->producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+        if (opts)
+                rd_kafka_AdminOptions_set_request_timeout(opts, 10000 /* ms */, NULL, 0);
+        rd_kafka_CreateTopics(c->producer, &nt, 1, opts, q);
+        if (!(ev = rd_kafka_queue_poll(q, 15000 /* ms */))) {
+                snprintf(errstr, errstr_size, "no answer to CreateTopics");
+                goto out;
+        }
+        if (rd_kafka_event_error(ev)) {
+                snprintf(errstr, errstr_size, "%s", rd_kafka_event_error_string(ev));
+                goto out;
+        }
+        res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &res_cnt);
+        if (res_cnt == 1 && rd_kafka_topic_result_error(res[0]) &&
+            rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                snprintf(errstr, errstr_size, "%s", rd_kafka_topic_result_error_string(res[0]));
+                goto out;
+        }
+        svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
+                "created %s (%d partitions, cleanup.policy=compact) for the window of copies",
+                c->dedupe_topic, partitions);
+        ret = 0;
+out:
+        if (ev)
+                rd_kafka_event_destroy(ev);
+        if (opts)
+                rd_kafka_AdminOptions_destroy(opts);
+        if (nt)
+                rd_kafka_NewTopic_destroy(nt);
+        if (q)
+                rd_kafka_queue_destroy(q);
+        return ret;
+}
+
+/* The changelog topic, partitioned like the raw topic (created when missing), and the
+ * client that reads it back. */
+static int prepare_dedupe(struct consumer *c, const svc_config_t *cfg, char *errstr,
+                          size_t errstr_size) {
+        /* clang-format off */
+        const char *props[] = {
+                "group.id", c->group_id, /* never joined: partitions are assigned */
+                "client.id", "collect-consumer-restore",
+                "enable.auto.commit", "false",
+                "enable.auto.offset.store", "false",
+                "enable.partition.eof", "true",
+                "isolation.level", "read_committed",
+                "auto.offset.reset", "earliest",
+                NULL};
+        /* clang-format on */
+        char why[400];
+        rd_kafka_conf_t *conf;
+        int raw_cnt, log_cnt;
+
+        if (!c->dedupe_window_ms) {
+                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "DEDUPE_WINDOW_MS=0: copies are not removed");
+                return 0;
+        }
+        if ((raw_cnt = partition_count(c->consumer, c->raw_topic, why, sizeof(why))) <= 0 ||
+            (log_cnt = partition_count(c->consumer, c->dedupe_topic, why, sizeof(why))) < 0) {
+                if (raw_cnt == 0)
+                        snprintf(why, sizeof(why), "%s does not exist", c->raw_topic);
+                snprintf(errstr, errstr_size,
+                         "cannot size %s like %s: %s (create both, or set DEDUPE_WINDOW_MS=0)",
+                         c->dedupe_topic, c->raw_topic, why);
+                return -1;
+        }
+        if (log_cnt == 0 && create_changelog(c, raw_cnt, why, sizeof(why)) == -1) {
+                snprintf(errstr, errstr_size,
+                         "cannot create %s: %s; create it with %d partitions and "
+                         "cleanup.policy=compact",
+                         c->dedupe_topic, why, raw_cnt);
+                return -1;
+        }
+        if (log_cnt > 0 && log_cnt != raw_cnt) {
+                snprintf(errstr, errstr_size,
+                         "%s has %d partitions and %s %d: the window of a raw partition lives "
+                         "in the changelog partition of the same number; give them the same "
+                         "count",
+                         c->dedupe_topic, log_cnt, c->raw_topic, raw_cnt);
+                return -1;
+        }
+        if (!(conf = svc_kafka_conf_new(cfg, props, why, sizeof(why))))
+                goto fail;
+        if (!(c->restorer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why)))) {
+                rd_kafka_conf_destroy(conf);
+                goto fail;
+        }
+        conf = NULL; /* now owned, and freed, by the restorer */
+        rd_kafka_poll_set_consumer(c->restorer);
+        svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
+                "copies are removed within %ld ms of received_at; their memory is %s",
+                c->dedupe_window_ms, c->dedupe_topic);
+        return 0;
+fail:
+        snprintf(errstr, errstr_size, "changelog reader: %s", why);
         return -1;
 }
 
@@ -874,6 +1352,16 @@ static void consumer_destroy(struct consumer *c) {
                 rd_kafka_topic_destroy(c->out_rkt);
         if (c->dlq_rkt)
                 rd_kafka_topic_destroy(c->dlq_rkt);
+        if (c->dedupe_rkt)
+                rd_kafka_topic_destroy(c->dedupe_rkt);
+        for (int32_t p = 0; p < c->stores_cnt; p++)
+                svc_dedupe_destroy(c->stores[p]);
+        free(c->stores);
+        free(c->tombs);
+        if (c->restorer) {
+                rd_kafka_consumer_close(c->restorer);
+                rd_kafka_destroy(c->restorer);
+        }
         if (c->producer)
                 rd_kafka_destroy(c->producer);
 }
@@ -885,6 +1373,9 @@ int main(void) {
         char errstr[512];
         int ret = 1;
 
+        /* First: a stop asked for while the clients start ends the loop as soon as it runs. */
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
         if (svc_config_load(&cfg, errstr, sizeof(errstr)) == -1) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "configuration: %s", errstr);
                 return 1;
@@ -898,12 +1389,11 @@ int main(void) {
         if (svc_metrics_open(&cfg, LOG_NAME, SVC_METRICS_F_IN_MEMORY, errstr, sizeof(errstr)) == -1)
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "metrics: %s", errstr);
         if (create_producer(&c, &cfg, errstr, sizeof(errstr)) == -1 ||
-            create_consumer(&c, &cfg, errstr, sizeof(errstr)) == -1) {
+            create_consumer(&c, &cfg, errstr, sizeof(errstr)) == -1 ||
+            prepare_dedupe(&c, &cfg, errstr, sizeof(errstr)) == -1) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "%s", errstr);
                 goto out;
         }
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
         svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
                 "consuming %s in group %s -> %s (dead letters: %s), transactional.id %s, "
                 "transactions of %ld records / %ld ms",

@@ -161,14 +161,18 @@ static int is_promoted(const char *name, size_t len) {
  * documented field order and without building a JSON tree: the hot path of the consumer.
  * Returns the record (from malloc, *len bytes), or NULL when out of memory. */
 static char *build_record(const json_t *msg, const json_t *ctx, const json_t *event, size_t index,
-                          const char *timestamp, size_t *len) {
+                          const char *timestamp, const char *tag, size_t *len) {
         const json_t *rid = json_object_get(msg, "request_id");
         svc_jbuf_t b = SVC_JBUF_INIT;
         char event_id[600];
         int n, first = 1;
 
-        n = snprintf(event_id, sizeof(event_id), "%.*s-%zu", (int)json_string_length(rid),
-                     json_string_value(rid), index);
+        if (tag) /* ':' is not in the ids /collect gives: no plain event_id looks like it */
+                n = snprintf(event_id, sizeof(event_id), "%.*s:%s-%zu",
+                             (int)json_string_length(rid), json_string_value(rid), tag, index);
+        else
+                n = snprintf(event_id, sizeof(event_id), "%.*s-%zu", (int)json_string_length(rid),
+                             json_string_value(rid), index);
         SVC_JBUF_LIT(&b, "{\"event_id\":");
         svc_jbuf_str(&b, event_id, (size_t)n < sizeof(event_id) ? (size_t)n : sizeof(event_id) - 1);
         SVC_JBUF_LIT(&b, ",\"event_type\":");
@@ -209,6 +213,11 @@ static char *build_record(const json_t *msg, const json_t *ctx, const json_t *ev
         ob_value(&b, rid);
         SVC_JBUF_LIT(&b, ",\"received_at\":");
         ob_value(&b, field(msg, "received_at"));
+        /* the write key's source, when /collect had keys: absent otherwise */
+        if (json_is_string(json_object_get(msg, "source"))) {
+                SVC_JBUF_LIT(&b, ",\"source\":");
+                ob_value(&b, json_object_get(msg, "source"));
+        }
         SVC_JBUF_LIT(&b, "}");
         return svc_jbuf_take(&b, len);
 }
@@ -242,6 +251,12 @@ static const char *check_message(const json_t *msg, char *why, size_t why_size) 
 
 int svc_transform_raw(const char *raw, size_t raw_len, const char *key, size_t key_len,
                       svc_transform_emit_t *emit, void *opaque, struct svc_transform_counts *cnt) {
+        return svc_transform_raw_tagged(raw, raw_len, key, key_len, NULL, emit, opaque, cnt);
+}
+
+int svc_transform_raw_tagged(const char *raw, size_t raw_len, const char *key, size_t key_len,
+                             const char *tag, svc_transform_emit_t *emit, void *opaque,
+                             struct svc_transform_counts *cnt) {
         struct svc_transform_origin from = {NULL, 0, -1};
         json_t *msg = NULL, *str = NULL, *events, *ctx, *event, *rid;
         json_error_t jerr;
@@ -288,7 +303,7 @@ int svc_transform_raw(const char *raw, size_t raw_len, const char *key, size_t k
                                 goto out;
                         continue;
                 }
-                if (!(val = build_record(msg, ctx, event, i, ts, &val_len)))
+                if (!(val = build_record(msg, ctx, event, i, ts, tag, &val_len)))
                         goto out;
                 user = json_object_get(event, "user_id");
                 if (emit_checked(&from, 0, json_string_value(user), json_string_length(user), val,

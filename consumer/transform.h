@@ -46,6 +46,16 @@ int svc_transform_raw(const char *raw, size_t raw_len, const char *key, size_t k
     __attribute__((warn_unused_result));
 
 /**
+ * @brief svc_transform_raw() for a request whose request_id came with another payload
+ *        (consumer/README.md, "Copies"): its event_ids are `<request_id>:<tag>-<index>`
+ *        instead of `<request_id>-<index>`; every other byte is the same.
+ * @param tag NUL-terminated; NULL: svc_transform_raw()
+ */
+int svc_transform_raw_tagged(const char *raw, size_t raw_len, const char *key, size_t key_len,
+                             const char *tag, svc_transform_emit_t *emit, void *opaque,
+                             struct svc_transform_counts *cnt) __attribute__((warn_unused_result));
+
+/**
  * @brief Formats epoch milliseconds as ISO 8601 UTC with milliseconds,
  *        2025-06-25T15:56:40.000Z (buf_size >= 25).
  * @returns 0, or -1 when ms is outside [0, SVC_COLLECT_MAX_EVENT_TIME].

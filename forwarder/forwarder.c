@@ -38,6 +38,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "outage.h"
 #include "rejected.h"
 #include "spool.h"
 
@@ -168,7 +169,7 @@ static void retire(struct forwarder *fw) {
 
         /* Kafka acknowledges: handlers may produce again (before the file goes, so that
          * whoever sees it gone sees the mark gone too). */
-        svc_spool_mark_up(fw->dir);
+        svc_outage_mark_up(fw->dir);
         if (fw->down)
                 svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "Kafka acknowledges again");
         fw->down = 0;
@@ -312,7 +313,7 @@ static int sift_file(struct forwarder *fw, svc_spool_file_t *f, const char *name
                         name, off, len, why, fw->dir);
         }
         fwd_rejected_seal(fw->rej);
-        svc_spool_mark_up(fw->dir);
+        svc_outage_mark_up(fw->dir);
         fw->down = 0;
         fw->backoff_ms = 0;
         svc_metrics_add(SVC_METRICS_SPOOL_FILES, 1);
@@ -461,7 +462,7 @@ static void pause_after_failure(struct forwarder *fw) {
                         }
                 } else {
                         if (svc_clock_ms(CLOCK_MONOTONIC) - marked >= MARK_MS) {
-                                svc_spool_mark_down(fw->dir);
+                                svc_outage_mark_down(fw->dir);
                                 marked = svc_clock_ms(CLOCK_MONOTONIC);
                         }
                         if (!fw->down)

@@ -2,18 +2,32 @@
  * message to COLLECT_RAW_TOPIC and answered once it is safe: 200 when Kafka acknowledged
  * it, 202 when the spool keeps it, 503 when neither (README.md, docs/spool.md). The
  * answer is written by whichever thread settles the message (shared/deliver.h). */
+#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "app.h"
+#include "clientip.h"
 #include "collect.h"
 #include "deliver.h"
 #include "jbuf.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
+#include "writekeys.h"
+
+/* The handler's state, shared by its threads (read-only once serving). */
+struct collect {
+        svc_deliver_t *dl;
+        svc_clientip_mode_t ip_mode; /* CLIENT_IP_MODE */
+        svc_writekeys_watch_t *keys; /* COLLECT_WRITE_KEYS; NULL: /collect is open */
+        svc_ratelimit_t *limits;     /* the host's budgets; NULL: neither keys nor ip limit */
+        uint32_t ip_rate, ip_burst;  /* COLLECT_RATE_LIMIT_IP; 0: none */
+};
 
 /* No body larger than one Kafka message can become one (after gzip decompression too). */
 #define COLLECT_MAX_BODY SVC_KAFKA_MESSAGE_MAX
@@ -50,17 +64,18 @@ static int is_text(const char *s) {
 
 /* The raw message: the envelope, then the body's own text as its "payload" (the body
  * parsed as a JSON object, so the text is one): serializing the parsed payload again would
- * cost about as much as parsing it. NULL when out of memory or a header is not UTF-8.
- * *len: the message's length. */
-static char *raw_message(svc_req_t *req, const char *body, size_t body_len, size_t *len) {
-        const char *rid = svc_http_request_id(req), *ip = svc_http_client_ip(req);
+ * cost about as much as parsing it. ip: what CLIENT_IP_MODE keeps of the address (NULL:
+ * null). NULL when out of memory or a header is not UTF-8. *len: the message's length. */
+static char *raw_message(svc_req_t *req, const char *ip, const char *source, const char *body,
+                         size_t body_len, size_t *len) {
+        const char *rid = svc_http_request_id(req);
         const char *ua = svc_http_param(req, "HTTP_USER_AGENT");
         svc_jbuf_t b = SVC_JBUF_INIT;
         struct timespec now;
 
         if (!ua)
                 ua = "";
-        if (!is_text(rid) || !is_text(ip) || !is_text(ua))
+        if (!is_text(rid) || (ip && !is_text(ip)) || !is_text(ua))
                 return NULL;
         clock_gettime(CLOCK_REALTIME, &now);
         svc_jbuf_reserve(&b, body_len + strlen(ua) + 160); /* most often the only allocation */
@@ -69,9 +84,16 @@ static char *raw_message(svc_req_t *req, const char *body, size_t body_len, size
         SVC_JBUF_LIT(&b, ",\"received_at\":");
         svc_jbuf_int(&b, (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
         SVC_JBUF_LIT(&b, ",\"client_ip\":");
-        svc_jbuf_cstr(&b, ip);
+        if (ip)
+                svc_jbuf_cstr(&b, ip);
+        else
+                SVC_JBUF_LIT(&b, "null");
         SVC_JBUF_LIT(&b, ",\"user_agent\":");
         svc_jbuf_cstr(&b, ua);
+        if (source) { /* a write key's: [A-Za-z0-9._-] */
+                SVC_JBUF_LIT(&b, ",\"source\":");
+                svc_jbuf_cstr(&b, source);
+        }
         SVC_JBUF_LIT(&b, ",\"payload\":");
         svc_jbuf_put(&b, body, body_len);
         SVC_JBUF_LIT(&b, "}");
@@ -146,13 +168,92 @@ static size_t check_slowly(svc_req_t *req, const char *body, size_t len) {
         return n;
 }
 
+/* The request's write key, from X-Write-Key or ?write_key= (sendBeacon cannot set a
+ * header). Returns 0 with *wk, or -1 once the request is answered 401. The key itself is
+ * never repeated: not in the answer, the error log or a log line. */
+static int find_key(svc_req_t *req, struct collect *co, struct svc_writekey *wk) {
+        const char *key = svc_http_param(req, "HTTP_X_WRITE_KEY");
+        char buf[SVC_WRITEKEY_MAX + 2];
+        int n;
+
+        if ((!key || !*key) && (n = svc_http_query_param(req, "write_key", buf, sizeof(buf))) != -1)
+                key = n == -2 ? "" : buf; /* too long: no key of the file */
+        if (!key || !*key) {
+                svc_http_send_error(req, 401,
+                                    "a write key is needed: send it in the X-Write-Key header, "
+                                    "or as ?write_key= in the URL");
+                return -1;
+        }
+        if (!svc_writekeys_watch_lookup(co->keys, key, strlen(key), wk)) {
+                svc_http_send_error(req, 401, "the write key is not known");
+                return -1;
+        }
+        return 0;
+}
+
+/* A 64-bit name of the client address in the budgets' table (never the address). */
+static uint64_t address_id(const char *ip) {
+        uint64_t h = 0xcbf29ce484222325ULL;
+        for (const char *p = "ip:"; *p; p++)
+                h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+        for (; *ip; ip++)
+                h = (h ^ (unsigned char)*ip) * 0x100000001b3ULL;
+        return h ? h : 1;
+}
+
+/* The budgets of the host: the key's events, the address's requests, taken together or
+ * not at all. Returns 0 when the request fits, or -1 once it is answered: 413 for a batch
+ * larger than the key's burst, 429 with Retry-After. Refused events count as
+ * rate_limited, never as received. */
+static int within_budget(svc_req_t *req, struct collect *co, const struct svc_writekey *wk,
+                         size_t received) {
+        struct svc_ratelimit_ask asks[2];
+        size_t ask_cnt = 0, refused = 0;
+        unsigned retry_after = 0;
+        char value[16];
+
+        if (wk && wk->rate && received > wk->burst) {
+                svc_metrics_events(SVC_METRICS_EP_COLLECT, SVC_METRICS_RATE_LIMITED, received);
+                svc_http_send_error(req, 413,
+                                    "a batch of %zu events can never fit this write key's burst "
+                                    "of %u events: send at most %u at once",
+                                    received, wk->burst, wk->burst);
+                return -1;
+        }
+        if (co->ip_rate)
+                asks[ask_cnt++] = (struct svc_ratelimit_ask){address_id(svc_http_client_ip(req)),
+                                                             co->ip_rate, co->ip_burst, 1};
+        if (wk && wk->rate)
+                asks[ask_cnt++] =
+                    (struct svc_ratelimit_ask){wk->id, wk->rate, wk->burst, (uint32_t)received};
+        if (!ask_cnt || svc_ratelimit_take(co->limits, asks, ask_cnt, svc_ratelimit_now_us(),
+                                           &retry_after, &refused))
+                return 0;
+        svc_metrics_events(SVC_METRICS_EP_COLLECT, SVC_METRICS_RATE_LIMITED, received);
+        snprintf(value, sizeof(value), "%u", retry_after);
+        svc_http_add_header(req, "Retry-After", value);
+        if (asks[refused].id == (wk ? wk->id : 0))
+                svc_http_send_error(req, 429,
+                                    "this write key may send %u events a second (%u at once); "
+                                    "send them again in %u s",
+                                    wk->rate, wk->burst, retry_after);
+        else
+                svc_http_send_error(req, 429,
+                                    "this address may send %u requests a second (%u at once); "
+                                    "send them again in %u s",
+                                    co->ip_rate, co->ip_burst, retry_after);
+        return -1;
+}
+
 static void collect(svc_req_t *req, void *opaque) {
         svc_app_t *app = opaque;
-        svc_deliver_t *dl = app->opaque;
+        struct collect *co = app->opaque;
         const char *method = svc_http_method(req);
-        const char *body, *rid = svc_http_request_id(req);
+        const char *body, *rid = svc_http_request_id(req), *ip;
         struct pending *p = NULL;
         size_t len, text_len, received;
+        char ip_buf[SVC_CLIENTIP_BUF];
+        struct svc_writekey wk;
 
         add_cors(req, app->cfg.cors_origins);
         if (!strcmp(method, "OPTIONS")) {
@@ -160,7 +261,8 @@ static void collect(svc_req_t *req, void *opaque) {
                 /* a tracker names its batch in X-Request-Id, so that a retry keeps its
                  * Kafka key and the consumer's event_ids */
                 svc_http_add_header(req, "Access-Control-Allow-Headers",
-                                    "Content-Type, X-Request-Id");
+                                    co->keys ? "Content-Type, X-Request-Id, X-Write-Key"
+                                             : "Content-Type, X-Request-Id");
                 svc_http_add_header(req, "Access-Control-Max-Age", "86400");
                 svc_http_send(req, 204, "text/plain", "", 0);
                 return;
@@ -170,6 +272,8 @@ static void collect(svc_req_t *req, void *opaque) {
                 svc_http_send_error(req, 405, "use POST to send events to /collect");
                 return;
         }
+        if (co->keys && find_key(req, co, &wk) == -1)
+                return;
         /* text/plain is what navigator.sendBeacon sends. */
         if (!svc_http_content_type_is(req, "application/json") &&
             !svc_http_content_type_is(req, "text/plain")) {
@@ -184,7 +288,12 @@ static void collect(svc_req_t *req, void *opaque) {
          * which also names what is wrong. */
         if (!(received = svc_collect_scan(body, len)) && !(received = check_slowly(req, body, len)))
                 return;
-        if (!(p = calloc(1, sizeof(*p))) || !(p->text = raw_message(req, body, len, &text_len))) {
+        if (co->limits && within_budget(req, co, co->keys ? &wk : NULL, received) == -1)
+                return;
+        /* At the door: only what CLIENT_IP_MODE keeps goes any further. */
+        ip = svc_clientip_apply(co->ip_mode, svc_http_client_ip(req), ip_buf, sizeof(ip_buf));
+        if (!(p = calloc(1, sizeof(*p))) ||
+            !(p->text = raw_message(req, ip, co->keys ? wk.source : NULL, body, len, &text_len))) {
                 svc_http_send_error(req, 500, "internal error");
                 goto out;
         }
@@ -205,7 +314,7 @@ static void collect(svc_req_t *req, void *opaque) {
         p->endpoint = app->endpoint;
         /* From here the request belongs to collect_done(), maybe already on another thread. */
         svc_http_defer(req);
-        svc_deliver_send(dl, app->cfg.collect_raw_topic, rid, strlen(rid), p->text, text_len,
+        svc_deliver_send(co->dl, app->cfg.collect_raw_topic, rid, strlen(rid), p->text, text_len,
                          collect_done, p);
         return;
 out:
@@ -214,23 +323,88 @@ out:
         free(p);
 }
 
+/* "<rate>[:<burst>]", whole numbers from 1 to SVC_WRITEKEY_RATE_MAX; the burst is the rate
+ * when not written. Returns 0, or -1 when malformed. */
+static int parse_rate(const char *text, uint32_t *rate, uint32_t *burst) {
+        unsigned long r, b;
+        char *end;
+
+        if (!isdigit((unsigned char)*text) || (r = strtoul(text, &end, 10)) < 1 ||
+            r > SVC_WRITEKEY_RATE_MAX)
+                return -1;
+        b = r;
+        if (*end == ':' && (!isdigit((unsigned char)end[1]) ||
+                            (b = strtoul(end + 1, &end, 10)) < 1 || b > SVC_WRITEKEY_RATE_MAX))
+                return -1;
+        if (*end)
+                return -1;
+        *rate = (uint32_t)r;
+        *burst = (uint32_t)b;
+        return 0;
+}
+
+/* Reads the settings of the door (docs/configuration.md). Returns 0, or -1 with errstr. */
+static int collect_setup(struct collect *co, const svc_config_t *cfg, char *errstr,
+                         size_t errstr_size) {
+        const char *mode = svc_config_get(cfg, "CLIENT_IP_MODE"), *keys, *ip_limit;
+        char why[1024];
+
+        if (svc_clientip_mode_parse(mode, &co->ip_mode) == -1) {
+                snprintf(errstr, errstr_size, "CLIENT_IP_MODE=%s: must be full, truncate or drop",
+                         mode);
+                return -1;
+        }
+        if ((keys = svc_config_get(cfg, "COLLECT_WRITE_KEYS")) && *keys &&
+            !(co->keys = svc_writekeys_watch_new(keys, why, sizeof(why)))) {
+                snprintf(errstr, errstr_size, "COLLECT_WRITE_KEYS: %s", why);
+                return -1;
+        }
+        if ((ip_limit = svc_config_get(cfg, "COLLECT_RATE_LIMIT_IP")) && *ip_limit) {
+                if (parse_rate(ip_limit, &co->ip_rate, &co->ip_burst) == -1) {
+                        snprintf(
+                            errstr, errstr_size,
+                            "COLLECT_RATE_LIMIT_IP=%s: must be <requests per second>[:<burst>], "
+                            "whole numbers from 1 to %d",
+                            ip_limit, SVC_WRITEKEY_RATE_MAX);
+                        return -1;
+                }
+        }
+        /* One table for the host, beside the metrics files; per process without them. */
+        if ((co->keys || co->ip_rate) &&
+            !(co->limits = svc_ratelimit_open(cfg->metrics_dir, why, sizeof(why)))) {
+                snprintf(errstr, errstr_size, "rate limits: %s", why);
+                return -1;
+        }
+        return 0;
+}
+
 int main(void) {
+        struct collect co = {0};
         svc_app_t app;
-        svc_deliver_t *dl;
-        char errstr[512];
+        char errstr[2048];
         int ret;
 
         if (svc_app_init(&app, "/collect", SVC_APP_F_KAFKA) == -1)
                 return 1;
-        if (!(dl = svc_deliver_new(&app.cfg, app.kp, svc_http_is_cgi(), errstr, sizeof(errstr)))) {
+        if (collect_setup(&co, &app.cfg, errstr, sizeof(errstr)) == -1) {
+                svc_log(SVC_LOG_ERROR, NULL, app.endpoint, "%s", errstr);
+                svc_ratelimit_close(co.limits);
+                svc_writekeys_watch_destroy(co.keys);
+                svc_app_close(&app);
+                return 1;
+        }
+        if (!(co.dl =
+                  svc_deliver_new(&app.cfg, app.kp, svc_http_is_cgi(), errstr, sizeof(errstr)))) {
                 svc_log(SVC_LOG_ERROR, NULL, app.endpoint, "spool: %s", errstr);
                 svc_app_close(&app);
                 return 1;
         }
-        app.opaque = dl;
+        app.opaque = &co;
         svc_app_prepare_topics(&app, (const char *[]){app.cfg.collect_raw_topic, NULL});
         ret = svc_app_run(&app, 16, collect);
-        svc_deliver_destroy(dl);
+        svc_deliver_destroy(co.dl);
         svc_app_close(&app);
+        svc_ratelimit_close(co.limits);
+        svc_writekeys_watch_destroy(co.keys);
         return ret;
 }

@@ -18,6 +18,7 @@ static const struct {
     {413, "Payload Too Large"},
     {415, "Unsupported Media Type"},
     {422, "Unprocessable Entity"},
+    {429, "Too Many Requests"},
     {500, "Internal Server Error"},
     {502, "Bad Gateway"},
     {503, "Service Unavailable"},

@@ -7,7 +7,7 @@
 
 /* The statuses of the table. Adding one changes the counters' file layout: bump
  * METRICS_MAGIC in metrics.c with it. */
-#define SVC_HTTP_STATUS_CNT 16
+#define SVC_HTTP_STATUS_CNT 17
 
 /** @brief status's reason phrase ("Status" for one the table does not hold). */
 const char *svc_http_status_reason(int status);

@@ -76,9 +76,10 @@ int svc_kafka_brokers_down(svc_kafka_t *kp) {
 
 /* Raw collect messages are keyed by request id, unique per message: hashing the key
  * spreads a pooled process's messages over every partition in batches of one or two.
- * That topic gets a sticky partitioner instead: one partition per 10 ms, different per
- * process (as KIP-480 does for keyless records); nothing reads meaning into where a
- * request id lands. The other topics keep the key hash. */
+ * That topic gets a sticky partitioner instead (one partition per 10 ms, different per
+ * process, as KIP-480 does for keyless records), but only with DEDUPE_WINDOW_MS=0: the
+ * consumer recognises copies of a request within one partition (consumer/README.md,
+ * "Copies"), so they must land where the key hash puts them. */
 static unsigned sticky_salt;
 
 static int32_t sticky_partitioner(const rd_kafka_topic_t *rkt, const void *key, size_t key_len,
@@ -202,7 +203,9 @@ svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr, siz
         if (!(kp->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
                 goto fail;
         conf = NULL; /* now owned, and freed, by the rd_kafka_t instance */
-        if (!per_request && !(kp->sticky_rkt = sticky_topic_new(kp->rk, cfg->collect_raw_topic)))
+        const char *window = svc_config_get(cfg, "DEDUPE_WINDOW_MS");
+        if (!per_request && window && !strcmp(window, "0") &&
+            !(kp->sticky_rkt = sticky_topic_new(kp->rk, cfg->collect_raw_topic)))
                 svc_log(SVC_LOG_WARN, NULL, "kafka", "%s: no sticky partitioner: %s",
                         cfg->collect_raw_topic, rd_kafka_err2str(rd_kafka_last_error()));
         atomic_store(&kp->run, 1);

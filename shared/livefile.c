@@ -35,19 +35,24 @@ fail:
         return -1;
 }
 
+int svc_livefile_rename(int dirfd, const char *from, const char *to) {
+        if (renameat2(dirfd, from, dirfd, to, RENAME_NOREPLACE) == 0)
+                return 0;
+        if (errno != EINVAL && errno != ENOSYS)
+                return -1;
+        /* A file system without the flag: a link never replaces either. */
+        if (linkat(dirfd, from, dirfd, to, 0) == -1)
+                return -1;
+        unlinkat(dirfd, from, 0);
+        return 0;
+}
+
 int svc_livefile_place(int dirfd, const char *tmp, const char *name) {
         int e;
 
-        if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) == 0)
+        if (svc_livefile_rename(dirfd, tmp, name) == 0)
                 return 0;
         e = errno;
-        /* A file system without the flag: a link never replaces either. */
-        if ((e == EINVAL || e == ENOSYS) && linkat(dirfd, tmp, dirfd, name, 0) == 0) {
-                unlinkat(dirfd, tmp, 0);
-                return 0;
-        }
-        if (e == EINVAL || e == ENOSYS)
-                e = errno;
         unlinkat(dirfd, tmp, 0);
         errno = e;
         return -1;

@@ -22,10 +22,16 @@ int svc_livefile_create(int dirfd, const char *tmp, const void *head, size_t hea
     __attribute__((warn_unused_result));
 
 /**
- * @brief Puts tmp in place as name, never replacing a file there (renameat2 with
+ * @brief Renames from to to, never replacing a file there (renameat2 with
  *        RENAME_NOREPLACE, or a link where the file system has no such flag). A lock
  *        goes with the file.
- * @returns 0, or -1 with errno (EEXIST: name was there); tmp is then removed.
+ * @returns 0, or -1 with errno (EEXIST: to was there); from then stays as it was.
+ */
+int svc_livefile_rename(int dirfd, const char *from, const char *to);
+
+/**
+ * @brief Puts tmp in place as name: svc_livefile_rename(), and on failure tmp is removed.
+ * @returns 0, or -1 with errno (EEXIST: name was there).
  */
 int svc_livefile_place(int dirfd, const char *tmp, const char *name);
 

@@ -24,12 +24,14 @@ typedef enum {
 /* What became of the events of a request. For every endpoint
  * RECEIVED = ACKED + SPOOLED + UNAVAILABLE + TOO_LARGE. */
 typedef enum {
-        SVC_METRICS_RECEIVED,    /* passed the checks */
-        SVC_METRICS_ACKED,       /* acknowledged by Kafka, or in the dev store */
-        SVC_METRICS_SPOOLED,     /* in the spool, for the forwarder */
-        SVC_METRICS_INVALID,     /* refused by the checks: never received */
-        SVC_METRICS_UNAVAILABLE, /* received, then neither acknowledged nor spooled */
-        SVC_METRICS_TOO_LARGE,   /* received, then too large for one Kafka message */
+        SVC_METRICS_RECEIVED,     /* passed the checks */
+        SVC_METRICS_ACKED,        /* acknowledged by Kafka, or in the dev store */
+        SVC_METRICS_SPOOLED,      /* in the spool, for the forwarder */
+        SVC_METRICS_INVALID,      /* refused by the checks: never received */
+        SVC_METRICS_UNAVAILABLE,  /* received, then neither acknowledged nor spooled */
+        SVC_METRICS_TOO_LARGE,    /* received, then too large for one Kafka message */
+        SVC_METRICS_RATE_LIMITED, /* refused by a write key's or an address's budget (429,
+                                   * or 413 over a key's burst): never received */
         SVC_METRICS_OUTCOME_CNT
 } svc_metrics_outcome_t;
 
@@ -54,6 +56,7 @@ typedef enum {
         SVC_METRICS_CONSUMER_MESSAGES,      /* raw messages read (again after a rewind) */
         SVC_METRICS_CONSUMER_PRODUCED,      /* records in committed transactions */
         SVC_METRICS_CONSUMER_DEAD_LETTERED, /* dead letters in committed transactions */
+        SVC_METRICS_CONSUMER_DUPLICATE,     /* events of copies removed, same */
         SVC_METRICS_CONSUMER_COMMITTED,     /* transactions */
         SVC_METRICS_CONSUMER_ABORTED,
         SVC_METRICS_CONSUMER_COMMIT_MS, /* time spent committing */

@@ -12,7 +12,7 @@
 
 /* The layout below, as readers check it: change the digits whenever it changes (a file of
  * another layout is not read; the archive then starts from zero, a counter reset). */
-#define METRICS_MAGIC "SVCMET03"
+#define METRICS_MAGIC "SVCMET05"
 
 /* The statuses the handlers answer, in http_status.c's order, and code="other". */
 #define CODE_CNT (SVC_HTTP_STATUS_CNT + 1)

@@ -53,6 +53,7 @@ char *svc_metrics_render(const svc_metrics_snap_t *snap, size_t *len) {
             [SVC_METRICS_INVALID] = "invalid",
             [SVC_METRICS_UNAVAILABLE] = "unavailable",
             [SVC_METRICS_TOO_LARGE] = "too_large",
+            [SVC_METRICS_RATE_LIMITED] = "rate_limited",
         };
         /* The counters of svc_metrics_counter_t, in its order: a family's series are
          * consecutive, and a line with a help text starts a family. */
@@ -83,6 +84,7 @@ char *svc_metrics_render(const svc_metrics_snap_t *snap, size_t *len) {
             {"events_consumer_records_total{outcome=\"produced\"}",
              "Records of the consumer's committed transactions, by outcome."},
             {"events_consumer_records_total{outcome=\"dead_lettered\"}", NULL},
+            {"events_consumer_records_total{outcome=\"duplicate\"}", NULL},
             {"events_consumer_transactions_total{result=\"committed\"}",
              "The consumer's transactions, by result."},
             {"events_consumer_transactions_total{result=\"aborted\"}", NULL},
@@ -147,10 +149,14 @@ char *svc_metrics_render(const svc_metrics_snap_t *snap, size_t *len) {
         }
         family(f, "events_rejected_total", "counter",
                "Events refused: invalid (by the checks, never received), or received and "
-               "then unavailable (neither acknowledged nor spooled) or too_large.");
+               "then unavailable (neither acknowledged nor spooled) or too_large; rate_limited "
+               "(over a write key's or a client address's budget, never received).");
         for (int ep = 0; ep < SVC_METRICS_EP_CNT; ep++)
-                for (int o = SVC_METRICS_INVALID; o <= SVC_METRICS_TOO_LARGE; o++)
-                        if (takes_events(ep) || svc_metrics_events_of(snap, ep, o))
+                for (int o = SVC_METRICS_INVALID; o <= SVC_METRICS_RATE_LIMITED; o++)
+                        /* only /collect has budgets */
+                        if ((takes_events(ep) &&
+                             (o != SVC_METRICS_RATE_LIMITED || ep == SVC_METRICS_EP_COLLECT)) ||
+                            svc_metrics_events_of(snap, ep, o))
                                 fprintf(
                                     f,
                                     "events_rejected_total{endpoint=\"%s\",reason=\"%s\"} %llu\n",

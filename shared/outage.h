@@ -34,4 +34,16 @@ void svc_outage_acked(svc_outage_t *ou);
 
 /** @brief NULL is a no-op. */
 void svc_outage_destroy(svc_outage_t *ou);
+
+/* The mark itself, in directory dir, for the forwarder (which keeps it fresh while it
+ * cannot reach Kafka, and clears it once Kafka takes its files) and for /health. */
+
+/** @brief Marks Kafka down now (creates the mark, or makes it fresh again). */
+void svc_outage_mark_down(const char *dir);
+
+/** @brief Clears the mark. */
+void svc_outage_mark_up(const char *dir);
+
+/** @brief 1 when a mark no older than max_age_ms is there (one from the future too). */
+int svc_outage_is_marked(const char *dir, int max_age_ms);
 #endif

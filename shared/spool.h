@@ -74,14 +74,6 @@ int svc_spool_usage(const char *dir, long long *records, long long *bytes);
  */
 int svc_spool_writable(const char *dir, char *errstr, size_t errstr_size);
 
-/* Kafka unreachable, as seen by any process of the host: a mark file in the directory,
- * so that a new process (one CGI request) spools at once instead of waiting
- * KAFKA_TIMEOUT_MS first. Whoever sees Kafka fail marks it; whoever sees it acknowledge
- * clears it; a mark older than max_age_ms no longer counts. */
-void svc_spool_mark_down(const char *dir);
-void svc_spool_mark_up(const char *dir);
-int svc_spool_is_down(const char *dir, int max_age_ms);
-
 /* Reading, for the forwarder and tools/spooltool. */
 
 typedef struct svc_spool_file svc_spool_file_t; /* one spool file, read into memory */

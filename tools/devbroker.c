@@ -97,6 +97,8 @@ static int create_topic(rd_kafka_mock_cluster_t *mcluster, const char *topic_arg
                 return -1;
         }
         err = rd_kafka_mock_topic_create(mcluster, name, partitions, 1);
+        if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS && !colon)
+                return 0; /* a -t of the same name came first: its partition count stands */
         if (err) {
                 fprintf(stderr, "devbroker: topic %s: %s\n", name, rd_kafka_err2str(err));
                 return -1;
@@ -228,13 +230,19 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "devbroker: cannot create the mock cluster\n");
                 goto out;
         }
-        const char *topics[] = {cfg.collect_raw_topic, cfg.collect_out_topic, cfg.collect_dlq_topic,
-                                cfg.conversion_topic, cfg.click_topic};
-        for (size_t i = 0; i < sizeof(topics) / sizeof(*topics); i++)
-                if (create_topic(mcluster, topics[i], partitions) == -1)
-                        goto out;
+        /* The -t topics first: one may be a service topic with a partition count of its own. */
         for (int i = 0; i < extra_cnt; i++)
                 if (create_topic(mcluster, extra[i], partitions) == -1)
+                        goto out;
+        /* The consumer's changelog has the raw topic's partitions; the mock cluster cannot
+         * create topics on request (CreateTopics). */
+        const char *dedupe = svc_config_get(&cfg, "COLLECT_DEDUPE_TOPIC");
+        const char *topics[] = {
+            cfg.collect_raw_topic, cfg.collect_out_topic,
+            cfg.collect_dlq_topic, cfg.conversion_topic,
+            cfg.click_topic,       dedupe && *dedupe ? dedupe : "collect-dedupe"};
+        for (size_t i = 0; i < sizeof(topics) / sizeof(*topics); i++)
+                if (create_topic(mcluster, topics[i], partitions) == -1)
                         goto out;
 
         nodelay_listeners();

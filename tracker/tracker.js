@@ -4,7 +4,8 @@
  * tracker"). No dependencies, no build step.
  *
  *   <script src="https://collector.example/tracker.js"
- *           data-endpoint="https://collector.example/collect"></script>
+ *           data-endpoint="https://collector.example/collect"
+ *           data-write-key="pk_live_0123456789abcdef"></script>   (when the collector has keys)
  *   <script>tracker.track("product_view", {product_id: "p1"})</script>
  */
 (function () {
@@ -21,6 +22,7 @@
   var MAX_EVENTS = num('maxEvents', 1000);  /* kept in localStorage; the oldest go first */
   var RETRY_BASE = num('retryBaseMs', 1000);
   var RETRY_MAX = num('retryMaxMs', 60000);
+  var WRITE_KEY = opt.writeKey || ''; /* public: it names and limits this site, nothing more */
   var MAX_BATCH_BYTES = 60000; /* a keepalive fetch or a beacon carries at most 64 KiB */
   var MAX_EVENT_BYTES = 32768;
   var STALE_MS = 5 * 60000;    /* a queue whose page stopped beating this long is orphaned */
@@ -82,6 +84,7 @@
   var key = PREFIX + rand();
   var q = { at: 0, closed: false, batches: [] };
   var inflight = null, timer = 0, attempt = 0, retryAt = 0, warnedDrop = false, beaconed = {};
+  var refusedKey = false; /* a 401: nothing is sent again from this page, the queue stays */
 
   var count = function () {
     var n = 0;
@@ -163,6 +166,20 @@
       remove(b);
       attempt = 0;
       emit('sent', { request_id: b.id, status: status, received: r.received, spooled: !!r.spooled });
+    } else if (status === 401) {
+      /* The key is missing or unknown: every request would get the same answer. The queue
+       * stays for a page that has the right key (the next load, or another tab). */
+      if (!refusedKey) {
+        console.error('tracker: ' + ENDPOINT + ' refused the write key (401): ' + (r.message || text) +
+          '; nothing more is sent from this page, ' + count() + ' event(s) stay queued');
+        emit('unauthorized', { request_id: b.id, status: status, message: r.message, queued: count() });
+      }
+      refusedKey = true;
+    } else if (status === 429 && retryAfter && /^\d+$/.test(retryAfter)) {
+      /* Over the budget: the same batch fits after exactly this wait; no backoff. */
+      var wait = retryAfter * 1000;
+      retryAt = Date.now() + wait;
+      emit('retry', { request_id: b.id, status: status, attempt: attempt, delay_ms: wait });
     } else if (!status || status === 408 || status === 429 || status >= 500) {
       attempt++;
       var ms = backoff(retryAfter);
@@ -180,13 +197,19 @@
     pump();
   };
 
+  var headers = function (b) {
+    var h = { 'Content-Type': 'application/json', 'X-Request-Id': b.id };
+    if (WRITE_KEY) h['X-Write-Key'] = WRITE_KEY;
+    return h;
+  };
+
   var send = function (b) {
     seal(b);
     inflight = b;
     save();
     fetch(ENDPOINT, {
       method: 'POST', keepalive: true, credentials: 'omit',
-      headers: { 'Content-Type': 'application/json', 'X-Request-Id': b.id }, body: b.body,
+      headers: headers(b), body: b.body,
     }).then(function (res) {
       return res.text().then(function (t) { finish(b, res.status, t, res.headers.get('Retry-After')); },
         function () { finish(b, res.status, '', res.headers.get('Retry-After')); });
@@ -198,7 +221,7 @@
     clearTimeout(timer);
     timer = 0;
     var b = q.batches[0], t = Date.now();
-    if (inflight || !b) return;
+    if (inflight || !b || refusedKey) return;
     if (t < retryAt) { timer = setTimeout(pump, retryAt - t); return; }
     if (!now && !b.body && q.batches.length === 1 && b.events.length < BATCH_SIZE && t - b.t < BATCH_DELAY) {
       timer = setTimeout(pump, b.t + BATCH_DELAY - t);
@@ -213,13 +236,15 @@
    * under the same id (and so with the same event_ids). */
   var beacon = function (closing) {
     var budget = 65536;
-    for (var i = 0; navigator.sendBeacon && i < q.batches.length; i++) {
+    for (var i = 0; navigator.sendBeacon && !refusedKey && i < q.batches.length; i++) {
       var b = q.batches[i];
       if (b === inflight || beaconed[b.id]) continue; /* once per page is enough */
       seal(b);
       var size = bytes(b.body);
       if (size > budget) break;
-      var url = ENDPOINT + (ENDPOINT.indexOf('?') < 0 ? '?' : '&') + 'request_id=' + b.id;
+      /* sendBeacon cannot set headers: the key rides in the URL too */
+      var url = ENDPOINT + (ENDPOINT.indexOf('?') < 0 ? '?' : '&') + 'request_id=' + b.id +
+        (WRITE_KEY ? '&write_key=' + encodeURIComponent(WRITE_KEY) : '');
       if (!navigator.sendBeacon(url, b.body)) break;
       beaconed[b.id] = true;
       budget -= size;
@@ -258,7 +283,8 @@
     /* Sends what is queued now instead of waiting for the batch delay. */
     flush: function () { pump(true); },
     stats: function () {
-      return { queued: count(), dropped: Number(store.get(DROPPED)) || 0, user_id: userId, endpoint: ENDPOINT };
+      return { queued: count(), dropped: Number(store.get(DROPPED)) || 0, user_id: userId, endpoint: ENDPOINT,
+        stopped: refusedKey };
     },
   };
 

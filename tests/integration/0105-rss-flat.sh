@@ -15,10 +15,11 @@ local ok2xx = 0
 response = function(status) if status == 200 then ok2xx = ok2xx + 1 end end
 LUA
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-# run_requests N: wrk in bursts until at least N requests were answered
+# run_requests N: wrk in bursts until at least N requests were answered (at most 5
+# minutes: a machine busy with other tests may serve a few hundred a second)
 run_requests() {
 	local want=$1 done_n=0 n
-	for _ in $(seq 30); do
+	for _ in $(seq 150); do
 		n=$(wrk -t1 -c8 -d2s -s "$T/post.lua" "$BASE_URL/collect" | awk '/requests in/ {print $1}')
 		done_n=$((done_n + ${n:-0}))
 		[ $done_n -ge "$want" ] && break

@@ -83,7 +83,10 @@ is "short-lived token: 200" "$STATUS" 200
 sleep 1.5
 ingest "{\"file_path\":\"$URL2\",\"reason\":\"short\"}"
 is "after half its life: 200" "$STATUS" 200
-is "the short-lived token was renewed (two tokens)" "$(stub_stat token)" 5
+# At least one renewal: a machine slow enough to take over a second between the two
+# API calls of one ingest renews within it too, which is right.
+short_tokens=$(stub_stat token)
+check "the short-lived token was renewed (two tokens or more: $short_tokens - 3)" test "$short_tokens" -ge 5
 is "the renewal needed no 401" "$(stub_stat unauthorized)" 2
 stub_control ttl=3600
 
@@ -106,7 +109,7 @@ is "nothing else was produced (not by the 404 either)" "$(topic_count "$CONV") $
 # No private key, JWT or access token in any log, the error log or the cache directory's
 # other files.
 curl -sS "$STUB_URL/_issued" >"$T/issued"
-is "the stub issued 6 tokens" "$(grep -c . "$T/issued")" 6
+is "the stub issued every token it counted" "$(grep -c . "$T/issued")" "$(stub_stat token)"
 logs=$(ls "$T"/run/*.log "$ERROR_LOG" 2>/dev/null)
 leaks=$(cat $logs | grep -F -f "$T/issued" -e 'PRIVATE KEY' -e 'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9' \
 	-e "$(sed -n 3p "$T/k1.pem")" | head -3)

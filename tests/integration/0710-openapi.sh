@@ -127,6 +127,23 @@ call "dev mode" POST /collect -H "$J" -d "$ev"
 call "the stored events" GET '/api/processed-events?limit=10' -H "$A"
 call "limit too large" GET '/api/processed-events?limit=5000' -H "$A"
 
+# Write keys and budgets: 401, 413 over a key's burst, 429, and the preflight that allows the key.
+stop_stack
+printf 'wk_openapi_0123456789ab openapi.test 1 3\n' >"$T/keys"
+export COLLECT_WRITE_KEYS=$T/keys
+start_stack
+W='X-Write-Key: wk_openapi_0123456789ab'
+call "no write key" POST /collect -H "$J" -d "$ev"
+call "an unknown write key" POST '/collect?write_key=wk_unknown_000000000000' -H 'Content-Type: text/plain' -d "$ev"
+call "a write key" POST /collect -H "$J" -H "$W" -d "$ev"
+# events: 1, then 4 (over the burst of 3), 2 (the bucket is empty), 3 (3 s until it fits)
+call "over the key's burst" POST /collect -H "$J" -H "$W" -d "$(jq -c '.events += .events + .events + .events' <<<"$ev")"
+call "a write key" POST /collect -H "$J" -H "$W" -d "$(jq -c '.events += .events' <<<"$ev")"
+call "over the key's budget" POST /collect -H "$J" -H "$W" -d "$(jq -c '.events += .events + .events' <<<"$ev")"
+call "preflight with keys" OPTIONS /collect -H 'Origin: http://shop.example' -H 'Access-Control-Request-Method: POST'
+is "the exchanges with keys answered 401, 401, 200, 413, 200, 429" \
+	"$(tail -7 "$EX" | head -6 | jq -r .status | tr '\n' ' ')" "401 401 200 413 200 429 "
+
 # /cgi/collect is documented as /collect: the same answers per request.
 sed -i 's|"path":"/cgi/collect"|"path":"/collect"|' "$EX"
 (cd "$TOP/tests/node" && timeout 120 node openapi-check.js "$TOP/docs/openapi.yaml" "$EX") 2>&1

@@ -10,7 +10,6 @@ TOPIC=spool-kill TOPIC_PARTITIONS=32 # ~5 MB kept per partition: room for the du
 . "$(dirname "$0")/lib-spool.sh"
 N=${N:-150000} KILLS=3
 start_broker -p 4 -t "$TOPIC:$TOPIC_PARTITIONS" || exit 1
-export COLLECT_RAW_TOPIC=$TOPIC # the one topic the forwarder produces to
 
 gen_records "$N" r >"$T/in.tsv"
 spool_write -b 1000 <"$T/in.tsv"

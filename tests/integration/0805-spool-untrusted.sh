@@ -14,7 +14,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 start_broker -p 4 || exit 1
 OTHER=conversion-untrusted-$$
-export METRICS_DIR="$T/metrics" COLLECT_RAW_TOPIC=$TOPIC
+export METRICS_DIR="$T/metrics"
 
 # Files made by the real writer (spooltool write), one file per write.
 printf 'own-%d\t{"n":%d}\n' 1 1 2 2 3 3 | spool_write

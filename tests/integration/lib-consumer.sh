@@ -9,13 +9,15 @@
 #   out_lines TOPIC                              "key<TAB>value" lines, read_committed
 
 # Unique topic, group and transactional names, so a real cluster (TEST_KAFKA_URL) with
-# older data works too. Sets RAW OUT DLQ and BROKER_TOPICS (options for start_broker).
+# older data works too. Sets RAW OUT DLQ DEDUPE and BROKER_TOPICS (options for start_broker).
 consumer_topics() {
 	local prefix=$1-$$-$RANDOM
 	# Not exported: the dev broker would create them itself with its default partitions.
-	RAW=$prefix-raw OUT=$prefix-out DLQ=$prefix-dlq
+	RAW=$prefix-raw OUT=$prefix-out DLQ=$prefix-dlq DEDUPE=$prefix-dedupe
 	export CONSUMER_GROUP_ID=$prefix-group CONSUMER_TRANSACTIONAL_ID=$prefix-txn
-	BROKER_TOPICS="-t $RAW:$2 -t $OUT:$3 -t $DLQ:4"
+	# The consumer's changelog is partitioned like RAW (the dev broker cannot create topics
+	# on request; a real cluster gets it from the consumer).
+	BROKER_TOPICS="-t $RAW:$2 -t $OUT:$3 -t $DLQ:4 -t $DEDUPE:$2"
 	# A killed member stays in the group until its session times out: keep that short.
 	export RDKAFKA_SESSION_TIMEOUT_MS=6000 RDKAFKA_HEARTBEAT_INTERVAL_MS=1000
 	export CONSUMER_STATS_INTERVAL_MS=${CONSUMER_STATS_INTERVAL_MS:-300}
@@ -54,7 +56,7 @@ expected_records() {
 start_consumer() {
 	CONSUMER_LOG="$T/$1.log"
 	COLLECT_RAW_TOPIC=$RAW COLLECT_OUT_TOPIC=$OUT COLLECT_DLQ_TOPIC=$DLQ \
-		"$BUILD/bin/consumer" >/dev/null 2>"$CONSUMER_LOG" &
+		COLLECT_DEDUPE_TOPIC=${DEDUPE:-${COLLECT_DEDUPE_TOPIC:-collect-dedupe}} "$BUILD/bin/consumer" >/dev/null 2>"$CONSUMER_LOG" &
 	CONSUMER_PID=$!
 	ALL_CONSUMER_PIDS="${ALL_CONSUMER_PIDS:-} $CONSUMER_PID"
 }

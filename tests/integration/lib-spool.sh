@@ -8,7 +8,8 @@
 #   topic_lines                    "key<TAB>value" of every message of $TOPIC
 #   topic_total                    messages ever produced to $TOPIC (its $TOPIC_PARTITIONS
 #                                  high watermarks, in one round trip)
-# Each script gets its own spool ($SPOOL, exported as SPOOL_DIR) and topic ($TOPIC).
+# Each script gets its own spool ($SPOOL, exported as SPOOL_DIR) and topic ($TOPIC, the
+# COLLECT_RAW_TOPIC of start_forwarder's forwarder).
 SPOOL="$T/spool"
 TOPIC=${TOPIC:-collect-topic1}
 TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-4}
@@ -35,7 +36,8 @@ spool_files() { _spool_totals | awk '{print $1}'; }
 
 start_forwarder() {
 	FORWARDER_LOG="$T/$1.log"
-	"$BUILD/bin/forwarder" >/dev/null 2>>"$FORWARDER_LOG" &
+	# it produces every record to COLLECT_RAW_TOPIC, whatever topic the record names
+	COLLECT_RAW_TOPIC=$TOPIC "$BUILD/bin/forwarder" >/dev/null 2>>"$FORWARDER_LOG" &
 	FORWARDER_PID=$!
 	ALL_FORWARDER_PIDS="${ALL_FORWARDER_PIDS:-} $FORWARDER_PID"
 }

@@ -311,7 +311,8 @@ int main(void) {
                 const char *line;
         } lines[] = {{202, "Status: 202 Accepted\r\n"},
                      {413, "Status: 413 Payload Too Large\r\n"},
-                     {429, "Status: 429 Status\r\n"},
+                     {429, "Status: 429 Too Many Requests\r\n"},
+                     {418, "Status: 418 Status\r\n"}, /* not in the table */
                      {0, NULL}};
         for (int i = 0; lines[i].line; i++) {
                 const char *env[] = {"REQUEST_METHOD=GET", NULL};

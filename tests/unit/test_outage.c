@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "outage.h"
-#include "spool.h"
 #include "tap.h"
 
 /* Sets the mark's modification time age_ms back; returns 0, or -1 when there is none. */
@@ -37,14 +36,14 @@ int main(void) {
         if (!ou)
                 return done_testing();
         is_int(svc_outage_known(ou), 0, "no mark: not known down");
-        svc_spool_mark_down(dir);
+        svc_outage_mark_down(dir);
         is_int(svc_outage_known(ou), 1, "a fresh mark: known down");
         ok(age_mark(dir, SVC_OUTAGE_MARK_MAX_AGE_MS + 2000) == 0, "the mark aged");
         is_int(svc_outage_known(ou), 0, "a stale mark: no longer counts");
-        svc_spool_mark_down(dir);
+        svc_outage_mark_down(dir);
         svc_outage_acked(ou);
         is_int(svc_outage_known(ou), 1, "an acknowledgement here leaves another's mark");
-        svc_spool_mark_up(dir);
+        svc_outage_mark_up(dir);
         svc_outage_failed(ou);
         is_int(svc_outage_known(ou), 0, "a failure while the producer sees a broker marks nothing");
         svc_outage_destroy(ou);

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "outage.h"
 #include "spool.h"
 #include "tap.h"
 
@@ -400,7 +401,7 @@ static void test_take(void) {
         /* Order and what a listing skips. */
         snprintf(path, sizeof(path), "%s/.tmp-half-created", dir);
         close(open(path, O_CREAT | O_WRONLY, 0600));
-        svc_spool_mark_down(dir);
+        svc_outage_mark_down(dir);
         sp = svc_spool_open(dir, 1 << 20, err, sizeof(err));
         append_n(sp, 5, 1);
         svc_spool_close(sp);
@@ -417,23 +418,23 @@ static void test_mark(void) {
         struct timespec old[2];
         svc_spool_t *sp = svc_spool_open(new_dir(dir, sizeof(dir)), 1 << 20, err, sizeof(err));
 
-        is_int(svc_spool_is_down(dir, 5000), 0, "no mark: Kafka is not known to be down");
-        svc_spool_mark_down(dir);
-        is_int(svc_spool_is_down(dir, 5000), 1, "marked down");
+        is_int(svc_outage_is_marked(dir, 5000), 0, "no mark: Kafka is not known to be down");
+        svc_outage_mark_down(dir);
+        is_int(svc_outage_is_marked(dir, 5000), 1, "marked down");
         snprintf(path, sizeof(path), "%s/kafka-down", dir);
         clock_gettime(CLOCK_REALTIME, &old[0]);
         old[0].tv_sec -= 10;
         old[1] = old[0];
         utimensat(AT_FDCWD, path, old, 0);
-        is_int(svc_spool_is_down(dir, 5000), 0, "a mark 10 s old no longer counts at 5 s");
-        is_int(svc_spool_is_down(dir, 20000), 1, "it does at 20 s");
-        svc_spool_mark_down(dir);
-        is_int(svc_spool_is_down(dir, 5000), 1, "marking again refreshes it");
+        is_int(svc_outage_is_marked(dir, 5000), 0, "a mark 10 s old no longer counts at 5 s");
+        is_int(svc_outage_is_marked(dir, 20000), 1, "it does at 20 s");
+        svc_outage_mark_down(dir);
+        is_int(svc_outage_is_marked(dir, 5000), 1, "marking again refreshes it");
         long long records = -1, bytes = -1;
         ok(svc_spool_usage(dir, &records, &bytes) == 0 && records == 0 && bytes == 0,
            "the mark is not a spool file");
-        svc_spool_mark_up(dir);
-        is_int(svc_spool_is_down(dir, 5000), 0, "mark_up clears it");
+        svc_outage_mark_up(dir);
+        is_int(svc_outage_is_marked(dir, 5000), 0, "mark_up clears it");
         svc_spool_close(sp);
         rm_rf(dir);
 }

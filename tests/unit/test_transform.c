@@ -79,6 +79,29 @@ static const struct {
      "\"browser\":null,\"device\":null,\"browser_version\":null,\"client_ip\":null,"
      "\"user_agent\":null,\"request_id\":\"r2\",\"received_at\":null}\n",
      0},
+    {"a write key's source: the last field of every record",
+     "{\"request_id\":\"r4\",\"received_at\":7,\"client_ip\":null,\"source\":\"shop.web\","
+     "\"payload\":{\"events\":[{\"event_type\":\"t\",\"event_time\":2,\"user_id\":\"u\"},"
+     "{\"event_type\":\"t\",\"event_time\":3,\"user_id\":\"v\"}]}}",
+     "r4",
+     "O u {\"event_id\":\"r4-0\",\"event_type\":\"t\",\"event_time\":2,\"event_timestamp\":"
+     "\"1970-01-01T00:00:00.002Z\",\"user_id\":\"u\",\"product_id\":null,\"properties\":{},"
+     "\"browser\":null,\"device\":null,\"browser_version\":null,\"client_ip\":null,"
+     "\"user_agent\":null,\"request_id\":\"r4\",\"received_at\":7,\"source\":\"shop.web\"}\n"
+     "O v {\"event_id\":\"r4-1\",\"event_type\":\"t\",\"event_time\":3,\"event_timestamp\":"
+     "\"1970-01-01T00:00:00.003Z\",\"user_id\":\"v\",\"product_id\":null,\"properties\":{},"
+     "\"browser\":null,\"device\":null,\"browser_version\":null,\"client_ip\":null,"
+     "\"user_agent\":null,\"request_id\":\"r4\",\"received_at\":7,\"source\":\"shop.web\"}\n",
+     0},
+    {"a source that is not a string is left out, as if absent",
+     "{\"request_id\":\"r5\",\"source\":5,\"payload\":{\"events\":[{\"event_type\":\"t\","
+     "\"event_time\":2,\"user_id\":\"u\"}]}}",
+     "r5",
+     "O u {\"event_id\":\"r5-0\",\"event_type\":\"t\",\"event_time\":2,\"event_timestamp\":"
+     "\"1970-01-01T00:00:00.002Z\",\"user_id\":\"u\",\"product_id\":null,\"properties\":{},"
+     "\"browser\":null,\"device\":null,\"browser_version\":null,\"client_ip\":null,"
+     "\"user_agent\":null,\"request_id\":\"r5\",\"received_at\":null}\n",
+     0},
     {"bad event among good ones",
      "{\"request_id\":\"r3\",\"payload\":{\"events\":[{\"event_type\":\"a\",\"event_time\":1,"
      "\"user_id\":\"u1\"},{\"event_type\":\"b\",\"event_time\":0,\"user_id\":\"u2\"},"
@@ -164,6 +187,31 @@ static void test_bad_event_among_good(void) {
         s.len = 0;
         is_int(svc_transform_raw(raw, strlen(raw), "r3", 2, emit, &s, &cnt), 0, "again: returns 0");
         is_str(s.out, again, "the same message gives byte-identical records");
+
+        /* Another body under the same request_id: only the event_ids change. */
+        char tagged[8192], want[8192];
+        size_t i = 0, o = 0;
+        s.len = 0;
+        is_int(svc_transform_raw_tagged(raw, strlen(raw), "r3", 2,
+                                        "0123456789abcdef0123456789abcdef", emit, &s, &cnt),
+               0, "tagged: returns 0");
+        memcpy(tagged, s.out, s.len + 1);
+        while (again[i] && o + 40 < sizeof(want)) { /* the plain output, ids tagged */
+                if (!strncmp(again + i, "\"event_id\":\"r3-", 15)) {
+                        o +=
+                            (size_t)snprintf(want + o, sizeof(want) - o,
+                                             "\"event_id\":\"r3:0123456789abcdef0123456789abcdef-");
+                        i += 15;
+                } else {
+                        want[o++] = again[i++];
+                }
+        }
+        want[o] = '\0';
+        is_str(tagged, want, "tagged: <request_id>:<tag>-<index>, every other byte the same");
+        s.len = 0;
+        is_int(svc_transform_raw_tagged(raw, strlen(raw), "r3", 2, NULL, emit, &s, &cnt), 0,
+               "no tag: returns 0");
+        is_str(s.out, again, "no tag: byte-identical to svc_transform_raw");
 
         s.len = 0;
         s.out[0] = '\0';
