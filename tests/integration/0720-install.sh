@@ -28,7 +28,7 @@ is "nothing installed names the source tree" "$(grep -rl "$TOP" "$S")" ""
 is "no placeholder is left" "$(grep -rlE '@[A-Z_]+@' "$S/etc")" ""
 check "the site serves the installed files and sockets" grep -q 'root /usr/local/share/events;' "$S/etc/nginx/sites-available/events"
 check "the pools' unit runs the installed handler on /run/events" \
-	grep -qx 'ExecStart=/usr/bin/spawn-fcgi -n -s /run/events/%i.sock -M 0660 -- /usr/local/libexec/events/%i' "$S/etc/systemd/system/events-handler@.service"
+	grep -qx 'ExecStart=/usr/bin/spawn-fcgi -n -s /run/events/%i.sock -M 0660 -b 4096 -- /usr/local/libexec/events/%i' "$S/etc/systemd/system/events-handler@.service"
 is "state and logs where a server keeps them" "$(grep -E '^[A-Z_]+(DIR|STORE|LOG)=' "$S/etc/events/events.conf" | tr '\n' ' ')" \
 	"INGEST_DATA_DIR=/var/lib/events/data SPOOL_DIR=/var/lib/events/spool METRICS_DIR=/var/lib/events/metrics DEV_STORE=/var/lib/events/dev-events.jsonl ERROR_LOG=/var/log/events/errors.jsonl "
 is "events.conf is not for every user" "$(stat -c %a "$S/etc/events/events.conf")" 640
