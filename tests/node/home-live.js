@@ -77,6 +77,9 @@ async function main() {
     ok(bad === 422 && t && /invalid [1-9]/.test(t.refused.small), `an invalid batch (${bad}) shows as refused: ${t && t.refused.small}`, await tiles(page));
 
     fs.writeFileSync(process.env.CONTROL, 'down 1\n');
+    // The dev broker reads its pipe on its own time: post once it is down, not before.
+    const isDown = await waitFor(async () => (await fetch(`${BASE}/health`).then((r) => r.json())).kafka_status === 'disconnected');
+    ok(isDown, 'the broker is down (/health says disconnected)');
     const spooledBefore = num(t.spooled.big);
     const down = [await post(page, 2), await post(page, 2)];
     ok(down.every((c) => c === 202), 'the broker down: 2 batches answered 202', down);
