@@ -36,14 +36,21 @@ fcgi_get() {
 
 # serve_tsan NAME BIN: BIN under spawn-fcgi on a free port, ThreadSanitizer's reports in
 # $T/NAME-tsan.log; sets port and pid once it listens. The caller's environment
-# assignments reach BIN.
+# assignments reach BIN. Another program may take the port before spawn-fcgi binds it:
+# then spawn-fcgi exits and another port is tried.
 serve_tsan() {
-	port=$(free_port)
-	TSAN_OPTIONS=exitcode=66 spawn-fcgi -n -a 127.0.0.1 -p "$port" -- "$2" 2>"$T/$1-tsan.log" &
-	pid=$!
-	for _ in $(seq 200); do
-		[ -n "$(ss -ltnH "sport = :$port")" ] && break
-		sleep 0.05
+	for _ in 1 2 3; do
+		port=$(free_port)
+		TSAN_OPTIONS=exitcode=66 spawn-fcgi -n -a 127.0.0.1 -p "$port" -- "$2" 2>"$T/$1-tsan.log" &
+		pid=$!
+		for _ in $(seq 200); do
+			[ -n "$(ss -ltnH "sport = :$port")" ] && return 0
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		echo "# $1 did not listen on $port: $(head -c 2000 "$T/$1-tsan.log")"
 	done
 }
 
