@@ -1,7 +1,8 @@
 /* collect.c - POST /collect: a JSON batch of product events, produced as one raw
  * message to COLLECT_RAW_TOPIC and answered once it is safe: 200 when Kafka acknowledged
- * it, 202 when the spool keeps it, 503 when neither (README.md, docs/spool.md). The
- * answer is written by whichever thread settles the message (shared/deliver.h). */
+ * it, 202 when the spool keeps it, 413 when Kafka takes no message that large, 503 when
+ * none of them (README.md, docs/spool.md). The answer is written by whichever thread
+ * settles the message (shared/deliver.h). */
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@ struct collect {
         svc_writekeys_watch_t *keys; /* COLLECT_WRITE_KEYS; NULL: /collect is open */
         svc_ratelimit_t *limits;     /* the host's budgets; NULL: neither keys nor ip limit */
         uint32_t ip_rate, ip_burst;  /* COLLECT_RATE_LIMIT_IP; 0: none */
+        long message_max;            /* svc_kafka_message_max(): key + value */
+        long cluster_max;            /* KAFKA_MESSAGE_MAX_BYTES: the cluster's batch limit */
 };
 
 /* No body larger than one Kafka message can become one (after gzip decompression too). */
@@ -104,9 +107,29 @@ static char *raw_message(svc_req_t *req, const char *ip, const char *source, con
 struct pending {
         svc_req_t *req;
         char *text;      /* the raw message; Kafka or the spool reads it until settled */
+        size_t size;     /* the message's bytes, key and value */
         size_t received; /* events in it */
         const char *endpoint;
+        const struct collect *co;
 };
+
+/* The 413 of a message that does not fit one Kafka message, before or after Kafka saw it.
+ * Names the cluster's limit when it is the smaller one, else the service's own. */
+static void send_too_large(svc_req_t *req, const struct collect *co, size_t size) {
+        if (co->message_max < SVC_KAFKA_MESSAGE_MAX)
+                svc_http_send_error(req, 413,
+                                    "the events with their envelope make a message of %zu "
+                                    "bytes; this Kafka cluster takes at most %ld bytes in one "
+                                    "message, framing included (%ld for the message itself): "
+                                    "send them in smaller batches",
+                                    size, co->cluster_max, co->message_max);
+        else
+                svc_http_send_error(req, 413,
+                                    "the events with their envelope make a message of %zu "
+                                    "bytes; at most %d fit in one Kafka message: send them "
+                                    "in smaller batches",
+                                    size, SVC_KAFKA_MESSAGE_MAX);
+}
 
 /* svc_deliver_done_fn: answers the request and ends it. */
 static void collect_done(void *opaque, svc_deliver_outcome_t outcome, const char *why) {
@@ -116,9 +139,10 @@ static void collect_done(void *opaque, svc_deliver_outcome_t outcome, const char
 
         /* Counted before the answer goes out (docs/metrics.md, "Accounting"). */
         svc_metrics_events(SVC_METRICS_EP_COLLECT,
-                           outcome == SVC_DELIVER_ACKED     ? SVC_METRICS_ACKED
-                           : outcome == SVC_DELIVER_SPOOLED ? SVC_METRICS_SPOOLED
-                                                            : SVC_METRICS_UNAVAILABLE,
+                           outcome == SVC_DELIVER_ACKED       ? SVC_METRICS_ACKED
+                           : outcome == SVC_DELIVER_SPOOLED   ? SVC_METRICS_SPOOLED
+                           : outcome == SVC_DELIVER_TOO_LARGE ? SVC_METRICS_TOO_LARGE
+                                                              : SVC_METRICS_UNAVAILABLE,
                            p->received);
         switch (outcome) {
         case SVC_DELIVER_ACKED:
@@ -141,6 +165,22 @@ static void collect_done(void *opaque, svc_deliver_outcome_t outcome, const char
                 svc_http_send_error(req, 503,
                                     "Kafka did not acknowledge the events and they could not "
                                     "be kept for later; nothing was accepted, send them again");
+                break;
+        case SVC_DELIVER_TOO_LARGE:
+                /* The door let it through: the cluster takes less than KAFKA_MESSAGE_MAX_BYTES
+                 * says, or an RDKAFKA_MESSAGE_MAX_BYTES lowered librdkafka's bound. */
+                svc_log(SVC_LOG_ERROR, svc_http_request_id(req), p->endpoint,
+                        "Kafka refused a message of %zu bytes as too large (%s), though "
+                        "KAFKA_MESSAGE_MAX_BYTES=%ld leaves room for %ld: set it to the "
+                        "topic's max.message.bytes; answered 413, not spooled",
+                        p->size, why, p->co->cluster_max, p->co->message_max);
+                svc_http_send_error(req, 413,
+                                    "Kafka refused the events as too large: with their envelope "
+                                    "they make a message of %zu bytes, and this Kafka cluster "
+                                    "takes less than that in one message (it was set up for at "
+                                    "most %ld bytes, framing included): send them in smaller "
+                                    "batches",
+                                    p->size, p->co->cluster_max);
                 break;
         }
         free(p->text);
@@ -300,18 +340,17 @@ static void collect(svc_req_t *req, void *opaque) {
         /* Received: from here each event is acknowledged, spooled or refused. */
         p->received = received;
         svc_metrics_events(SVC_METRICS_EP_COLLECT, SVC_METRICS_RECEIVED, p->received);
-        /* The envelope adds a few hundred bytes: a body near the bound may not fit. */
-        if (text_len + strlen(rid) > SVC_KAFKA_MESSAGE_MAX) {
+        /* The envelope adds a few hundred bytes: a body near the bound may not fit, nor
+         * one over a smaller cluster's limit. Never spooled: it could never be delivered. */
+        p->size = text_len + strlen(rid);
+        if (p->size > (size_t)co->message_max) {
                 svc_metrics_events(SVC_METRICS_EP_COLLECT, SVC_METRICS_TOO_LARGE, p->received);
-                svc_http_send_error(req, 413,
-                                    "the events with their envelope make a message of %zu "
-                                    "bytes; at most %d fit in one Kafka message: send them "
-                                    "in smaller batches",
-                                    text_len + strlen(rid), SVC_KAFKA_MESSAGE_MAX);
+                send_too_large(req, co, p->size);
                 goto out;
         }
         p->req = req;
         p->endpoint = app->endpoint;
+        p->co = co;
         /* From here the request belongs to collect_done(), maybe already on another thread. */
         svc_http_defer(req);
         svc_deliver_send(co->dl, app->cfg.collect_raw_topic, rid, strlen(rid), p->text, text_len,
@@ -399,6 +438,8 @@ int main(void) {
                 svc_app_close(&app);
                 return 1;
         }
+        co.message_max = svc_kafka_message_max(&app.cfg);
+        co.cluster_max = app.cfg.kafka_batch_max;
         app.opaque = &co;
         svc_app_prepare_topics(&app, (const char *[]){app.cfg.collect_raw_topic, NULL});
         ret = svc_app_run(&app, 16, collect);

@@ -196,15 +196,19 @@ static int load_kafka_url(svc_config_t *cfg, char *errstr, size_t errstr_size) {
 
 /* The numbers, each within its bounds. Returns 0, or -1 with errstr. */
 static int load_numbers(svc_config_t *cfg, char *errstr, size_t errstr_size) {
-        long timeout, max_bytes;
+        long timeout, max_bytes, message_max;
 
         if (svc_config_int(cfg, "SPOOL_MAX_BYTES", 1073741824L, 1, LONG_MAX, &max_bytes, errstr,
                            errstr_size) == -1 ||
             svc_config_int(cfg, "KAFKA_TIMEOUT_MS", 5000, 1, 600000, &timeout, errstr,
-                           errstr_size) == -1)
+                           errstr_size) == -1 ||
+            /* by default Kafka's own default message.max.bytes */
+            svc_config_int(cfg, "KAFKA_MESSAGE_MAX_BYTES", 1048588, 4096, INT_MAX, &message_max,
+                           errstr, errstr_size) == -1)
                 return -1;
         cfg->spool_max_bytes = max_bytes;
         cfg->kafka_timeout_ms = (int)timeout;
+        cfg->kafka_batch_max = message_max;
         return 0;
 }
 

@@ -17,6 +17,7 @@ typedef struct svc_config {
         char *collect_out_topic;
         char *collect_dlq_topic;
         int kafka_timeout_ms;      /* KAFKA_TIMEOUT_MS */
+        long kafka_batch_max;      /* KAFKA_MESSAGE_MAX_BYTES: the cluster's batch limit */
         char *dev_store;           /* DEV_STORE */
         char *error_log;           /* ERROR_LOG */
         char *sheets_api_base;     /* GOOGLE_SHEETS_API_BASE */

@@ -5,7 +5,8 @@
  * records per fdatasync (group commit), and settles their requests; the threads that
  * accept requests and the delivery thread never wait for the disk. Per request (CGI), the
  * one message is spooled on the spot. Whether Kafka is known to be down, so that a
- * message goes to the spool without waiting for it, is outage.c's.
+ * message goes to the spool without waiting for it, is outage.c's. A message Kafka refuses
+ * as too large is never spooled: no later try could deliver it.
  *
  * Threads: svc_deliver_send runs on the handler's thread; Kafka's answer (kafka_done) on
  * the producer's delivery thread; spool writes on the spool thread (pooled). done() runs
@@ -145,23 +146,36 @@ static void spool_job(svc_deliver_t *dl, struct job *job) {
         pthread_mutex_unlock(&dl->lock);
 }
 
-/* svc_kafka_done_fn: Kafka's answer for one job. */
-static void kafka_done(void *opaque, const char *why) {
-        struct job *job = opaque;
+/* Kafka did not take the job: to the spool when there is one. */
+static void kafka_failed(struct job *job, const char *why) {
         svc_deliver_t *dl = job->dl;
 
-        if (!why) {
-                if (dl->outage)
-                        svc_outage_acked(dl->outage);
-                settle(job, SVC_DELIVER_ACKED, NULL);
-                return;
-        }
         if (!dl->spool_dir) {
                 settle(job, SVC_DELIVER_FAILED, why);
                 return;
         }
         svc_outage_failed(dl->outage);
         spool_job(dl, job);
+}
+
+/* svc_kafka_done_fn: Kafka's answer for one job. */
+static void kafka_done(void *opaque, int err, const char *why) {
+        struct job *job = opaque;
+        svc_deliver_t *dl = job->dl;
+
+        if (!err) {
+                if (dl->outage)
+                        svc_outage_acked(dl->outage);
+                settle(job, SVC_DELIVER_ACKED, NULL);
+                return;
+        }
+        /* The same bytes would be refused again from the spool: the forwarder would only
+         * set them aside. Kafka answered, so it is not down either. */
+        if (svc_kafka_fail_kind(err) == SVC_KAFKA_FAIL_TOO_LARGE) {
+                settle(job, SVC_DELIVER_TOO_LARGE, why);
+                return;
+        }
+        kafka_failed(job, why);
 }
 
 void svc_deliver_send(svc_deliver_t *dl, const char *topic, const char *key, size_t key_len,
@@ -180,7 +194,7 @@ void svc_deliver_send(svc_deliver_t *dl, const char *topic, const char *key, siz
         }
         if (svc_kafka_produce_async(dl->kp, topic, key, key_len, val, val_len, kafka_done, job,
                                     errstr, sizeof(errstr)) == -1)
-                kafka_done(job, errstr);
+                kafka_failed(job, errstr);
 }
 
 svc_deliver_t *svc_deliver_new(const svc_config_t *cfg, svc_kafka_t *kp, int per_request,

@@ -149,8 +149,13 @@ static int needs_sasl_plugins(const svc_config_t *cfg) {
 static rd_kafka_conf_t *producer_conf(const svc_config_t *cfg, int flags, char *errstr,
                                       size_t errstr_size) {
         int per_request = flags & SVC_KAFKA_F_PER_REQUEST;
-        char timeout[16];
+        char timeout[16], message_max[24];
         snprintf(timeout, sizeof(timeout), "%d", cfg->kafka_timeout_ms);
+        /* librdkafka refuses a message whose key, value and record framing pass it, and
+         * closes a batch of several before it does: each batch then fits the cluster's
+         * KAFKA_MESSAGE_MAX_BYTES, and a batch of small messages is never refused. */
+        snprintf(message_max, sizeof(message_max), "%ld",
+                 svc_kafka_message_max(cfg) + SVC_KAFKA_RECORD_FRAMING);
         /* clang-format off */
         const char *props[] = {
                 "acks", "all",
@@ -168,6 +173,7 @@ static rd_kafka_conf_t *producer_conf(const svc_config_t *cfg, int flags, char *
                  * forwarder: within 0.1 s, as often as it asks) */
                 "reconnect.backoff.max.ms", flags & SVC_KAFKA_F_QUICK_RECONNECT ? "100" : "1000",
                 "log_level", "4",
+                "message.max.bytes", message_max,
                 NULL};
         /* clang-format on */
         return svc_kafka_conf_new(cfg, props, errstr, errstr_size);

@@ -26,6 +26,12 @@ typedef struct svc_kafka_batch svc_kafka_batch_t; /* opaque; one thread at a tim
 #define SVC_KAFKA_STR(x) SVC_KAFKA_STR_(x)
 #define SVC_KAFKA_MESSAGE_MAX_STR SVC_KAFKA_STR(SVC_KAFKA_MESSAGE_MAX)
 
+/* What Kafka adds to a message (key + value) in a record batch of one: the batch's header,
+ * and the record's own framing at most (its varints at their longest). A broker's
+ * message.max.bytes, or a topic's max.message.bytes, bounds the whole batch. */
+#define SVC_KAFKA_BATCH_HEADER 61
+#define SVC_KAFKA_RECORD_FRAMING 36
+
 /* librdkafka's rd_kafka_conf_t, for the programs that are Kafka clients themselves (they
  * include librdkafka; a handler never needs it). */
 struct rd_kafka_conf_s;
@@ -66,6 +72,13 @@ int svc_kafka_fail_means_down(int err);
 /** @brief 1 when Kafka refuses the record itself: sending it again cannot succeed. */
 int svc_kafka_fail_is_permanent(int err);
 
+/**
+ * @brief The largest message (key + value) the handlers and the forwarder produce: one that
+ *        fits, with Kafka's framing, in the record batch limit of the cluster
+ *        (KAFKA_MESSAGE_MAX_BYTES), and never more than SVC_KAFKA_MESSAGE_MAX.
+ */
+long svc_kafka_message_max(const svc_config_t *cfg);
+
 /** @brief librdkafka's version, as it names itself ("2.0.2"). */
 const char *svc_kafka_version(void);
 
@@ -83,7 +96,8 @@ long long svc_kafka_lag(long long lo, long long hi, long long pos);
 
 /**
  * @brief Creates the producer of a process (or, in dev mode, a writer to DEV_STORE with
- *        the same API). A background thread serves delivery reports.
+ *        the same API). A background thread serves delivery reports. Its messages are
+ *        bounded by svc_kafka_message_max(), its batches by KAFKA_MESSAGE_MAX_BYTES.
  * @returns the handle, or NULL with errstr (bad RDKAFKA_* property, ...).
  */
 svc_kafka_t *svc_kafka_new(const svc_config_t *cfg, int flags, char *errstr, size_t errstr_size)
@@ -108,15 +122,20 @@ int svc_kafka_produce_wait(svc_kafka_t *kp, const char *topic, const char *key, 
                            size_t errstr_size) __attribute__((warn_unused_result));
 
 /* The outcome of one asynchronous message, on the delivery thread (or at once, in dev
- * mode): why is NULL when Kafka acknowledged it, else the reason it failed. */
-typedef void(svc_kafka_done_fn)(void *opaque, const char *why);
+ * mode, or when librdkafka refuses it at produce time): err is 0 and why NULL when Kafka
+ * acknowledged it; else err is librdkafka's code (an rd_kafka_resp_err_t, for
+ * svc_kafka_fail_kind(); a deadline passed is RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) and why
+ * the reason in words. */
+typedef void(svc_kafka_done_fn)(void *opaque, int err, const char *why);
 
 /**
  * @brief Produces one message without waiting: done() is called exactly once, when Kafka
  *        acknowledged it, failed it, or KAFKA_TIMEOUT_MS passed without an answer (then
- *        the message may still be delivered later). key and val are copied.
- * @returns 0, or -1 with errstr when the message could not even be queued (done() is then
- *          not called).
+ *        the message may still be delivered later), or when librdkafka refused it at once
+ *        (too large, its queue full), maybe before this returns. key and val are copied.
+ * @returns 0, or -1 with errstr when the message never reached librdkafka (per request: no
+ *          broker answered for the topic's metadata; out of memory; the dev store failed);
+ *          done() is then not called.
  */
 int svc_kafka_produce_async(svc_kafka_t *kp, const char *topic, const char *key, size_t key_len,
                             const char *val, size_t val_len, svc_kafka_done_fn *done, void *opaque,
@@ -150,7 +169,8 @@ int svc_kafka_batch_wait(svc_kafka_batch_t *kb, int timeout_ms, size_t *acked_cn
 
 /**
  * @brief The librdkafka error code (an rd_kafka_resp_err_t) of the batch's first failed
- *        message, for svc_kafka_fail_kind() and its kin.
+ *        message, from its delivery report or from librdkafka's refusal in
+ *        svc_kafka_batch_produce() (too large), for svc_kafka_fail_kind() and its kin.
  * @returns the code, 0 while none failed.
  */
 int svc_kafka_batch_first_err(svc_kafka_batch_t *kb);

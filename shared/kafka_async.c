@@ -53,10 +53,10 @@ static int pending_unlink_locked(svc_kafka_t *kp, struct async_msg *am) {
         return 1;
 }
 
-static void settle(struct async_msg *am, const char *why) {
+static void settle(struct async_msg *am, rd_kafka_resp_err_t err, const char *why) {
         int expected = 0;
         if (atomic_compare_exchange_strong(&am->settled, &expected, 1))
-                am->done(am->opaque, why);
+                am->done(am->opaque, err, why);
 }
 
 static void async_report(struct report_to *to, const rd_kafka_message_t *rkm) {
@@ -70,7 +70,7 @@ static void async_report(struct report_to *to, const rd_kafka_message_t *rkm) {
         if (rkm->err)
                 snprintf(why, sizeof(why), "%s: %s", rd_kafka_topic_name(rkm->rkt),
                          rd_kafka_err2str(rkm->err));
-        settle(am, rkm->err ? why : NULL);
+        settle(am, rkm->err, rkm->err ? why : NULL);
         if (unlinked)
                 async_unref(am);
         async_unref(am); /* the report's */
@@ -94,7 +94,7 @@ int svc_kafka_async_expire(svc_kafka_t *kp, int max) {
                 atomic_store(&kp->down, 1);
                 snprintf(why, sizeof(why), "no acknowledgement from Kafka within %d ms",
                          kp->timeout_ms);
-                settle(am, why);
+                settle(am, RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, why);
                 async_unref(am);
         }
 }
@@ -133,19 +133,18 @@ int svc_kafka_produce_async(svc_kafka_t *kp, const char *topic, const char *key,
         err = svc_kafka_produce_msg(kp, topic, key, key_len, val, val_len, RD_KAFKA_MSG_F_COPY,
                                     &am->to);
         if (err) {
-                int expected = 0, settled_here;
-                snprintf(errstr, errstr_size, "cannot queue a message for %s: %s", topic,
-                         rd_kafka_err2str(err));
-                /* No report will come. Settled here, done() is never called; if its
-                 * deadline came first, done() was called and that is the outcome. The
-                 * delivery thread, if it took it off the list, releases that reference. */
-                settled_here = atomic_compare_exchange_strong(&am->settled, &expected, 1);
+                char why[256];
+                /* No report will come: librdkafka's refusal (a message larger than
+                 * message.max.bytes, a full queue) is the outcome, unless the deadline
+                 * came first. The delivery thread, if it took it off the list, releases
+                 * that reference. */
+                snprintf(why, sizeof(why), "%s: %s", topic, rd_kafka_err2str(err));
+                settle(am, err, why);
                 pthread_mutex_lock(&kp->pending_lock);
                 if (pending_unlink_locked(kp, am))
                         async_unref(am);
                 pthread_mutex_unlock(&kp->pending_lock);
                 async_unref(am); /* the report's */
-                return settled_here ? -1 : 0;
         }
         return 0;
 }

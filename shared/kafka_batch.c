@@ -172,6 +172,15 @@ int svc_kafka_batch_produce(svc_kafka_batch_t *kb, const char *topic, const char
         if ((err = produce_with_room(kb, topic, key, key_len, val, val_len))) {
                 snprintf(errstr, errstr_size, "cannot queue a message for %s: %s", topic,
                          rd_kafka_err2str(err));
+                /* librdkafka's refusal is the batch's failure too: a message larger than
+                 * message.max.bytes is as permanent as a broker's refusal of it. */
+                pthread_mutex_lock(&kb->lock);
+                if (!kb->first_err[0]) {
+                        snprintf(kb->first_err, sizeof(kb->first_err), "%s: %s", topic,
+                                 rd_kafka_err2str(err));
+                        kb->first_err_code = err;
+                }
+                pthread_mutex_unlock(&kb->lock);
                 atomic_fetch_sub(&kb->queued, 1);
                 batch_unref(kb);
                 return -1;

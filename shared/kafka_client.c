@@ -107,6 +107,11 @@ int svc_kafka_fail_is_permanent(int err) {
         return kind == SVC_KAFKA_FAIL_TOO_LARGE || kind == SVC_KAFKA_FAIL_INVALID;
 }
 
+long svc_kafka_message_max(const svc_config_t *cfg) {
+        long fits = cfg->kafka_batch_max - SVC_KAFKA_BATCH_HEADER - SVC_KAFKA_RECORD_FRAMING;
+        return fits < SVC_KAFKA_MESSAGE_MAX ? fits : SVC_KAFKA_MESSAGE_MAX;
+}
+
 const char *svc_kafka_version(void) {
         return rd_kafka_version_str();
 }

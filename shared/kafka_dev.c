@@ -68,6 +68,6 @@ int svc_kafka_dev_send(svc_kafka_t *kp, const char *topic, const char *key, size
         if (svc_kafka_produce_wait(kp, topic, key, key_len, val, val_len, kp->timeout_ms, errstr,
                                    errstr_size) == -1)
                 return -1;
-        done(opaque, NULL);
+        done(opaque, 0, NULL);
         return 0;
 }

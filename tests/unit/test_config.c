@@ -7,9 +7,17 @@
 #include "config.h"
 #include "tap.h"
 
-static const char *clear_vars[] = {
-    "KAFKA_URL", "FORCE_DEV_MODE",        "EVENTS_CONFIG",    "KAFKA_TIMEOUT_MS", "CLICK_TOPIC",
-    "DEV_STORE", "RDKAFKA_SASL_USERNAME", "INGEST_API_TOKEN", "INGEST_ALLOW",     NULL};
+static const char *clear_vars[] = {"KAFKA_URL",
+                                   "FORCE_DEV_MODE",
+                                   "EVENTS_CONFIG",
+                                   "KAFKA_TIMEOUT_MS",
+                                   "CLICK_TOPIC",
+                                   "DEV_STORE",
+                                   "RDKAFKA_SASL_USERNAME",
+                                   "INGEST_API_TOKEN",
+                                   "INGEST_ALLOW",
+                                   "KAFKA_MESSAGE_MAX_BYTES",
+                                   NULL};
 
 static void clear_env(void) {
         for (const char **v = clear_vars; *v; v++)
@@ -38,6 +46,8 @@ int main(void) {
         is_str(cfg.data_dir, "./data", "data dir default");
         is_str(cfg.cors_origins, "*", "CORS default");
         is_int(cfg.kafka_timeout_ms, 5000, "timeout default");
+        ok(cfg.kafka_batch_max == 1048588, "message limit default: Kafka's (%ld)",
+           cfg.kafka_batch_max);
         ok(cfg.ingest_api_token == NULL, "no token by default");
         svc_config_close(&cfg);
 
@@ -66,6 +76,24 @@ int main(void) {
                         svc_config_close(&cfg);
                 else
                         ok(strstr(errstr, "KAFKA_TIMEOUT_MS") != NULL, "the error names it");
+        }
+        clear_env();
+
+        static const struct {
+                const char *value;
+                long want; /* 0: refused */
+        } limits[] = {
+            {"100000", 100000}, {"4096", 4096}, {"4095", 0},   {"2147483647", 2147483647L},
+            {"2147483648", 0},  {"1e6", 0},     {"", 1048588}, {NULL, 0}};
+        for (int i = 0; limits[i].value; i++) {
+                setenv("KAFKA_MESSAGE_MAX_BYTES", limits[i].value, 1);
+                int rc = svc_config_load(&cfg, errstr, sizeof(errstr));
+                ok(limits[i].want ? rc == 0 && cfg.kafka_batch_max == limits[i].want
+                                  : rc == -1 && strstr(errstr, "KAFKA_MESSAGE_MAX_BYTES"),
+                   "KAFKA_MESSAGE_MAX_BYTES='%s' %s", limits[i].value,
+                   limits[i].want ? "accepted" : "refused, named");
+                if (rc == 0)
+                        svc_config_close(&cfg);
         }
         clear_env();
 

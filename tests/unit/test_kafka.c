@@ -148,9 +148,9 @@ static struct {
         atomic_int held;  /* it is held now (or was) */
 } hold;
 
-static void async_done(void *opaque, const char *why) {
+static void async_done(void *opaque, int err, const char *why) {
         int i = (int)(intptr_t)opaque;
-        (void)why;
+        (void)err;
         atomic_fetch_add(&async.calls[i], 1);
         if (why && strstr(why, "no acknowledgement"))
                 atomic_fetch_add(&async.by_deadline, 1);
@@ -220,6 +220,7 @@ static void test_async_beside_batch(void) {
                            NULL};
         svc_config_t cfg = {.kafka_url = url,
                             .kafka_timeout_ms = 1000,
+                            .kafka_batch_max = 1048588,
                             .collect_raw_topic = "raw",
                             .rdkafka = rdkafka};
         struct timespec pile_up = {1, 500 * 1000000L};
@@ -267,6 +268,72 @@ static void test_async_beside_batch(void) {
         close(fd);
 }
 
+/* What one message of svc_kafka_produce_async became: done()'s err, or -1 not yet. */
+static atomic_int size_outcome[2];
+
+static void size_done(void *opaque, int err, const char *why) {
+        (void)why;
+        atomic_store(&size_outcome[(intptr_t)opaque], err);
+}
+
+/* The largest message for a cluster's record batch limit, and the producer's own bound: a
+ * message one byte over it is refused at once, through done(), never queued. */
+static void test_message_max(void) {
+        static const struct {
+                long cluster, want;
+                const char *label;
+        } cases[] = {
+            {1048588, SVC_KAFKA_MESSAGE_MAX, "Kafka's default: the service's own limit"},
+            {1000097, SVC_KAFKA_MESSAGE_MAX, "just room for the service's limit and framing"},
+            {1000096, SVC_KAFKA_MESSAGE_MAX - 1, "one byte less"},
+            {100000, 99903, "a small cluster: its limit less a batch of one's framing"},
+            {4096, 3999, "the smallest setting"},
+            {0, 0, NULL},
+        };
+        char url[64], errstr[256] = "", *val = calloc(1, 100000);
+        /* a broker that never answers: the message that fits stays queued until the end */
+        svc_config_t cfg = {.kafka_url = url,
+                            .kafka_timeout_ms = 60000,
+                            .kafka_batch_max = 10000,
+                            .collect_raw_topic = "raw"};
+        svc_kafka_t *kp = NULL;
+        int fd, port = black_hole(&fd);
+
+        for (int i = 0; cases[i].label; i++) {
+                svc_config_t c = {.kafka_batch_max = cases[i].cluster};
+                is_int(svc_kafka_message_max(&c), cases[i].want, "message max: %s", cases[i].label);
+        }
+        snprintf(url, sizeof(url), "127.0.0.1:%d", port);
+        if (!port || !val || !(kp = svc_kafka_new(&cfg, 0, errstr, sizeof(errstr)))) {
+                ok(0, "message max: a producer for a cluster of 10000 bytes (%s)", errstr);
+                if (port)
+                        close(fd);
+                free(val);
+                return;
+        }
+        for (int i = 0; i < 2; i++)
+                atomic_store(&size_outcome[i], -1);
+        /* key "k" + 9902 bytes: 9903, the largest message that fits */
+        ok(svc_kafka_produce_async(kp, "raw", "k", 1, val, 9902, size_done, (void *)0, errstr,
+                                   sizeof(errstr)) == 0 &&
+               atomic_load(&size_outcome[0]) == -1,
+           "message max: the largest message is queued, not refused");
+        ok(svc_kafka_produce_async(kp, "raw", "k", 1, val, 9903, size_done, (void *)1, errstr,
+                                   sizeof(errstr)) == 0,
+           "message max: one byte more is taken by the call");
+        is_int(atomic_load(&size_outcome[1]), RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+               "message max: and refused at once as too large, through done()");
+        is_int(svc_kafka_fail_kind(atomic_load(&size_outcome[1])), SVC_KAFKA_FAIL_TOO_LARGE,
+               "message max: a failure of the kind too large");
+        svc_kafka_destroy(kp, 0);
+        close(fd);
+        ok(atomic_load(&size_outcome[0]) != -1 && atomic_load(&size_outcome[0]) != 0 &&
+               atomic_load(&size_outcome[0]) != RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+           "message max: the queued one failed at exit, not as too large: %s",
+           rd_kafka_err2name(atomic_load(&size_outcome[0])));
+        free(val);
+}
+
 int main(void) {
         static const struct {
                 const char *prop, *want; /* want: a part of errstr */
@@ -281,10 +348,12 @@ int main(void) {
         test_conf_new();
         test_lag();
         test_fail_kinds();
+        test_message_max();
         for (int i = 0; props[i].prop; i++) {
                 char *rdkafka[] = {(char *)props[i].prop, NULL};
                 svc_config_t cfg = {.kafka_url = "127.0.0.1:1",
                                     .kafka_timeout_ms = 1000,
+                                    .kafka_batch_max = 1048588,
                                     .collect_raw_topic = "raw",
                                     .rdkafka = rdkafka};
                 snprintf(errstr, sizeof(errstr), "untouched");
