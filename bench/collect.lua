@@ -10,6 +10,9 @@ end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["User-Agent"] = "make-bench/1"
+if os.getenv("BENCH_WRITE_KEY") then
+   wrk.headers["X-Write-Key"] = os.getenv("BENCH_WRITE_KEY")
+end
 wrk.body = '{"events":[' .. table.concat(events, ",") ..
    '],"ctx":{"browser":"Firefox","device":"Desktop","version":"126.0"}}'
 

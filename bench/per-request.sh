@@ -30,14 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 die() { echo "per-request: $*" >&2; exit 1; }
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 40000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-	done
-	return 1
-}
+free_port() { "$TOP/tools/free-port"; }
 
 make -C "$TOP" --no-print-directory all vercel-bundle >"$W/make.log" 2>&1 || die "make failed: $(tail -5 "$W/make.log")"
 for b in devbroker collect trivialcgi cgitime; do [ -x "$BIN/$b" ] || die "$BIN/$b is missing"; done

@@ -15,8 +15,7 @@ keys="$T/keys"
 printf '# test keys\n%s shop.web\n%s app.beacon 1000 1000\n' "$KH" "$KB" >"$keys"
 export COLLECT_WRITE_KEYS=$keys
 start_stack || exit 1
-RAW=collect-topic1 OUT=collect-topic2 DLQ=collect-dlq
-export CONSUMER_GROUP_ID=t0111-$$-$RANDOM CONSUMER_TRANSACTIONAL_ID=t0111-$$-$RANDOM
+stack_topics t0111
 export CONSUMER_STATS_INTERVAL_MS=300
 ev() { echo "{\"events\":[{\"event_type\":\"product_view\",\"event_time\":1750867000000,\"user_id\":\"$1\"}]}"; }
 

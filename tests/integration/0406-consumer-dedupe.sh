@@ -12,8 +12,7 @@
 
 start_broker -p 2 || exit 1
 start_stack || exit 1
-RAW=collect-topic1 OUT=collect-topic2 DLQ=collect-dlq DEDUPE=collect-dedupe
-export CONSUMER_GROUP_ID=t0406-$$-$RANDOM CONSUMER_TRANSACTIONAL_ID=t0406-$$-$RANDOM
+stack_topics t0406
 export CONSUMER_STATS_INTERVAL_MS=300 CONSUMER_TXN_MAX_MS=100
 DUP='events_consumer_records_total{outcome="duplicate"}'
 

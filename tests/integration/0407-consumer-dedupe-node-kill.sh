@@ -9,8 +9,7 @@
 
 start_broker -p 2 || exit 1
 start_stack || exit 1
-RAW=collect-topic1 OUT=collect-topic2 DLQ=collect-dlq DEDUPE=collect-dedupe
-export CONSUMER_GROUP_ID=t0407-$$-$RANDOM CONSUMER_TRANSACTIONAL_ID=t0407-$$-$RANDOM
+stack_topics t0407
 export CONSUMER_STATS_INTERVAL_MS=300 CONSUMER_TXN_MAX_MS=100
 export RDKAFKA_SESSION_TIMEOUT_MS=6000 RDKAFKA_HEARTBEAT_INTERVAL_MS=1000
 DUP='events_consumer_records_total{outcome="duplicate"}'

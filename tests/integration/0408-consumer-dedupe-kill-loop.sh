@@ -18,8 +18,7 @@ TXN_MAX=$((CONSUMER_TXN_MAX_EVENTS + EVENTS - 1))
 
 start_broker -p 4 || exit 1
 start_stack || exit 1
-RAW=collect-topic1 OUT=collect-topic2 DLQ=collect-dlq DEDUPE=collect-dedupe
-export CONSUMER_GROUP_ID=t0408-$$-$RANDOM CONSUMER_TRANSACTIONAL_ID=t0408-$$-$RANDOM
+stack_topics t0408
 export CONSUMER_STATS_INTERVAL_MS=300
 export RDKAFKA_SESSION_TIMEOUT_MS=6000 RDKAFKA_HEARTBEAT_INTERVAL_MS=1000
 DUP='events_consumer_records_total{outcome="duplicate"}'

@@ -4,60 +4,8 @@
 # another port is refused while the first runs, and leaves the first alone; stopping the
 # first stops everything it started, and then a new one starts.
 . "$(dirname "$0")/lib.sh"
-
-# tools/run finds its checkout from where it lies: copy tools/, link the rest.
-R=$T/checkout
-mkdir -p "$R"
-R=$(cd "$R" && pwd -P)
-cp -r "$TOP/tools" "$R/"
-ln -s "$TOP/build" "$TOP/build-asan" "$TOP/nginx" "$TOP/tracker" "$TOP/docs" "$R/"
-export POOL_PROCS=1 FCGIWRAP_PROCS=1
-RUN_PIDS="" INGESTED=""
-
-# start_run NAME: tools/run in the background on a free port; sets RUN_PID, RUN_PORT.
-start_run() {
-	RUN_PORT=$(free_port)
-	PORT=$RUN_PORT "$R/tools/run" >"$T/$1.out" 2>&1 </dev/null &
-	RUN_PID=$!
-	RUN_PIDS="$RUN_PIDS $RUN_PID"
-}
-
-# serving PORT PID: waits at most 60 s for /health through nginx while PID lives.
-serving() {
-	for _ in $(seq 600); do
-		curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$1/health" 2>/dev/null && return 0
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-# ended PID: waits at most 30 s for PID to exit; its status in RUN_STATUS.
-ended() {
-	for _ in $(seq 300); do
-		if ! kill -0 "$1" 2>/dev/null; then
-			wait "$1"
-			RUN_STATUS=$?
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
-}
-
-# running: the processes working in the checkout (every one tools/run starts), but
-# the `sleep 1` of its wait loop, which comes and goes: as `sleep`, or, between fork and
-# exec, as a copy of the script (named `run`, but not one of RUN_PIDS).
-running() {
-	local p comm
-	for p in /proc/[0-9]*; do
-		[ "$(readlink "$p/cwd" 2>/dev/null)" = "$R" ] || continue
-		comm=$(cat "$p/comm" 2>/dev/null)
-		[ "$comm" = sleep ] && continue
-		[ "$comm" = run ] && [[ " $RUN_PIDS " != *" ${p#/proc/} "* ]] && continue
-		echo "${p#/proc/}"
-	done | sort -n
-}
+. "$(dirname "$0")/lib-run.sh"
+INGESTED=""
 
 # examples FILE: the commands tools/run printed, one a line (continuations joined).
 examples() {
@@ -105,8 +53,9 @@ stop_runs() {
 }
 trap 'stop_runs; _cleanup' EXIT
 
+RUN_PORT=$(free_port)
 start_run first
-check "a first make run serves" serving "$RUN_PORT" "$RUN_PID"
+check "a first make run serves" serving
 first=$RUN_PID first_port=$RUN_PORT
 try_examples first 5
 is "first: the /api/ingest example reads the sample, every row valid" "$INGESTED" \
@@ -114,6 +63,7 @@ is "first: the /api/ingest example reads the sample, every row valid" "$INGESTED
 first_procs=$(running)
 nginx_pid=$(cat "$R/var/run/nginx.pid" 2>/dev/null)
 
+RUN_PORT=$(free_port)
 start_run second
 if ended "$RUN_PID"; then
 	is "a second one, on another port, exits with status 1" "$RUN_STATUS" 1
@@ -132,8 +82,9 @@ is "and nothing it started is left" "$(running)" ""
 
 printf '%s\n' 'DATE,REF_NUMBER,IP,USER_AGENT,USER_FP,URL,SOURCE' \
 	'2025-10-22,R1,192.0.2.1,ua,fp-1,https://example.com,COOKIE' >"$R/data/events.csv"
+RUN_PORT=$(free_port)
 FORCE_DEV_MODE=true start_run third
-check "then a new one starts" serving "$RUN_PORT" "$RUN_PID"
+check "then a new one starts" serving
 try_examples third 5
 is "third: an events.csv already there is kept" "$INGESTED" "[1,0]"
 kill -TERM "$RUN_PID"

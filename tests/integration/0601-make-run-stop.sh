@@ -5,45 +5,8 @@
 # make passes it on): within 10 s nothing of it is left. SIGKILL of a make run leaves its
 # processes running: the next make run, on the same port, stops them first and serves.
 . "$(dirname "$0")/lib.sh"
-
-# tools/run finds its checkout from where it lies: copy tools/, link the rest.
-R=$T/checkout
-mkdir -p "$R"
-R=$(cd "$R" && pwd -P)
-cp -r "$TOP/tools" "$R/"
-ln -s "$TOP/build" "$TOP/build-asan" "$TOP/nginx" "$TOP/tracker" "$TOP/docs" "$R/"
-export POOL_PROCS=1 FCGIWRAP_PROCS=1
-RUN_PORT=$(free_port) RUN_PIDS="" LOAD_PIDS=""
-
-# start_run NAME: tools/run in a process group of its own (as make run from a shell),
-# in the background; sets RUN_PID.
-start_run() {
-	PORT=$RUN_PORT setsid "$R/tools/run" >"$T/$1.out" 2>&1 </dev/null &
-	RUN_PID=$!
-	RUN_PIDS="$RUN_PIDS $RUN_PID"
-}
-
-serving() {
-	for _ in $(seq 600); do
-		curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$RUN_PORT/health" 2>/dev/null && return 0
-		kill -0 "$RUN_PID" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-# running: the processes working in the checkout, but the `sleep 1` of tools/run's wait
-# loop and tools/run itself (RUN_PIDS).
-running() {
-	local p comm
-	for p in /proc/[0-9]*; do
-		[ "$(readlink "$p/cwd" 2>/dev/null)" = "$R" ] || continue
-		comm=$(cat "$p/comm" 2>/dev/null)
-		[ "$comm" = sleep ] && continue
-		[[ " $RUN_PIDS " == *" ${p#/proc/} "* ]] && continue
-		echo "${p#/proc/}"
-	done | sort -n
-}
+. "$(dirname "$0")/lib-run.sh"
+RUN_PORT=$(free_port) LOAD_PIDS=""
 
 # alive PID...: those that still run (not gone, not a zombie).
 alive() {

@@ -50,8 +50,7 @@ is "broker back: every request is in collect-topic1" "$(comm -23 "$T/want" "$T/g
 is "duplicates are byte-identical (one distinct value per key)" \
 	"$(topic_dump collect-topic1 | jq -c '[.key, .value]' | sort -u | wc -l)" "$(wc -l <"$T/want")"
 
-RAW=collect-topic1 OUT=collect-topic2 DLQ=collect-dlq
-export CONSUMER_GROUP_ID=t0810-$$-$RANDOM CONSUMER_TRANSACTIONAL_ID=t0810-$$-$RANDOM
+stack_topics t0810
 start_consumer c
 if wait_drained 120; then ok "the consumer transforms them"; else
 	not_ok "the consumer transforms them" "$(tail -5 "$CONSUMER_LOG")"; fi

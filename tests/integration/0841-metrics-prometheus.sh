@@ -30,8 +30,7 @@ for i in $(seq 25); do
 	[ "$STATUS" = 200 ] && sent=$((sent + 2))
 done
 is "50 events sent and acknowledged" "$sent" 50
-RAW=collect-topic1 OUT=collect-topic2 DLQ=collect-dlq
-export CONSUMER_GROUP_ID=t0841-$$-$RANDOM CONSUMER_TRANSACTIONAL_ID=t0841-$$-$RANDOM
+stack_topics t0841
 start_consumer c
 if wait_drained 120; then ok "the consumer transforms them"; else not_ok "the consumer transforms them" "$(tail -5 "$CONSUMER_LOG")"; fi
 

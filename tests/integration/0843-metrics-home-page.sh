@@ -10,8 +10,7 @@ export KAFKA_TIMEOUT_MS=3000 # a batch during the outage is spooled within it
 start_broker -p 2 -c "$T/control" || exit 1
 start_stack || exit 1
 node_deps || { not_ok "the test's npm packages are installed (tests/node)"; exit 0; }
-RAW=collect-topic1 OUT=collect-topic2 DLQ=collect-dlq
-export CONSUMER_GROUP_ID=t0843-$$-$RANDOM CONSUMER_TRANSACTIONAL_ID=t0843-$$-$RANDOM
+stack_topics t0843
 start_consumer c
 
 http GET '/?stats'

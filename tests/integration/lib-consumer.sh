@@ -1,5 +1,6 @@
 # lib-consumer.sh - helpers of the consumer tests (0400-0499); source after lib.sh.
 #   consumer_topics PREFIX RAW_PARTS OUT_PARTS   names and devbroker -t options
+#   stack_topics NAME                            the service's own topics, NAME's own group
 #   gen_raw N EVENTS PREFIX                      raw messages as "key<TAB>json" lines
 #   expected_records < raw json lines            the records docs/api.md describes
 #   start_consumer NAME / stop_consumer / kill_consumer
@@ -21,6 +22,14 @@ consumer_topics() {
 	# A killed member stays in the group until its session times out: keep that short.
 	export RDKAFKA_SESSION_TIMEOUT_MS=6000 RDKAFKA_HEARTBEAT_INTERVAL_MS=1000
 	export CONSUMER_STATS_INTERVAL_MS=${CONSUMER_STATS_INTERVAL_MS:-300}
+}
+
+# For a consumer beside start_stack's service, which writes the service's own topics: sets
+# RAW OUT DLQ DEDUPE to those, and exports a consumer group and transactional id of NAME's
+# own.
+stack_topics() {
+	RAW=collect-topic1 OUT=collect-topic2 DLQ=collect-dlq DEDUPE=collect-dedupe
+	export CONSUMER_GROUP_ID=$1-$$-$RANDOM CONSUMER_TRANSACTIONAL_ID=$1-$$-$RANDOM
 }
 
 # gen_raw N EVENTS PREFIX: N raw messages (as /collect produces them) of EVENTS events.

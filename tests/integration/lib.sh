@@ -30,18 +30,7 @@ is() {
 want: $3"; fi
 }
 
-# Ports come from below the kernel's ephemeral range: a port picked inside it can be taken
-# by another test's outgoing connection before our server binds it.
-free_port() {
-	local p lo _hi
-	read -r lo _hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
-	[ "$lo" -gt 12000 ] || lo=32768
-	for _ in $(seq 50); do
-		p=$((10000 + RANDOM % (lo - 10000)))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-	done
-	return 1
-}
+free_port() { "$TOP/tools/free-port"; }
 
 # start_broker [devbroker options]: a dev broker on loopback; exports KAFKA_URL.
 # With TEST_KAFKA_URL set, that cluster is used instead and nothing is started.

@@ -9,7 +9,7 @@
 // Environment: BASE_URL (the stack), KAFKA_URL, TEST_DIR (screenshots), ARTIFACTS (where a
 // failed run keeps them).
 const { chromium } = require('playwright-core');
-const { execFileSync } = require('node:child_process');
+const { rawMessages } = require('./raw');
 const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
@@ -20,16 +20,6 @@ const ARTIFACTS = process.env.ARTIFACTS;
 const WAIT_MS = 30000; // longest wait for one property
 const tap = require('./tap')('tracker', WAIT_MS);
 const { ok, waitFor } = tap;
-
-// Every raw message of collect-topic1: {key, value} with the value parsed.
-function rawMessages() {
-  const out = execFileSync('kcat', ['-b', process.env.KAFKA_URL, '-C', '-t', 'collect-topic1', '-o', 'beginning', '-e', '-q', '-J'],
-    { encoding: 'utf8', timeout: 20000, maxBuffer: 64 << 20 });
-  return out.split('\n').filter(Boolean).map((line) => {
-    const m = JSON.parse(line);
-    return { key: m.key, value: JSON.parse(m.payload) };
-  });
-}
 
 // The copies in Kafka of each event marked with `mark` (a property the tests set):
 // {mark: [{key, index, event, ctx, payload}]}.

@@ -8,21 +8,12 @@
 //
 // Environment: BASE_URL (the stack), KAFKA_URL, WRITE_KEY, SOURCE.
 const { chromium } = require('playwright-core');
-const { execFileSync } = require('node:child_process');
+const { rawMessages } = require('./raw');
 const http = require('node:http');
 
 const BASE = process.env.BASE_URL;
 const tap = require('./tap')('tracker-key', 60000);
 const { ok, waitFor } = tap;
-
-function rawMessages() {
-  const out = execFileSync('kcat', ['-b', process.env.KAFKA_URL, '-C', '-t', 'collect-topic1', '-o', 'beginning', '-e', '-q', '-J'],
-    { encoding: 'utf8', timeout: 20000, maxBuffer: 64 << 20 });
-  return out.split('\n').filter(Boolean).map((line) => {
-    const m = JSON.parse(line);
-    return { key: m.key, value: JSON.parse(m.payload) };
-  });
-}
 
 // {mark: [source, ...]}: the copies in Kafka of each event marked with prefix.
 function copies(prefix) {
