@@ -249,14 +249,9 @@ static const char *check_message(const json_t *msg, char *why, size_t why_size) 
         return NULL;
 }
 
-int svc_transform_raw(const char *raw, size_t raw_len, const char *key, size_t key_len,
-                      svc_transform_emit_t *emit, void *opaque, struct svc_transform_counts *cnt) {
-        return svc_transform_raw_tagged(raw, raw_len, key, key_len, NULL, emit, opaque, cnt);
-}
-
-int svc_transform_raw_tagged(const char *raw, size_t raw_len, const char *key, size_t key_len,
-                             const char *tag, svc_transform_emit_t *emit, void *opaque,
-                             struct svc_transform_counts *cnt) {
+int svc_transform_raw_reference(const char *raw, size_t raw_len, const char *key, size_t key_len,
+                                const char *tag, svc_transform_emit_t *emit, void *opaque,
+                                struct svc_transform_counts *cnt) {
         struct svc_transform_origin from = {NULL, 0, -1};
         json_t *msg = NULL, *str = NULL, *events, *ctx, *event, *rid;
         json_error_t jerr;
@@ -315,4 +310,228 @@ out:
         json_decref(str);
         json_decref(msg);
         return ret;
+}
+
+/* --- The fast path: the common message in one walk, without a tree ---
+ * svc_collect_scan_raw() answers only for a message the jansson path above would read
+ * without a dead letter, and gives the values that path would find. Each is written the
+ * way the jansson path writes it: strings through the same escaper (svc_jbuf_str) once
+ * unescaped, integers by value; reals, arrays and objects are rare in records and are
+ * handed to jansson itself. tests/unit/test_transform.c compares both paths. */
+
+/* Appends s[0..n), a string's text between its quotes, with its short escapes resolved
+ * (svc_collect_scan_raw() never lets \uXXXX through). */
+static void put_unescaped(svc_jbuf_t *b, const char *s, size_t n) {
+        size_t run = 0, i;
+
+        for (i = 0; i < n; i++) {
+                char c;
+                if (s[i] != '\\')
+                        continue;
+                svc_jbuf_put(b, s + run, i - run);
+                switch ((c = s[++i])) {
+                case 'b': c = '\b'; break;
+                case 'f': c = '\f'; break;
+                case 'n': c = '\n'; break;
+                case 'r': c = '\r'; break;
+                case 't': c = '\t'; break;
+                default: break; /* " \\ / stand for themselves */
+                }
+                svc_jbuf_put(b, &c, 1);
+                run = i + 1;
+        }
+        svc_jbuf_put(b, s + run, n - run);
+}
+
+/* The string value v unescaped into tmp (emptied first), or v's own text when it has no
+ * escape. */
+static const char *string_of(const struct svc_collect_val *v, svc_jbuf_t *tmp, size_t *len) {
+        if (!v->escaped) {
+                *len = v->raw_len;
+                return v->raw;
+        }
+        svc_jbuf_reset(tmp);
+        put_unescaped(tmp, v->raw, v->raw_len);
+        *len = tmp->len;
+        return tmp->err ? NULL : tmp->ptr;
+}
+
+/* Any value the walk found, as ob_value() writes the same value of jansson's tree. */
+static void put_val(svc_jbuf_t *b, svc_jbuf_t *tmp, const struct svc_collect_val *v) {
+        const char *s;
+        size_t len;
+        json_t *j;
+
+        switch (v->kind) {
+        case SVC_COLLECT_V_ABSENT:
+        case SVC_COLLECT_V_NULL: SVC_JBUF_LIT(b, "null"); return;
+        case SVC_COLLECT_V_INTEGER: svc_jbuf_int(b, v->integer); return;
+        case SVC_COLLECT_V_STRING:
+                if ((s = string_of(v, tmp, &len)))
+                        svc_jbuf_str(b, s, len);
+                else
+                        b->err = 1;
+                return;
+        default:
+                if (*v->text == 't' || *v->text == 'f') { /* true, false: as written */
+                        svc_jbuf_put(b, v->text, v->text_len);
+                        return;
+                }
+                /* a real, an array or an object: jansson parses and writes it */
+                if (!(j = json_loadb(v->text, v->text_len, JSON_DECODE_ANY, NULL))) {
+                        b->err = 1;
+                        return;
+                }
+                ob_value(b, j);
+                json_decref(j);
+        }
+}
+
+static int member_is(const struct svc_collect_member *m, const char *name, size_t name_len) {
+        return m->key_len == name_len && !memcmp(m->key, name, name_len);
+}
+#define MEMBER_IS(m, lit) member_is(m, lit, sizeof(lit) - 1)
+
+/* The record of one event, field for field as build_record() writes it. */
+static char *fast_record(const struct svc_collect_raw *msg, const struct svc_collect_event *ev,
+                         const char *rid, size_t rid_len, size_t index, const char *tag,
+                         svc_jbuf_t *tmp, size_t *len) {
+        static const struct svc_collect_val absent = {0};
+        const struct svc_collect_val *type = &absent, *time = &absent, *user = &absent,
+                                     *product = &absent;
+        svc_jbuf_t b = SVC_JBUF_INIT;
+        char event_id[600], ts[32];
+        int n, first = 1;
+
+        for (size_t i = 0; i < ev->member_cnt; i++) {
+                const struct svc_collect_member *m = &ev->members[i];
+                if (MEMBER_IS(m, "event_type"))
+                        type = &m->val;
+                else if (MEMBER_IS(m, "event_time"))
+                        time = &m->val;
+                else if (MEMBER_IS(m, "user_id"))
+                        user = &m->val;
+                else if (MEMBER_IS(m, "product_id"))
+                        product = &m->val;
+        }
+        if (svc_transform_iso_ms(time->integer, ts, sizeof(ts)) == -1)
+                return NULL; /* the walk checked it: cannot happen */
+        if (tag)
+                n = snprintf(event_id, sizeof(event_id), "%.*s:%s-%zu", (int)rid_len, rid, tag,
+                             index);
+        else
+                n = snprintf(event_id, sizeof(event_id), "%.*s-%zu", (int)rid_len, rid, index);
+        /* the envelope's fields and the event's text: one allocation, usually */
+        if (svc_jbuf_reserve(&b, 320 + (size_t)(msg->end - msg->events) / msg->event_cnt +
+                                     msg->client_ip.text_len + msg->user_agent.text_len +
+                                     2 * rid_len) == -1)
+                return NULL;
+        SVC_JBUF_LIT(&b, "{\"event_id\":");
+        svc_jbuf_str(&b, event_id, (size_t)n < sizeof(event_id) ? (size_t)n : sizeof(event_id) - 1);
+        SVC_JBUF_LIT(&b, ",\"event_type\":");
+        put_val(&b, tmp, type);
+        SVC_JBUF_LIT(&b, ",\"event_time\":");
+        put_val(&b, tmp, time);
+        SVC_JBUF_LIT(&b, ",\"event_timestamp\":\"");
+        svc_jbuf_put(&b, ts, strlen(ts));
+        SVC_JBUF_LIT(&b, "\",\"user_id\":");
+        put_val(&b, tmp, user);
+        SVC_JBUF_LIT(&b, ",\"product_id\":");
+        put_val(&b, tmp, product);
+        SVC_JBUF_LIT(&b, ",\"properties\":{");
+        for (size_t i = 0; i < ev->member_cnt; i++) {
+                const struct svc_collect_member *m = &ev->members[i];
+                if (is_promoted(m->key, m->key_len))
+                        continue;
+                if (!first)
+                        SVC_JBUF_LIT(&b, ",");
+                first = 0;
+                svc_jbuf_str(&b, m->key, m->key_len);
+                SVC_JBUF_LIT(&b, ":");
+                put_val(&b, tmp, &m->val);
+        }
+        SVC_JBUF_LIT(&b, "},\"browser\":");
+        put_val(&b, tmp, &msg->browser);
+        SVC_JBUF_LIT(&b, ",\"device\":");
+        put_val(&b, tmp, &msg->device);
+        SVC_JBUF_LIT(&b, ",\"browser_version\":");
+        put_val(&b, tmp, &msg->version);
+        SVC_JBUF_LIT(&b, ",\"client_ip\":");
+        put_val(&b, tmp, &msg->client_ip);
+        SVC_JBUF_LIT(&b, ",\"user_agent\":");
+        put_val(&b, tmp, &msg->user_agent);
+        SVC_JBUF_LIT(&b, ",\"request_id\":");
+        svc_jbuf_str(&b, rid, rid_len);
+        SVC_JBUF_LIT(&b, ",\"received_at\":");
+        put_val(&b, tmp, &msg->received_at);
+        if (msg->source.kind == SVC_COLLECT_V_STRING) {
+                SVC_JBUF_LIT(&b, ",\"source\":");
+                put_val(&b, tmp, &msg->source);
+        }
+        SVC_JBUF_LIT(&b, "}");
+        return svc_jbuf_take(&b, len);
+}
+
+/* The message through the fast path. Returns 1 when it took it (every record emitted),
+ * 0 when it is not the common shape (nothing emitted: the jansson path takes it), -1 when
+ * emit failed or memory ran out. */
+static int transform_fast(const char *raw, size_t raw_len, const char *tag,
+                          svc_transform_emit_t *emit, void *opaque,
+                          struct svc_transform_counts *cnt) {
+        struct svc_transform_origin from = {NULL, 0, -1};
+        struct svc_collect_raw msg;
+        struct svc_collect_event ev;
+        svc_jbuf_t rid = SVC_JBUF_INIT, user = SVC_JBUF_INIT, tmp = SVC_JBUF_INIT;
+        const char *pos, *user_id;
+        size_t user_len;
+        int ret = -1;
+
+        if (!raw || !svc_collect_scan_raw(raw, raw_len, &msg))
+                return 0;
+        if (!(from.request_id = string_of(&msg.request_id, &rid, &from.request_id_len)))
+                goto out;
+        pos = msg.events;
+        for (size_t i = 0; i < msg.event_cnt; i++) {
+                const struct svc_collect_val *uv = NULL;
+                size_t val_len;
+                char *val;
+
+                if (svc_collect_scan_event(&pos, msg.end, &ev) == -1)
+                        goto out; /* the walk counted it: cannot happen */
+                from.event_index = (long long)i;
+                if (!(val = fast_record(&msg, &ev, from.request_id, from.request_id_len, i, tag,
+                                        &tmp, &val_len)))
+                        goto out;
+                for (size_t m = 0; m < ev.member_cnt && !uv; m++)
+                        if (MEMBER_IS(&ev.members[m], "user_id"))
+                                uv = &ev.members[m].val;
+                if (!uv || !(user_id = string_of(uv, &user, &user_len))) {
+                        free(val);
+                        goto out;
+                }
+                if (emit_checked(&from, 0, user_id, user_len, val, val_len, emit, opaque, cnt) ==
+                    -1)
+                        goto out;
+        }
+        ret = 1;
+out:
+        svc_jbuf_free(&rid);
+        svc_jbuf_free(&user);
+        svc_jbuf_free(&tmp);
+        return ret;
+}
+
+int svc_transform_raw_tagged(const char *raw, size_t raw_len, const char *key, size_t key_len,
+                             const char *tag, svc_transform_emit_t *emit, void *opaque,
+                             struct svc_transform_counts *cnt) {
+        int ret = transform_fast(raw, raw_len, tag, emit, opaque, cnt);
+
+        if (ret)
+                return ret == 1 ? 0 : -1;
+        return svc_transform_raw_reference(raw, raw_len, key, key_len, tag, emit, opaque, cnt);
+}
+
+int svc_transform_raw(const char *raw, size_t raw_len, const char *key, size_t key_len,
+                      svc_transform_emit_t *emit, void *opaque, struct svc_transform_counts *cnt) {
+        return svc_transform_raw_tagged(raw, raw_len, key, key_len, NULL, emit, opaque, cnt);
 }

@@ -56,6 +56,17 @@ int svc_transform_raw_tagged(const char *raw, size_t raw_len, const char *key, s
                              struct svc_transform_counts *cnt) __attribute__((warn_unused_result));
 
 /**
+ * @brief svc_transform_raw_tagged() by jansson alone: the message parsed into a tree,
+ *        every record written from it. svc_transform_raw_tagged() takes the common
+ *        message in one walk over its text instead and leaves the others to this path;
+ *        the unit test holds the two to byte-identical output.
+ */
+int svc_transform_raw_reference(const char *raw, size_t raw_len, const char *key, size_t key_len,
+                                const char *tag, svc_transform_emit_t *emit, void *opaque,
+                                struct svc_transform_counts *cnt)
+    __attribute__((warn_unused_result));
+
+/**
  * @brief Formats epoch milliseconds as ISO 8601 UTC with milliseconds,
  *        2025-06-25T15:56:40.000Z (buf_size >= 25).
  * @returns 0, or -1 when ms is outside [0, SVC_COLLECT_MAX_EVENT_TIME].

@@ -96,23 +96,19 @@ int svc_collect_check_payload(const json_t *payload, json_t **errors, char *errs
  * and the caller then parses the slow way. Giving up is always safe; accepting is not. */
 
 #define SCAN_MAX_DEPTH 32 /* jansson allows 2048 */
-#define SCAN_MAX_KEYS 64  /* per object, for the duplicate check */
+#define SCAN_MAX_KEYS SVC_COLLECT_SCAN_MAX_KEYS
 
 struct scan {
         const char *p, *end;
         int depth;
 };
 
-/* What the walk keeps of a scalar: its kind, a string's raw text and unescaped length, an
- * integer's value. */
-enum { SCAN_STRING = 1, SCAN_INTEGER, SCAN_OBJECT, SCAN_NULL, SCAN_OTHER };
-struct scan_val {
-        int kind;
-        const char *raw; /* SCAN_STRING: between the quotes */
-        size_t raw_len, len;
-        int escaped;
-        long long integer;
-};
+/* What the walk keeps of a value: struct svc_collect_val (collect.h). */
+#define SCAN_STRING SVC_COLLECT_V_STRING
+#define SCAN_INTEGER SVC_COLLECT_V_INTEGER
+#define SCAN_OBJECT SVC_COLLECT_V_OBJECT
+#define SCAN_NULL SVC_COLLECT_V_NULL
+#define SCAN_OTHER SVC_COLLECT_V_OTHER
 
 static void scan_ws(struct scan *s) {
         while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
@@ -121,7 +117,7 @@ static void scan_ws(struct scan *s) {
 
 /* A string at s->p: plain bytes, the short escapes, valid UTF-8. \uXXXX is left to jansson
  * (surrogates, NUL). */
-static int scan_string(struct scan *s, struct scan_val *v) {
+static int scan_string(struct scan *s, struct svc_collect_val *v) {
         int high = 0;
 
         v->kind = SCAN_STRING;
@@ -149,7 +145,7 @@ static int scan_string(struct scan *s, struct scan_val *v) {
 /* A number, by the JSON grammar. An integer of at most 18 digits cannot overflow, and a
  * real whose integer part has at most 18 digits and whose exponent at most 2 cannot overflow
  * a double: the only numbers jansson refuses are left to it. */
-static int scan_number(struct scan *s, struct scan_val *v) {
+static int scan_number(struct scan *s, struct svc_collect_val *v) {
         const char *digits;
         int neg = *s->p == '-';
 
@@ -190,10 +186,10 @@ static int scan_number(struct scan *s, struct scan_val *v) {
         return 0;
 }
 
-static int scan_value(struct scan *s, struct scan_val *v);
+static int scan_value(struct scan *s, struct svc_collect_val *v);
 
 /* Walks the value of one member of an object (s->p after the colon). */
-typedef int (*scan_member_fn)(struct scan *s, const struct scan_val *key, void *opaque);
+typedef int (*scan_member_fn)(struct scan *s, const struct svc_collect_val *key, void *opaque);
 /* Walks one element of an array. */
 typedef int (*scan_elem_fn)(struct scan *s, void *opaque);
 
@@ -240,7 +236,7 @@ static int scan_object(struct scan *s, scan_member_fn member, void *opaque) {
         if (s->p < s->end && *s->p == '}')
                 return scan_close(s);
         do {
-                struct scan_val key;
+                struct svc_collect_val key;
                 if (s->p == s->end || *s->p != '"' || scan_string(s, &key) == -1 || key.escaped ||
                     n == SCAN_MAX_KEYS)
                         return -1;
@@ -276,19 +272,19 @@ static int scan_array(struct scan *s, scan_elem_fn elem, void *opaque, size_t *c
         return more;
 }
 
-static int skip_member(struct scan *s, const struct scan_val *key, void *opaque) {
-        struct scan_val v;
+static int skip_member(struct scan *s, const struct svc_collect_val *key, void *opaque) {
+        struct svc_collect_val v;
         (void)key, (void)opaque;
         return scan_value(s, &v);
 }
 
 static int skip_elem(struct scan *s, void *opaque) {
-        struct scan_val v;
+        struct svc_collect_val v;
         (void)opaque;
         return scan_value(s, &v);
 }
 
-static int scan_literal(struct scan *s, const char *word, int kind, struct scan_val *v) {
+static int scan_literal(struct scan *s, const char *word, int kind, struct svc_collect_val *v) {
         size_t n = strlen(word);
         if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n))
                 return -1;
@@ -297,34 +293,45 @@ static int scan_literal(struct scan *s, const char *word, int kind, struct scan_
         return 0;
 }
 
-static int scan_value(struct scan *s, struct scan_val *v) {
+/* Any value; v->text is its whole text (a string's with the quotes). */
+static int scan_value(struct scan *s, struct svc_collect_val *v) {
         size_t n;
+        int ret;
 
         if (s->p == s->end)
                 return -1;
+        v->text = s->p;
         switch (*s->p) {
-        case '"': return scan_string(s, v);
-        case '{': v->kind = SCAN_OBJECT; return scan_object(s, skip_member, NULL);
-        case '[': v->kind = SCAN_OTHER; return scan_array(s, skip_elem, NULL, &n);
-        case 't': return scan_literal(s, "true", SCAN_OTHER, v);
-        case 'f': return scan_literal(s, "false", SCAN_OTHER, v);
-        case 'n': return scan_literal(s, "null", SCAN_NULL, v);
-        default: return *s->p == '-' || (*s->p >= '0' && *s->p <= '9') ? scan_number(s, v) : -1;
+        case '"': ret = scan_string(s, v); break;
+        case '{':
+                v->kind = SCAN_OBJECT;
+                ret = scan_object(s, skip_member, NULL);
+                break;
+        case '[':
+                v->kind = SCAN_OTHER;
+                ret = scan_array(s, skip_elem, NULL, &n);
+                break;
+        case 't': ret = scan_literal(s, "true", SCAN_OTHER, v); break;
+        case 'f': ret = scan_literal(s, "false", SCAN_OTHER, v); break;
+        case 'n': ret = scan_literal(s, "null", SCAN_NULL, v); break;
+        default: ret = *s->p == '-' || (*s->p >= '0' && *s->p <= '9') ? scan_number(s, v) : -1;
         }
+        v->text_len = (size_t)(s->p - v->text);
+        return ret;
 }
 
 /* The three fields of an event that svc_collect_check_event() reads. */
 struct scan_event {
-        struct scan_val type, time, user;
+        struct svc_collect_val type, time, user;
 };
 
-static int key_is(const struct scan_val *key, const char *name) {
+static int key_is(const struct svc_collect_val *key, const char *name) {
         return key->raw_len == strlen(name) && !memcmp(key->raw, name, key->raw_len);
 }
 
-static int event_member(struct scan *s, const struct scan_val *key, void *opaque) {
+static int event_member(struct scan *s, const struct svc_collect_val *key, void *opaque) {
         struct scan_event *ev = opaque;
-        struct scan_val ignored;
+        struct svc_collect_val ignored;
 
         return scan_value(s, key_is(key, "event_type")   ? &ev->type
                              : key_is(key, "event_time") ? &ev->time
@@ -351,17 +358,37 @@ static int event_elem(struct scan *s, void *opaque) {
 struct scan_payload {
         size_t events; /* 0 until an events array was walked */
         int ctx_bad;
+        struct svc_collect_raw *msg; /* svc_collect_scan_raw(): what it keeps; else NULL */
 };
 
-static int payload_member(struct scan *s, const struct scan_val *key, void *opaque) {
-        struct scan_payload *pl = opaque;
-        struct scan_val v;
+/* A member of payload.ctx that the consumer's records carry. */
+static int ctx_member(struct scan *s, const struct svc_collect_val *key, void *opaque) {
+        struct svc_collect_raw *msg = opaque;
+        struct svc_collect_val ignored;
 
-        if (key_is(key, "events"))
+        return scan_value(s, key_is(key, "browser")   ? &msg->browser
+                             : key_is(key, "device")  ? &msg->device
+                             : key_is(key, "version") ? &msg->version
+                                                      : &ignored);
+}
+
+static int payload_member(struct scan *s, const struct svc_collect_val *key, void *opaque) {
+        struct scan_payload *pl = opaque;
+        struct svc_collect_val v;
+
+        if (key_is(key, "events")) {
+                if (pl->msg)
+                        pl->msg->events = s->p;
                 return s->p < s->end && *s->p == '[' ? scan_array(s, event_elem, NULL, &pl->events)
                                                      : -1;
-        if (scan_value(s, &v) == -1)
+        }
+        if (pl->msg && key_is(key, "ctx") && s->p < s->end && *s->p == '{') {
+                v.kind = SCAN_OBJECT;
+                if (scan_object(s, ctx_member, pl->msg) == -1)
+                        return -1;
+        } else if (scan_value(s, &v) == -1) {
                 return -1;
+        }
         if (key_is(key, "ctx"))
                 pl->ctx_bad = v.kind != SCAN_OBJECT && v.kind != SCAN_NULL;
         return 0;
@@ -369,11 +396,84 @@ static int payload_member(struct scan *s, const struct scan_val *key, void *opaq
 
 size_t svc_collect_scan(const char *body, size_t len) {
         struct scan s = {body, body + len, 0};
-        struct scan_payload pl = {0, 0};
+        struct scan_payload pl = {0, 0, NULL};
 
         scan_ws(&s);
         if (s.p == s.end || *s.p != '{' || scan_object(&s, payload_member, &pl) == -1)
                 return 0;
         scan_ws(&s);
         return s.p == s.end && !pl.ctx_bad && pl.events <= SVC_COLLECT_MAX_EVENTS ? pl.events : 0;
+}
+
+/* --- The same walk over a raw message, /collect's envelope around the body --- */
+
+struct scan_raw {
+        struct scan_payload pl;
+        int payload; /* a payload object was walked */
+};
+
+static int raw_member(struct scan *s, const struct svc_collect_val *key, void *opaque) {
+        struct scan_raw *r = opaque;
+        struct svc_collect_raw *msg = r->pl.msg;
+        struct svc_collect_val ignored;
+
+        if (key_is(key, "payload")) {
+                if (s->p == s->end || *s->p != '{')
+                        return -1;
+                r->payload = 1;
+                return scan_object(s, payload_member, &r->pl);
+        }
+        return scan_value(s, key_is(key, "request_id")    ? &msg->request_id
+                             : key_is(key, "received_at") ? &msg->received_at
+                             : key_is(key, "client_ip")   ? &msg->client_ip
+                             : key_is(key, "user_agent")  ? &msg->user_agent
+                             : key_is(key, "source")      ? &msg->source
+                                                          : &ignored);
+}
+
+size_t svc_collect_scan_raw(const char *raw, size_t len, struct svc_collect_raw *msg) {
+        struct scan s = {raw, raw + len, 0};
+        struct scan_raw r = {{0, 0, NULL}, 0};
+
+        memset(msg, 0, sizeof(*msg));
+        r.pl.msg = msg;
+        msg->end = raw + len;
+        scan_ws(&s);
+        if (s.p == s.end || *s.p != '{' || scan_object(&s, raw_member, &r) == -1)
+                return 0;
+        scan_ws(&s);
+        if (s.p != s.end || !r.payload || r.pl.ctx_bad || r.pl.events == 0 ||
+            r.pl.events > SVC_COLLECT_MAX_EVENTS || msg->request_id.kind != SCAN_STRING ||
+            msg->request_id.len == 0 || msg->request_id.len > SVC_COLLECT_MAX_REQUEST_ID)
+                return 0;
+        return msg->event_cnt = r.pl.events;
+}
+
+static int event_capture(struct scan *s, const struct svc_collect_val *key, void *opaque) {
+        struct svc_collect_event *ev = opaque;
+        struct svc_collect_member *m = &ev->members[ev->member_cnt];
+
+        if (ev->member_cnt == SVC_COLLECT_SCAN_MAX_KEYS) /* scan_object() stops before */
+                return -1;
+        m->key = key->raw;
+        m->key_len = key->raw_len;
+        if (scan_value(s, &m->val) == -1)
+                return -1;
+        ev->member_cnt++;
+        return 0;
+}
+
+int svc_collect_scan_event(const char **pos, const char *end, struct svc_collect_event *ev) {
+        struct scan s = {*pos, end, 3 /* in the message, its payload and events */};
+
+        ev->member_cnt = 0;
+        if (s.p == s.end || (*s.p != '[' && *s.p != ','))
+                return -1;
+        s.p++;
+        scan_ws(&s);
+        if (s.p == s.end || *s.p != '{' || scan_object(&s, event_capture, ev) == -1)
+                return -1;
+        scan_ws(&s);
+        *pos = s.p;
+        return 0;
 }

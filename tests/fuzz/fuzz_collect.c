@@ -1,7 +1,9 @@
 /* fuzz_collect.c - fuzzes the /collect payload checks over jansson-parsed input and
  * compares the verdict with an independent reading of the rules (docs/api.md, "POST /collect");
  * and the fast path, svc_collect_scan(): a body it counts must be one that jansson parses and
- * the checks accept, with as many events. */
+ * the checks accept, with as many events; and its walk of a raw message,
+ * svc_collect_scan_raw(): a message it counts is an object jansson parses, with a
+ * request_id of 1 to 512 bytes and a payload the checks accept. */
 #include <jansson.h>
 #include <stdint.h>
 #include <string.h>
@@ -35,6 +37,27 @@ static void scan_agrees(const char *body, size_t len) {
         json_decref(payload);
 }
 
+static void scan_raw_agrees(const char *raw, size_t len) {
+        struct svc_collect_raw msg;
+        char errstr[256];
+        size_t n = svc_collect_scan_raw(raw, len, &msg);
+        json_t *root, *rid, *errors = NULL;
+
+        if (!n)
+                return;
+        root = json_loadb(raw, len, JSON_REJECT_DUPLICATES, NULL);
+        FUZZ_CHECK(root != NULL);
+        rid = json_object_get(root, "request_id");
+        FUZZ_CHECK(json_is_string(rid) && json_string_length(rid) >= 1 &&
+                   json_string_length(rid) <= SVC_COLLECT_MAX_REQUEST_ID &&
+                   json_string_length(rid) == msg.request_id.len);
+        FUZZ_CHECK(svc_collect_check_payload(json_object_get(root, "payload"), &errors, errstr,
+                                             sizeof(errstr)) == 0);
+        FUZZ_CHECK(json_array_size(json_object_get(json_object_get(root, "payload"), "events")) ==
+                   n);
+        json_decref(root);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const size_t flags[4] = {0, JSON_REJECT_DUPLICATES, JSON_DECODE_ANY,
                                         JSON_DECODE_ANY | JSON_ALLOW_NUL};
@@ -46,6 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (size < 1)
                 return 0;
         scan_agrees((const char *)data + 1, size - 1);
+        scan_raw_agrees((const char *)data + 1, size - 1);
         payload = json_loadb((const char *)data + 1, size - 1, flags[data[0] & 3], NULL);
         if (!payload)
                 return 0;

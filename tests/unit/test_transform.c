@@ -4,6 +4,7 @@
 
 #include "../../consumer/transform.h"
 #include "collect.h"
+#include "jbuf.h"
 #include "kafka.h"
 #include "tap.h"
 
@@ -332,8 +333,334 @@ static void test_sizes(void) {
         free(raw);
 }
 
+/* --- The fast path against the jansson path (svc_transform_raw_reference) --- */
+
+/* Everything one transform emitted, byte for byte: "O|D key-length key value-length value". */
+static int emit_log(void *opaque, const struct svc_transform_origin *from, int dlq, const char *key,
+                    size_t key_len, char *value, size_t value_len) {
+        svc_jbuf_t *b = opaque;
+        char head[80];
+        int n = snprintf(head, sizeof(head), "%c %lld %zu ", dlq ? 'D' : 'O', from->event_index,
+                         key ? key_len : (size_t)-1);
+
+        svc_jbuf_put(b, head, (size_t)n);
+        if (key)
+                svc_jbuf_put(b, key, key_len);
+        if (from->request_id)
+                svc_jbuf_put(b, from->request_id, from->request_id_len);
+        n = snprintf(head, sizeof(head), " %zu ", value_len);
+        svc_jbuf_put(b, head, (size_t)n);
+        svc_jbuf_put(b, value, value_len);
+        svc_jbuf_put(b, "\n", 1);
+        free(value);
+        return 0;
+}
+
+/* Transforms raw both ways; 1 when both emitted the same bytes and returned the same. */
+static int same_both_ways(const char *raw, size_t len, const char *key, const char *tag,
+                          svc_jbuf_t *fast, svc_jbuf_t *ref) {
+        struct svc_transform_counts fc = {0, 0}, rc = {0, 0};
+        size_t key_len = key ? strlen(key) : 0;
+        int f, r;
+
+        svc_jbuf_reset(fast);
+        svc_jbuf_reset(ref);
+        svc_jbuf_put(fast, "", 0);
+        svc_jbuf_put(ref, "", 0);
+        f = svc_transform_raw_tagged(raw, len, key, key_len, tag, emit_log, fast, &fc);
+        r = svc_transform_raw_reference(raw, len, key, key_len, tag, emit_log, ref, &rc);
+        return f == r && fc.produced_cnt == rc.produced_cnt && fc.dlq_cnt == rc.dlq_cnt &&
+               !fast->err && !ref->err && fast->len == ref->len &&
+               !memcmp(fast->ptr, ref->ptr, fast->len);
+}
+
+static void test_paths_on_cases(void) {
+        svc_jbuf_t fast = SVC_JBUF_INIT, ref = SVC_JBUF_INIT;
+        size_t len;
+        char *raw;
+
+        for (int i = 0; cases[i].name; i++)
+                for (int t = 0; t < 2; t++) {
+                        const char *tag = t ? "0123456789abcdef0123456789abcdef" : NULL;
+                        ok(same_both_ways(cases[i].raw, cases[i].raw ? strlen(cases[i].raw) : 0,
+                                          cases[i].key, tag, &fast, &ref),
+                           "both paths: %s%s", cases[i].name, t ? ", tagged" : "");
+                }
+        static const struct {
+                size_t n, pad;
+                int bad_from;
+        } sizes[] = {{301, 2000, 1},
+                     {1, SVC_KAFKA_MESSAGE_MAX - 120, 1},
+                     {1, SVC_KAFKA_MESSAGE_MAX - 120, 0},
+                     {1000, 10, 1000},
+                     {100, 30, 100}};
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
+                raw = raw_of(sizes[i].n, sizes[i].pad, sizes[i].bad_from, &len);
+                ok(same_both_ways(raw, len, "big", NULL, &fast, &ref),
+                   "both paths: %zu events of %zu bytes, bad from %d", sizes[i].n, sizes[i].pad,
+                   sizes[i].bad_from);
+                free(raw);
+        }
+        svc_jbuf_free(&fast);
+        svc_jbuf_free(&ref);
+}
+
+/* A seeded generator of raw messages: mostly the common shape, with every kind of value,
+ * escape, order and spacing, then some of them damaged. */
+static unsigned long long rng_state;
+
+static unsigned rnd(unsigned n) {
+        rng_state ^= rng_state << 13;
+        rng_state ^= rng_state >> 7;
+        rng_state ^= rng_state << 17;
+        return (unsigned)(rng_state % n);
+}
+
+static void gen_ws(svc_jbuf_t *b) {
+        static const char *const ws[] = {" ", "\n", "\t", "\r\n  "};
+        const char *w = ws[rnd(4)];
+
+        if (!rnd(8))
+                svc_jbuf_put(b, w, strlen(w));
+}
+
+static void gen_string(svc_jbuf_t *b) {
+        static const char *const parts[] = {"u",
+                                            "user-42",
+                                            "Firefox",
+                                            "\\\"",
+                                            "\\\\",
+                                            "\\/",
+                                            "\\n",
+                                            "\\t",
+                                            "\\b\\f\\r",
+                                            "\\u00e9",
+                                            "\xc3\xa9",
+                                            "\xe2\x80\xa8",
+                                            "\xf0\x9f\x98\x80",
+                                            "\x7f",
+                                            " ",
+                                            "/",
+                                            "\\u0000",
+                                            "\\ud800",
+                                            "x"};
+        int n = rnd(50) ? 1 + (int)rnd(3) : 0; /* sometimes empty */
+
+        svc_jbuf_put(b, "\"", 1);
+        if (!rnd(400)) /* raw bytes the JSON grammar or UTF-8 refuses */
+                svc_jbuf_put(b, rnd(2) ? "\xff" : "\x01", 1);
+        for (int i = 0; i < n; i++) {
+                const char *p = parts[rnd(rnd(40) ? 3 : sizeof(parts) / sizeof(*parts))];
+                svc_jbuf_put(b, p, strlen(p));
+        }
+        svc_jbuf_put(b, "\"", 1);
+}
+
+static void gen_value(svc_jbuf_t *b, int depth);
+
+static void gen_number(svc_jbuf_t *b) {
+        static const char *const nums[] = {"0",
+                                           "-0",
+                                           "7",
+                                           "-12",
+                                           "1750867000000",
+                                           "999999999999999999",
+                                           "1.5",
+                                           "0.1",
+                                           "-2.50",
+                                           "1e3",
+                                           "1E+2",
+                                           "2.5e-3",
+                                           "0.0",
+                                           "1e99", /* those above are what the fast path takes */
+                                           "1e400",
+                                           "01",
+                                           "1.",
+                                           "-",
+                                           "9223372036854775807",
+                                           "12345678901234567890",
+                                           "1e123"};
+        const char *p = nums[rnd(rnd(10) ? 14 : sizeof(nums) / sizeof(*nums))];
+        svc_jbuf_put(b, p, strlen(p));
+}
+
+static void gen_object(svc_jbuf_t *b, int depth, int members) {
+        svc_jbuf_put(b, "{", 1);
+        for (int i = 0; i < members; i++) {
+                char key[16];
+                gen_ws(b);
+                if (i)
+                        svc_jbuf_put(b, ",", 1);
+                /* distinct names, but now and then one twice, or an escaped one */
+                snprintf(key, sizeof(key), "\"%c%s\":", "kpqa"[rnd(10) ? i : (int)rnd(4)],
+                         rnd(10) ? "" : "\\n");
+                svc_jbuf_put(b, key, strlen(key));
+                gen_ws(b);
+                gen_value(b, depth + 1);
+        }
+        svc_jbuf_put(b, "}", 1);
+}
+
+static void gen_value(svc_jbuf_t *b, int depth) {
+        switch (rnd(depth > 3 ? 6 : 8)) {
+        case 0:
+        case 1: gen_string(b); break;
+        case 2:
+        case 3: gen_number(b); break;
+        case 4: SVC_JBUF_LIT(b, "true"); break;
+        case 5:
+                if (rnd(2))
+                        SVC_JBUF_LIT(b, "false");
+                else
+                        SVC_JBUF_LIT(b, "null");
+                break;
+        case 6: gen_object(b, depth, (int)rnd(4)); break;
+        default:
+                svc_jbuf_put(b, "[", 1);
+                for (int i = 0, n = (int)rnd(4); i < n; i++) {
+                        if (i)
+                                svc_jbuf_put(b, ",", 1);
+                        gen_ws(b);
+                        gen_value(b, depth + 1);
+                }
+                svc_jbuf_put(b, "]", 1);
+        }
+}
+
+/* One member "name":value, the value right for a valid message most of the time. */
+static void gen_member(svc_jbuf_t *b, const char *name, int *first) {
+        if (!*first)
+                svc_jbuf_put(b, ",", 1);
+        *first = 0;
+        gen_ws(b);
+        svc_jbuf_put(b, "\"", 1);
+        svc_jbuf_put(b, name, strlen(name));
+        svc_jbuf_put(b, "\":", 2);
+        gen_ws(b);
+        if (!rnd(40) || !strcmp(name, "price") || !strcmp(name, "page") || !strcmp(name, "os")) {
+                gen_value(b, 2);
+        } else if (!strcmp(name, "event_time") || !strcmp(name, "received_at")) {
+                char num[32];
+                snprintf(num, sizeof(num), "%llu", 1750867000000ULL + rnd(1000000));
+                svc_jbuf_put(b, num, strlen(num));
+        } else {
+                gen_string(b);
+        }
+}
+
+/* Members named in names, in a shuffled order, some left out. */
+static void gen_members(svc_jbuf_t *b, const char *const *names, size_t cnt, int *first) {
+        size_t order[16];
+
+        for (size_t i = 0; i < cnt; i++)
+                order[i] = i;
+        for (size_t i = cnt - 1; i > 0 && rnd(3); i--) {
+                size_t j = rnd((unsigned)i + 1), t = order[i];
+                order[i] = order[j], order[j] = t;
+        }
+        for (size_t i = 0; i < cnt; i++)
+                if (rnd(60))
+                        gen_member(b, names[order[i]], first);
+}
+
+static void gen_message(svc_jbuf_t *b) {
+        static const char *const env[] = {"request_id", "received_at", "client_ip", "user_agent",
+                                          "source"};
+        static const char *const ev[] = {"event_type", "event_time", "user_id",
+                                         "product_id", "price",      "page"};
+        static const char *const ctx[] = {"browser", "device", "version", "os"};
+        int first = 1, events = rnd(2000) ? 1 + (int)rnd(rnd(4) ? 3 : 12) : (int)rnd(2) * 1001;
+
+        svc_jbuf_put(b, "{", 1);
+        gen_members(b, env, rnd(3) ? 4 : 5, &first);
+        if (!rnd(30))
+                gen_member(b, "request_id", &first); /* a duplicate */
+        if (rnd(25)) {
+                svc_jbuf_put(b, first ? "\"payload\":{" : ",\"payload\":{", first ? 11 : 12);
+                first = 0;
+                if (rnd(25)) {
+                        SVC_JBUF_LIT(b, "\"events\":[");
+                        for (int i = 0; i < events; i++) {
+                                int efirst = 1;
+                                if (i)
+                                        svc_jbuf_put(b, ",", 1);
+                                gen_ws(b);
+                                if (!rnd(40)) {
+                                        gen_value(b, 3);
+                                        continue;
+                                }
+                                svc_jbuf_put(b, "{", 1);
+                                gen_members(b, ev, 4 + rnd(3), &efirst);
+                                if (!rnd(8)) {
+                                        svc_jbuf_put(b, efirst ? "\"nested\":" : ",\"nested\":",
+                                                     efirst ? 9 : 10);
+                                        gen_value(b, 2);
+                                }
+                                svc_jbuf_put(b, "}", 1);
+                        }
+                        svc_jbuf_put(b, "]", 1);
+                }
+                if (rnd(4)) {
+                        int cfirst = 1;
+                        svc_jbuf_put(b, ",\"ctx\":", 7);
+                        if (rnd(10)) {
+                                svc_jbuf_put(b, "{", 1);
+                                gen_members(b, ctx, 3 + rnd(2), &cfirst);
+                                svc_jbuf_put(b, "}", 1);
+                        } else {
+                                gen_value(b, 2);
+                        }
+                }
+                svc_jbuf_put(b, "}", 1);
+        }
+        svc_jbuf_put(b, "}", 1);
+        gen_ws(b);
+        /* damage: cut it, change a byte, or add one */
+        switch (rnd(20)) {
+        case 0: svc_jbuf_truncate(b, rnd((unsigned)b->len + 1)); break;
+        case 1: b->ptr[rnd((unsigned)b->len)] = (char)rnd(256); break;
+        case 2: SVC_JBUF_LIT(b, "x"); break;
+        default: break;
+        }
+}
+
+static void test_paths_on_random(void) {
+        svc_jbuf_t raw = SVC_JBUF_INIT, fast = SVC_JBUF_INIT, ref = SVC_JBUF_INIT;
+        struct svc_collect_raw msg;
+        size_t differ = 0, taken = 0, produced = 0, lettered = 0;
+        const int n = 100000;
+
+        rng_state = 0x9e3779b97f4a7c15ULL; /* seeded: every run sees the same messages */
+        for (int i = 0; i < n; i++) {
+                const char *tag = rnd(10) ? NULL : "00112233445566778899aabbccddeeff";
+                svc_jbuf_reset(&raw);
+                gen_message(&raw);
+                if (!same_both_ways(raw.ptr, raw.len, rnd(10) ? "k" : NULL, tag, &fast, &ref)) {
+                        if (differ++ < 3)
+                                printf(
+                                    "# differ (message %d): %.*s\n#   fast: %.*s\n#   ref:  %.*s\n",
+                                    i, (int)raw.len, raw.ptr, (int)fast.len, fast.ptr, (int)ref.len,
+                                    ref.ptr);
+                        continue;
+                }
+                taken += svc_collect_scan_raw(raw.ptr, raw.len, &msg) > 0;
+                produced += strstr(ref.ptr, "O ") == ref.ptr;
+                lettered += strstr(ref.ptr, "D ") != NULL;
+        }
+        is_int(differ, 0, "%d random messages: the fast path's output is the jansson path's", n);
+        printf("# %zu taken by the fast path, %zu with records first, %zu with dead letters\n",
+               taken, produced, lettered);
+        ok(taken > (size_t)n / 5, "the fast path took a fair share (%zu)", taken);
+        ok(lettered > (size_t)n / 5, "many messages are refused in part or whole (%zu)", lettered);
+        svc_jbuf_free(&raw);
+        svc_jbuf_free(&fast);
+        svc_jbuf_free(&ref);
+}
+
 int main(void) {
         test_cases();
+        test_paths_on_cases();
+        test_paths_on_random();
         test_sizes();
         test_bad_event_among_good();
         test_iso_ms();
