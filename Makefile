@@ -33,7 +33,7 @@ endef
 
 .SECONDARY:
 .PHONY: help all deps run test test-asan bench lint style-check format install uninstall \
-        clean fuzz fuzz-build fuzz-replay fuzz-coverage fuzz-clean vercel-bundle vercel-clean
+        soak clean fuzz fuzz-build fuzz-replay fuzz-coverage fuzz-clean vercel-bundle vercel-clean
 
 all: $(BINS) $(UNIT)
 
@@ -49,6 +49,8 @@ help:
 	@echo 'make style-check  clang-format --dry-run over the C sources (.clang-format)'
 	@echo 'make format       clang-format -i over the same sources'
 	@echo 'make bench        benchmarks against their ceilings (QUICK=1: short run)'
+	@echo 'make soak         the stack under mixed traffic and outages for SOAK_MINUTES (30):'
+	@echo '                  fails if a process grows or the accounting does not balance'
 	@echo 'make deps         the Debian packages the build, run and tests need'
 	@echo 'make install      the service on a server (PREFIX, DESTDIR, ...: docs/operations.md)'
 	@echo 'make uninstall    removes what make install put there'
@@ -114,6 +116,11 @@ test-asan: deps
 bench: deps
 	@$(MAKE) --no-print-directory -j2 all
 	@bench/run $(if $(QUICK),--quick)
+
+# Not part of make test: half an hour by default (docs/operations.md, "Soak").
+soak: deps
+	@$(MAKE) --no-print-directory -j2 all
+	@tools/soak
 
 # The C sources the formatter and the analyser look at.
 C_SRC        = $(wildcard shared/*.[ch] handlers/*.c consumer/*.[ch] forwarder/*.c tools/*.c \

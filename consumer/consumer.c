@@ -54,6 +54,7 @@
 #include "clock.h"
 #include "config.h"
 #include "dedupe.h"
+#include "heap.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
@@ -64,6 +65,12 @@
 #define BACKOFF_MAX_MS 5000            /* longest pause between two aborted transactions */
 #define LAG_EVERY_MS 1000              /* how often events_consumer_lag is refreshed */
 #define DEDUPE_WINDOW_MAX 31536000000L /* ms: a year */
+
+/* How often the allocator is asked to give back what it keeps freed beyond TRIM_KEEP
+ * bytes: a backlog (after an outage) is read ahead, held, then freed, and without this
+ * the process stays at that size (docs/operations.md, "Soak"). */
+#define TRIM_EVERY_MS 10000
+#define TRIM_KEEP (8u << 20)
 
 /* Where a record of the open transaction came from, found again by its delivery report. */
 struct txn_origin {
@@ -936,6 +943,7 @@ out:
 
 static void log_stats(struct consumer *c) {
         size_t remembered = 0, remembered_bytes = 0;
+        struct svc_heap heap;
 
         for (int32_t p = 0; p < c->stores_cnt; p++)
                 if (c->stores[p]) {
@@ -943,10 +951,12 @@ static void log_stats(struct consumer *c) {
                         svc_dedupe_stats(c->stores[p], &cnt, &bytes);
                         remembered += cnt, remembered_bytes += bytes;
                 }
+        svc_heap_get(&heap);
         svc_log(SVC_LOG_INFO, NULL, LOG_NAME,
                 "stats consumed=%llu produced=%llu dead_lettered=%llu duplicate=%llu "
                 "transactions=%llu commit_ms=%lld aborted=%llu delivery_errors=%llu refused=%llu "
-                "dropped=%llu remembered=%zu remembered_bytes=%zu lag=%lld",
+                "dropped=%llu remembered=%zu remembered_bytes=%zu heap_used_kb=%zu "
+                "heap_free_kb=%zu lag=%lld",
                 (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_MESSAGES),
                 (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_PRODUCED),
                 (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_DEAD_LETTERED),
@@ -957,7 +967,8 @@ static void log_stats(struct consumer *c) {
                 (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_DELIVERY_ERRORS),
                 (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_REFUSED),
                 (unsigned long long)svc_metrics_get(SVC_METRICS_CONSUMER_DROPPED), remembered,
-                remembered_bytes, consumer_lag(c, 0));
+                remembered_bytes, heap.used_bytes / 1024, heap.free_bytes / 1024,
+                consumer_lag(c, 0));
 }
 
 /* The consumer's own settings (the header of this file), and the checks before any client
@@ -1289,6 +1300,7 @@ static int poll_timeout(const struct consumer *c) {
 /* The read-process-write loop, until stop(). */
 static void consume(struct consumer *c) {
         long long last_stats = svc_clock_ms(CLOCK_MONOTONIC), last_lag = last_stats;
+        long long last_trim = last_stats;
 
         while (running(c)) {
                 rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->consumer, poll_timeout(c));
@@ -1316,6 +1328,10 @@ static void consume(struct consumer *c) {
                 } else if (svc_clock_ms(CLOCK_MONOTONIC) - last_lag >= LAG_EVERY_MS) {
                         consumer_lag(c, 1);
                         last_lag = svc_clock_ms(CLOCK_MONOTONIC);
+                }
+                if (svc_clock_ms(CLOCK_MONOTONIC) - last_trim >= TRIM_EVERY_MS) {
+                        svc_heap_trim(TRIM_KEEP);
+                        last_trim = svc_clock_ms(CLOCK_MONOTONIC);
                 }
         }
 }
