@@ -27,17 +27,6 @@ count_ids() {
 	grep -F "\"request_id\":\"$1\"" "$T/out" | cut -f2- | jq -r .event_id | sort | uniq -c |
 		awk '{print $2, $1}'
 }
-# wait_metric SERIES VALUE: /metrics shows VALUE for SERIES (counters of committed work
-# are added just after the offsets are committed).
-wait_metric() {
-	for _ in $(seq 100); do
-		scrape
-		[ "$(metric "$1")" = "$2" ] && return 0
-		sleep 0.1
-	done
-	echo "# $1 is $(metric "$1"), not $2"
-	return 1
-}
 
 start_consumer dedupe
 

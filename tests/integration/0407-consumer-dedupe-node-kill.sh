@@ -18,15 +18,6 @@ B=$(jq -cn '{events: [range(4) as $i | {event_type: "purchase", event_time: (175
 	user_id: "u\($i)"}]}')
 
 wait_dead() { for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done; return 1; }
-wait_metric() {
-	for _ in $(seq 100); do
-		scrape
-		[ "$(metric "$1")" = "$2" ] && return 0
-		sleep 0.1
-	done
-	echo "# $1 is $(metric "$1"), not $2"
-	return 1
-}
 count_ids() {
 	out_lines "$OUT" | grep -F "\"request_id\":\"$rid\"" | cut -f2- | jq -r .event_id | sort |
 		uniq -c | awk '{print $2, $1}' | paste -sd' '

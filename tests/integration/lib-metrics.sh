@@ -4,6 +4,7 @@
 #                                             count it: /cgi/... under its endpoint)
 #   scrape [PATH]                             GET /metrics (tallied); the text in $M
 #   metric SERIES                             the value of one series of $M, "" if absent
+#   wait_metric SERIES VALUE                  scrapes until SERIES reads VALUE (10 s at most)
 #   client_requests / metric_requests         "endpoint code count" lines, sorted: what
 #                                             the client counted, and what $M says
 declare -A CLIENT=()
@@ -22,6 +23,17 @@ scrape() {
 
 metric() {
 	awk -v s="$1" 'index($0, s " ") == 1 { print substr($0, length(s) + 2); exit }' <<<"$M"
+}
+
+# Counters of committed work are added just after the work is committed: wait for them.
+wait_metric() {
+	for _ in $(seq 100); do
+		scrape
+		[ "$(metric "$1")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	echo "# $1 is $(metric "$1"), not $2"
+	return 1
 }
 
 client_requests() {
