@@ -110,11 +110,17 @@ void svc_jbuf_cstr(svc_jbuf_t *b, const char *s) {
                 SVC_JBUF_LIT(b, "null");
 }
 
+/* Written out, not through snprintf(): the consumer writes a few integers per record. */
 void svc_jbuf_int(svc_jbuf_t *b, long long v) {
-        char num[24];
-        int n = snprintf(num, sizeof(num), "%lld", v);
+        char num[24], *p = num + sizeof(num);
+        unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
 
-        svc_jbuf_put(b, num, (size_t)n);
+        do
+                *--p = (char)('0' + u % 10);
+        while ((u /= 10));
+        if (v < 0)
+                *--p = '-';
+        svc_jbuf_put(b, p, (size_t)(num + sizeof(num) - p));
 }
 
 void svc_jbuf_truncate(svc_jbuf_t *b, size_t len) {

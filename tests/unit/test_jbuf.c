@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,11 +217,43 @@ static void test_buffer(void) {
         ok(!b.ptr && !b.len && !b.size, "free leaves it empty");
 }
 
+/* svc_jbuf_int() against printf's %lld: the edges, then random values of every size. */
+static void test_int(void) {
+        static const long long edges[] = {0,  1,   -1,      9,         10,        -10,
+                                          99, 100, 1000000, LLONG_MAX, LLONG_MIN, LLONG_MIN + 1};
+        unsigned long long x = 2463534242ULL;
+        char want[32];
+        int bad = 0;
+
+        for (size_t i = 0; i < sizeof(edges) / sizeof(*edges); i++) {
+                svc_jbuf_t b = SVC_JBUF_INIT;
+                svc_jbuf_int(&b, edges[i]);
+                snprintf(want, sizeof(want), "%lld", edges[i]);
+                is_str(b.ptr, want, "svc_jbuf_int(%s)", want);
+                svc_jbuf_free(&b);
+        }
+        for (int i = 0; i < 200000; i++) {
+                svc_jbuf_t b = SVC_JBUF_INIT;
+                long long v;
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                v = (long long)(x >> (x % 64)); /* every number of digits */
+                if (x & 1)
+                        v = -v;
+                svc_jbuf_int(&b, v);
+                snprintf(want, sizeof(want), "%lld", v);
+                if ((!b.ptr || strcmp(b.ptr, want)) && bad++ < 5)
+                        printf("# svc_jbuf_int(%s): %s\n", want, b.ptr ? b.ptr : "(null)");
+                svc_jbuf_free(&b);
+        }
+        is_int(bad, 0, "svc_jbuf_int of 200,000 random values: as %%lld writes them");
+}
+
 int main(void) {
         test_edge_strings();
         test_random_strings();
         test_one_byte_everywhere();
         test_utf8_seq();
         test_buffer();
+        test_int();
         return done_testing();
 }

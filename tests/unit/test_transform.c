@@ -1,6 +1,8 @@
 /* test_transform.c - raw collect messages into records and dead letters (consumer). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../consumer/transform.h"
 #include "collect.h"
@@ -239,6 +241,59 @@ static void test_iso_ms(void) {
                 if (t[i].want)
                         is_str(buf, t[i].want, "iso_ms(%lld)", t[i].ms);
         }
+}
+
+/* The C library's formatting, as svc_transform_iso_ms() once did it. */
+static void iso_ms_libc(long long ms, char *buf, size_t buf_size) {
+        time_t sec = (time_t)(ms / 1000);
+        struct tm tm;
+        char day[24] = "";
+
+        if (gmtime_r(&sec, &tm))
+                strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(buf, buf_size, "%s.%03dZ", day, (int)(ms % 1000));
+}
+
+/* The written-out date against gmtime_r() + strftime(): the edges of days, months, leap
+ * years and the range, then a million times at random. */
+static void test_iso_ms_libc(void) {
+        static const long long edges[] = {0,
+                                          1,
+                                          999,
+                                          86399999,
+                                          86400000,
+                                          951782399999LL,  /* 2000-02-28 */
+                                          951868800000LL,  /* 2000-03-01 */
+                                          4107542399999LL, /* 2100-02-28 */
+                                          4107628800000LL, /* 2100-03-01 */
+                                          1709251199999LL, /* 2024-02-29 */
+                                          SVC_COLLECT_MAX_EVENT_TIME};
+        char got[32], want[32], cut[8];
+        size_t bad = 0;
+        unsigned long long x = 88172645463325252ULL;
+
+        for (size_t i = 0; i < sizeof(edges) / sizeof(*edges); i++) {
+                svc_transform_iso_ms(edges[i], got, sizeof(got));
+                iso_ms_libc(edges[i], want, sizeof(want));
+                is_str(got, want, "iso_ms(%lld) as strftime writes it", edges[i]);
+        }
+        for (int i = 0; i < 1000000; i++) {
+                long long ms;
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                ms = (long long)(x % (unsigned long long)(SVC_COLLECT_MAX_EVENT_TIME + 1));
+                if (i % 2) /* half of them in the years records are about */
+                        ms = 1500000000000LL + ms % 2000000000000LL;
+                if (svc_transform_iso_ms(ms, got, sizeof(got)) != 0) {
+                        bad++;
+                        continue;
+                }
+                iso_ms_libc(ms, want, sizeof(want));
+                if (strcmp(got, want) && bad++ < 5)
+                        printf("# iso_ms(%lld): %s, strftime: %s\n", ms, got, want);
+        }
+        is_int((int)bad, 0, "iso_ms of a million random times: as strftime writes them");
+        svc_transform_iso_ms(1750867000042LL, cut, sizeof(cut));
+        is_str(cut, "2025-06", "iso_ms into a small buffer: cut as snprintf cuts");
 }
 
 /* Counts and weighs what is emitted, keeping the largest record. */
@@ -664,5 +719,6 @@ int main(void) {
         test_sizes();
         test_bad_event_among_good();
         test_iso_ms();
+        test_iso_ms_libc();
         return done_testing();
 }
