@@ -64,6 +64,7 @@
 #define POISON_MAX 1024                /* records remembered as refused by Kafka for good */
 #define BACKOFF_MAX_MS 5000            /* longest pause between two aborted transactions */
 #define LAG_EVERY_MS 1000              /* how often events_consumer_lag is refreshed */
+#define COMMIT_RETRY_MS 1000           /* pause before a refused plain commit is tried again */
 #define DEDUPE_WINDOW_MAX 31536000000L /* ms: a year */
 
 /* How often the allocator is asked to give back what it keeps freed beyond TRIM_KEEP
@@ -145,6 +146,8 @@ struct consumer {
         long backoff_ms;                  /* pause before transforming again after an abort */
         int need_rewind;                  /* a transaction was aborted: seek to committed */
         int plain_commit; /* also commit offsets outside the transaction (dev broker) */
+        rd_kafka_topic_partition_list_t *commit_pending; /* refused plain commit, retried */
+        long long commit_retry_ms;                       /* monotonic time of the next try */
         struct rebalance rebalance;
 
         /* Removal of copies; all unused when dedupe_window_ms is 0. */
@@ -252,6 +255,64 @@ static void txn_abort(struct consumer *c, const char *why) {
         txn_reset(c);
 }
 
+/* Tries the pending plain commit (dev broker only). A coordinator that refuses it (a
+ * rebalance in progress, the coordinator away) gets it again from the loop every
+ * COMMIT_RETRY_MS: a consumer that has gone idle would otherwise leave the group's
+ * offsets behind for good. */
+static void plain_commit_try(struct consumer *c) {
+        rd_kafka_resp_err_t err;
+
+        if (!c->commit_pending)
+                return;
+        if ((err = rd_kafka_commit(c->consumer, c->commit_pending, 0))) {
+                if (!c->commit_retry_ms)
+                        svc_log(SVC_LOG_WARN, NULL, LOG_NAME,
+                                "plain offset commit: %s (retrying every %d ms)",
+                                rd_kafka_err2str(err), COMMIT_RETRY_MS);
+                c->commit_retry_ms = svc_clock_ms(CLOCK_MONOTONIC) + COMMIT_RETRY_MS;
+                return;
+        }
+        if (c->commit_retry_ms)
+                svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "plain offset commit: accepted");
+        rd_kafka_topic_partition_list_destroy(c->commit_pending);
+        c->commit_pending = NULL;
+        c->commit_retry_ms = 0;
+}
+
+/* Adds a committed transaction's offsets to the pending plain commit (the larger offset
+ * of a partition wins: a rewind may transform messages again), then tries it. */
+static void plain_commit(struct consumer *c, const rd_kafka_topic_partition_list_t *offsets) {
+        if (!c->commit_pending) {
+                if (!(c->commit_pending = rd_kafka_topic_partition_list_copy(offsets)))
+                        return; /* out of memory: the next transaction commits them */
+        } else {
+                for (int i = 0; i < offsets->cnt; i++) {
+                        const rd_kafka_topic_partition_t *o = &offsets->elems[i];
+                        rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
+                            c->commit_pending, o->topic, o->partition);
+                        if (!tp)
+                                tp = rd_kafka_topic_partition_list_add(c->commit_pending, o->topic,
+                                                                       o->partition);
+                        if (tp->offset < o->offset)
+                                tp->offset = o->offset;
+                }
+        }
+        plain_commit_try(c);
+}
+
+/* Forgets the pending plain commit of partitions no longer ours (NULL: of all): their
+ * next owner commits them. */
+static void plain_commit_forget(struct consumer *c, const rd_kafka_topic_partition_list_t *parts) {
+        for (int i = 0; c->commit_pending && parts && i < parts->cnt; i++)
+                rd_kafka_topic_partition_list_del(c->commit_pending, parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+        if (c->commit_pending && (!parts || c->commit_pending->cnt == 0)) {
+                rd_kafka_topic_partition_list_destroy(c->commit_pending);
+                c->commit_pending = NULL;
+                c->commit_retry_ms = 0;
+        }
+}
+
 /**
  * Commits the open transaction with the offsets of the messages it transformed.
  * Returns 0 when committed (or nothing was open), -1 when it was aborted instead
@@ -260,7 +321,6 @@ static void txn_abort(struct consumer *c, const char *why) {
 static int txn_commit(struct consumer *c) {
         rd_kafka_consumer_group_metadata_t *cgmd;
         rd_kafka_error_t *error = NULL;
-        rd_kafka_resp_err_t err;
         int tries;
 
         if (!c->txn_open)
@@ -298,9 +358,8 @@ static int txn_commit(struct consumer *c) {
         }
         /* After commit_transaction() every record is in Kafka: the offsets cannot get
          * ahead of them. */
-        if (c->plain_commit && (err = rd_kafka_commit(c->consumer, c->txn_offsets, 0)))
-                svc_log(SVC_LOG_WARN, NULL, LOG_NAME, "plain offset commit: %s",
-                        rd_kafka_err2str(err));
+        if (c->plain_commit)
+                plain_commit(c, c->txn_offsets);
         /* The statistics count what read_committed readers see. */
         svc_metrics_add(SVC_METRICS_CONSUMER_COMMITTED, 1);
         svc_metrics_consumer_txn((uint64_t)(svc_clock_ms(CLOCK_MONOTONIC) - c->txn_started_ms) *
@@ -528,18 +587,18 @@ static void apply_rebalance(struct consumer *c) {
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
                 svc_log(SVC_LOG_INFO, NULL, LOG_NAME, "revoked %d partition(s)%s", rb->parts->cnt,
                         rb->lost ? " (lost)" : "");
-                if (rb->cooperative) {
+                if (rb->cooperative)
                         error = rd_kafka_incremental_unassign(c->consumer, rb->parts);
-                        drop_stores(c, rb->parts);
-                } else {
+                else
                         err = rd_kafka_assign(c->consumer, NULL);
-                        drop_stores(c, rb->parts);
-                }
+                drop_stores(c, rb->parts);
+                plain_commit_forget(c, rb->parts);
                 break;
         default:
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "rebalance failed: %s",
                         rd_kafka_err2str(rb->err));
                 err = rd_kafka_assign(c->consumer, NULL);
+                plain_commit_forget(c, NULL);
                 for (int32_t p = 0; p < c->stores_cnt; p++)
                         svc_dedupe_destroy(c->stores[p]), c->stores[p] = NULL;
                 c->tombs_cnt = 0;
@@ -1321,6 +1380,8 @@ static void consume(struct consumer *c) {
                         txn_commit(c);
                 if (c->need_rewind && !is_fatal(c))
                         rewind_consumer(c);
+                if (c->commit_pending && svc_clock_ms(CLOCK_MONOTONIC) >= c->commit_retry_ms)
+                        plain_commit_try(c);
                 if (c->stats_interval_ms &&
                     svc_clock_ms(CLOCK_MONOTONIC) - last_stats >= c->stats_interval_ms) {
                         log_stats(c);
@@ -1359,6 +1420,7 @@ static void drain(struct consumer *c) {
 
 static void consumer_destroy(struct consumer *c) {
         txn_reset(c);
+        plain_commit_forget(c, NULL);
         free(c->origins);
         if (c->rebalance.parts)
                 rd_kafka_topic_partition_list_destroy(c->rebalance.parts);

@@ -547,6 +547,9 @@ int main(void) {
         int ret = 1, replayed = 0; /* files went to Kafka since the spool was last empty */
         struct sigaction sa = {.sa_handler = stop}; /* no SA_RESTART: naps end at once */
 
+        /* Its threads take turns (a replay, then idle): one arena, so the trim after a
+         * replay gives back what librdkafka's threads freed too. */
+        svc_heap_one_arena();
         if (svc_config_load(&cfg, errstr, sizeof(errstr)) == -1) {
                 svc_log(SVC_LOG_ERROR, NULL, LOG_NAME, "configuration: %s", errstr);
                 return 1;

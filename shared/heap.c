@@ -27,3 +27,9 @@ int svc_heap_trim(size_t keep_bytes) {
         malloc_trim(0);
         return 1;
 }
+
+void svc_heap_one_arena(void) {
+#ifdef M_ARENA_MAX
+        mallopt(M_ARENA_MAX, 1);
+#endif
+}

@@ -24,4 +24,16 @@ void svc_heap_get(struct svc_heap *heap);
  */
 int svc_heap_trim(size_t keep_bytes);
 
+/**
+ * @brief Makes every thread of the process allocate from one arena (glibc's
+ *        M_ARENA_MAX = 1). Call it first thing in main(), before any thread starts.
+ *
+ * glibc gives each thread that allocates its own arena, and svc_heap_trim() cannot give
+ * back the top of an arena other than the main one: in a process whose threads take
+ * turns with bursts (the forwarder's replays), those tops stay resident after every
+ * burst. With one arena the trim gives everything free back; the cost is a lock shared
+ * by the threads, which matters only where many threads allocate at once.
+ */
+void svc_heap_one_arena(void);
+
 #endif
