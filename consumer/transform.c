@@ -192,6 +192,42 @@ static int is_promoted(const char *name, size_t len) {
         return 0;
 }
 
+/* Writes v in decimal at p (no NUL). Returns the number of digits. */
+static size_t put_size(char *p, size_t v) {
+        char num[20];
+        size_t n = 0;
+
+        do
+                num[sizeof(num) - ++n] = (char)('0' + v % 10);
+        while ((v /= 10));
+        memcpy(p, num + sizeof(num) - n, n);
+        return n;
+}
+
+/* Writes the event_id of event index of request rid, `rid[:tag]-index` (':' is not in the
+ * ids /collect gives: no plain event_id looks like a tagged one), into out (600 bytes),
+ * cut as snprintf() would for an id that does not fit (the raw message's checks keep
+ * request_id to 512 bytes). Returns its length. Both transform paths write it here. */
+static size_t make_event_id(char out[600], const char *rid, size_t rid_len, const char *tag,
+                            size_t index) {
+        size_t n = 0, tag_len = tag ? strlen(tag) : 0;
+
+        if (rid_len + tag_len + 1 + 1 + 20 >= 600) {
+                int w = tag ? snprintf(out, 600, "%.*s:%s-%zu", (int)rid_len, rid, tag, index)
+                            : snprintf(out, 600, "%.*s-%zu", (int)rid_len, rid, index);
+                return (size_t)w < 600 ? (size_t)w : 599;
+        }
+        memcpy(out, rid, rid_len);
+        n = rid_len;
+        if (tag) {
+                out[n++] = ':';
+                memcpy(out + n, tag, tag_len);
+                n += tag_len;
+        }
+        out[n++] = '-';
+        return n + put_size(out + n, index);
+}
+
 /* Writes the output record of a valid event (docs/api.md, "What lands in Kafka"), in its
  * documented field order and without building a JSON tree: the hot path of the consumer.
  * Returns the record (from malloc, *len bytes), or NULL when out of memory. */
@@ -200,14 +236,10 @@ static char *build_record(const json_t *msg, const json_t *ctx, const json_t *ev
         const json_t *rid = json_object_get(msg, "request_id");
         svc_jbuf_t b = SVC_JBUF_INIT;
         char event_id[600];
-        int n, first = 1;
+        size_t n =
+            make_event_id(event_id, json_string_value(rid), json_string_length(rid), tag, index);
+        int first = 1;
 
-        if (tag) /* ':' is not in the ids /collect gives: no plain event_id looks like it */
-                n = snprintf(event_id, sizeof(event_id), "%.*s:%s-%zu",
-                             (int)json_string_length(rid), json_string_value(rid), tag, index);
-        else
-                n = snprintf(event_id, sizeof(event_id), "%.*s-%zu", (int)json_string_length(rid),
-                             json_string_value(rid), index);
         SVC_JBUF_LIT(&b, "{\"event_id\":");
         svc_jbuf_str(&b, event_id, n);
         SVC_JBUF_LIT(&b, ",\"event_type\":");
@@ -422,18 +454,6 @@ static void put_val(svc_jbuf_t *b, svc_jbuf_t *tmp, const struct svc_collect_val
         }
 }
 
-/* Writes v in decimal at p (no NUL). Returns the number of digits. */
-static size_t put_size(char *p, size_t v) {
-        char num[20];
-        size_t n = 0;
-
-        do
-                num[sizeof(num) - ++n] = (char)('0' + v % 10);
-        while ((v /= 10));
-        memcpy(p, num + sizeof(num) - n, n);
-        return n;
-}
-
 static int member_is(const struct svc_collect_member *m, const char *name, size_t name_len) {
         return m->key_len == name_len && !memcmp(m->key, name, name_len);
 }
@@ -464,25 +484,7 @@ static char *fast_record(const struct svc_collect_raw *msg, const struct svc_col
         }
         if (svc_transform_iso_ms(time->integer, ts, sizeof(ts)) == -1)
                 return NULL; /* the walk checked it: cannot happen */
-        /* rid[:tag]-index, as build_record() writes it (the walk takes a request_id of at
-         * most 512 bytes: snprintf() and its cut are only for a longer one) */
-        if (rid_len + (tag ? strlen(tag) + 1 : 0) + 1 + 20 < sizeof(event_id)) {
-                memcpy(event_id, rid, rid_len);
-                n = rid_len;
-                if (tag) {
-                        event_id[n++] = ':';
-                        memcpy(event_id + n, tag, strlen(tag));
-                        n += strlen(tag);
-                }
-                event_id[n++] = '-';
-                n += put_size(event_id + n, index);
-        } else {
-                int w = tag ? snprintf(event_id, sizeof(event_id), "%.*s:%s-%zu", (int)rid_len, rid,
-                                       tag, index)
-                            : snprintf(event_id, sizeof(event_id), "%.*s-%zu", (int)rid_len, rid,
-                                       index);
-                n = (size_t)w < sizeof(event_id) ? (size_t)w : sizeof(event_id) - 1;
-        }
+        n = make_event_id(event_id, rid, rid_len, tag, index);
         /* the envelope's fields and the event's text: one allocation, usually */
         if (svc_jbuf_reserve(&b, 320 + (size_t)(msg->end - msg->events) / msg->event_cnt +
                                      msg->client_ip.text_len + msg->user_agent.text_len +
